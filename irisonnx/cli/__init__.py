@@ -1,0 +1,107 @@
+"""The click layer: flags -> config -> one library call -> rendering.
+
+Subcommand modules are imported lazily and import nothing heavy at module level, so
+``irisonnx --help`` loads neither torch nor onnx, onnxruntime or numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from irisonnx import __version__
+from irisonnx.errors import EXIT_INTERRUPTED, IrisOnnxError
+
+__all__ = ["main", "cli"]
+
+EXIT_INTERNAL = 70  # a bug in irisonnx: please report it with --debug's traceback
+
+# name -> (module, one-line help). Adding a command is one module plus one line here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("irisonnx.cli.data_cmd", "Convert a CSV (bundled Iris by default) to a processed dataset."),
+    "train": ("irisonnx.cli.train_cmd", "Train an MLP with crash-safe checkpoints and exact resume."),
+    "verify": ("irisonnx.cli.verify_cmd", "Check saved weights reload bit-identically to the newest checkpoint."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        return importlib.import_module(COMMANDS[name][0]).command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help from the table, so that listing commands imports none of them.
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, h) for n, (_, h) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="irisonnx")
+@click.option("--debug", is_flag=True, envvar="IRISONNX_DEBUG", help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """irisonnx: PyTorch training to edge deployment, with parity proven in numbers.
+
+    \b
+    Exit codes: 0 ok; 1 a check failed (outputs disagree, a gate not met);
+    2 bad usage or bad input data; 3 corrupt, unsafe or incompatible artifact;
+    4 runtime/provider unavailable or I/O failure; 70 internal error; 130 interrupted.
+    """
+    ctx.obj = {"debug": debug}
+
+
+def fail(err: BaseException, code: int) -> None:
+    click.echo(f"irisonnx: error: {err}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("IRISONNX_DEBUG"))
+    try:
+        cli.main(args=argv, prog_name="irisonnx", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("irisonnx: interrupted; finished files are intact and a re-run resumes", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except IrisOnnxError as exc:
+        if debug:
+            raise
+        fail(exc, exc.exit_code)
+    except OSError as exc:
+        if debug:
+            raise
+        fail(f"I/O failure: {exc}", 4)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into one line
+        if debug:
+            raise
+        fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", EXIT_INTERNAL)  # type: ignore[arg-type]
+    sys.exit(0)
+
+
+def echo_json(obj: Any) -> None:
+    """One JSON document on stdout and nothing else there."""
+    import json
+
+    click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def parse_int_list(text: str, what: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers", param_hint=what) from None
+    if not vals:
+        raise click.BadParameter("give at least one value", param_hint=what)
+    return vals

@@ -1,0 +1,215 @@
+"""The training loop, top to bottom. Returns metrics, prints nothing.
+
+Exact resume: everything that influences the weights (model, optimizer, epoch, the torch,
+numpy and python RNGs and the shuffling generator) is in every checkpoint, so training E
+epochs in one go and training k, stopping (or being SIGKILLed) and resuming to E give
+bit-identical weights and metrics.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from irisonnx.checkpoint import Checkpoint, capture_rng, checkpoint_name, list_checkpoints, load_checkpoint, restore_rng, save_checkpoint, save_weights
+from irisonnx.config import ModelConfig, TrainConfig, diff, from_dict, to_dict
+from irisonnx.errors import ArtifactError, UsageError
+from irisonnx.run import RUN_FORMAT, library_versions
+from irisonnx.storage import Manifest, atomic_write_json, read_json, remove_stale_temp_files
+
+__all__ = ["TrainResult", "train", "default_run_dir"]
+
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs: int
+    resumed_from: int  # 0 when started fresh
+    metrics: list[dict[str, Any]]
+    already_complete: bool = False
+    removed_temp_files: list[Path] = field(default_factory=list)
+    checkpoints_written: list[int] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.metrics[-1] if self.metrics else {}
+
+
+def default_run_dir(data_name: str) -> Path:
+    return Path("artifacts") / "runs" / data_name
+
+
+def _run_config(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, Any]:
+    return {
+        "format": RUN_FORMAT,
+        "data": {
+            "name": dataset.name,
+            "dir": str(dataset.dir.resolve()),
+            "sha256": dataset.sha256,
+            "test_fraction": dataset.meta["split"]["test_fraction"],
+            "split_seed": dataset.meta["split"]["seed"],
+            "feature_names": dataset.feature_names,
+            "feature_units": dataset.meta.get("feature_units", {}),
+            "class_names": dataset.class_names,
+        },
+        "model": to_dict(model_cfg),
+        "train": to_dict(train_cfg),
+        "versions": library_versions("torch", "numpy", "safetensors"),
+    }
+
+
+def _check_compatible(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> None:
+    """Refuse to resume a run under different settings; list every difference."""
+    problems = []
+    if old.get("data", {}).get("sha256") != new["data"]["sha256"]:
+        problems.append(f"data sha256: {str(old.get('data', {}).get('sha256'))[:12]}… -> {new['data']['sha256'][:12]}…")
+    try:
+        problems += diff(from_dict(ModelConfig, old["model"]), from_dict(ModelConfig, new["model"]))
+        problems += diff(from_dict(TrainConfig, old["train"]), from_dict(TrainConfig, new["train"]), TrainConfig.RESUMABLE_CHANGES)
+    except (KeyError, TypeError) as exc:
+        raise ArtifactError("run config.json is incomplete", f"{run_dir}: {exc}") from exc
+    if problems:
+        raise UsageError(
+            f"cannot resume {run_dir} with a different config",
+            "; ".join(problems),
+            "use the original settings, or a new --run folder",
+        )
+
+
+def _newest_loadable_checkpoint(ckpt_dir: Path, manifest: Manifest) -> Checkpoint | None:
+    """The newest checkpoint. Files are written atomically, so it is complete; one that the
+    manifest lists with another sha256 was tampered with and is refused (exit 3)."""
+    found = list_checkpoints(ckpt_dir)
+    if not found:
+        return None
+    _, path = found[-1]
+    if manifest.entry(path) is not None:
+        manifest.verify(path, "checkpoint")
+    return load_checkpoint(path)
+
+
+def _evaluate(model: Any, x: Any, y: Any) -> tuple[float, float]:
+    import torch
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        logits = model(x)
+        return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+
+def train(
+    dataset: Any,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    run_dir: str | os.PathLike,
+    *,
+    resume: bool = True,
+    on_epoch: EpochCallback | None = None,
+) -> TrainResult:
+    """Train (or resume) a run in ``run_dir``; see the module docstring for the guarantees."""
+    import torch
+    import torch.nn.functional as F
+
+    from irisonnx.model import MLP
+
+    run = Path(run_dir)
+    ckpt_dir = run / "checkpoints"
+    removed = remove_stale_temp_files(run) if run.is_dir() else []
+    cfg = _run_config(dataset, model_cfg, train_cfg)
+    manifest = Manifest.load(run)
+
+    ckpt = None
+    if (run / "config.json").exists():
+        old = read_json(run / "config.json", "run config.json")
+        if not resume:
+            raise UsageError(f"run folder {run} already holds a run", "--no-resume would overwrite it", "pass a new --run folder, or delete this one")
+        _check_compatible(old, cfg, run)
+        ckpt = _newest_loadable_checkpoint(ckpt_dir, manifest)
+        if ckpt is not None and ckpt.epoch > train_cfg.epochs:
+            raise UsageError(f"{run} is already trained to epoch {ckpt.epoch}", f"--epochs {train_cfg.epochs} is fewer", "ask for at least as many epochs")
+    elif run.exists() and any(run.iterdir()) and list_checkpoints(ckpt_dir):
+        raise ArtifactError(f"{run} has checkpoints but no config.json", "it is not a complete irisonnx run")
+
+    # --- model, optimiser, data --------------------------------------------------------
+    torch.manual_seed(train_cfg.seed)
+    mean, std = dataset.meta["stats"]["mean"], dataset.meta["stats"]["std"]
+    model = MLP(model_cfg, mean, std)
+    if train_cfg.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=train_cfg.lr, momentum=train_cfg.momentum, weight_decay=train_cfg.weight_decay)
+    shuffle = torch.Generator().manual_seed(train_cfg.seed)
+    x = torch.from_numpy(dataset.features)  # (n_rows, n_features) float32
+    y = torch.from_numpy(dataset.labels)  # (n_rows,) int64
+    x_train, y_train = x[dataset.train_idx], y[dataset.train_idx]
+    x_test, y_test = x[dataset.test_idx], y[dataset.test_idx]
+    n_train, bs = x_train.shape[0], train_cfg.batch_size
+
+    metrics: list[dict[str, Any]] = []
+    start = 0
+    if ckpt is not None:
+        model.load_state_dict(ckpt.model_state, strict=True)
+        opt.load_state_dict(ckpt.optimizer_state)
+        restore_rng(ckpt.rng, shuffle)
+        metrics = list(ckpt.metrics)
+        start = ckpt.epoch
+
+    result = TrainResult(run, train_cfg.epochs, start, metrics, removed_temp_files=removed)
+    complete = start == train_cfg.epochs and (run / "model.safetensors").exists() and (run / "metrics.json").exists()
+    if complete:
+        result.already_complete = True
+        return result
+
+    atomic_write_json(run / "config.json", cfg)
+    manifest.record([run / "config.json"])
+    manifest.save()
+
+    # --- the loop --------------------------------------------------------------------------
+    for epoch in range(start + 1, train_cfg.epochs + 1):
+        model.train()
+        perm = torch.randperm(n_train, generator=shuffle)
+        loss_sum = 0.0
+        for i in range(0, n_train, bs):
+            idx = perm[i : i + bs]
+            xb, yb = x_train[idx], y_train[idx]  # (batch, n_features), (batch,)
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item() * len(idx)
+        model.eval()
+        _, train_acc = _evaluate(model, x_train, y_train)
+        test_loss, test_acc = _evaluate(model, x_test, y_test)
+        row = {"epoch": epoch, "loss": loss_sum / n_train, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc}
+        metrics.append(row)
+
+        if epoch % train_cfg.checkpoint_every == 0 or epoch == train_cfg.epochs:
+            _save_checkpoint(run, manifest, train_cfg, Checkpoint(epoch, model.state_dict(), opt.state_dict(), capture_rng(shuffle), cfg, metrics))
+            result.checkpoints_written.append(epoch)
+        if on_epoch is not None:
+            on_epoch(row)
+
+    # --- final artifacts ------------------------------------------------------------------
+    save_weights(run / "model.safetensors", model.state_dict(), cfg)
+    atomic_write_json(run / "metrics.json", {"epochs": metrics, "final": metrics[-1]})
+    manifest.record([run / "model.safetensors", run / "metrics.json"])
+    manifest.save()
+    return result
+
+
+def _save_checkpoint(run: Path, manifest: Manifest, train_cfg: TrainConfig, ckpt: Checkpoint) -> None:
+    """Write the checkpoint, then the manifest, and only then prune old checkpoints."""
+    ckpt_dir = run / "checkpoints"
+    path = ckpt_dir / checkpoint_name(ckpt.epoch)
+    save_checkpoint(path, ckpt)
+    existing = list_checkpoints(ckpt_dir)
+    stale = [p for _, p in existing[: max(0, len(existing) - train_cfg.keep_checkpoints)]]
+    manifest.record([path])
+    manifest.forget(stale)
+    manifest.save()
+    for p in stale:
+        p.unlink(missing_ok=True)
