@@ -1,0 +1,52 @@
+"""Shared fixtures: one tiny trained run for the whole session, and CLI helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IRIS_CSV = ROOT / "datastore" / "raw" / "iris.csv"
+
+
+def run_cli(*args: str, cwd: str | os.PathLike | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m irisonnx ARGS`` in a subprocess (real exit codes, real stdout/stderr)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "irisonnx", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def datastore(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private datastore with the bundled Iris CSV, converted once."""
+    from irisonnx import data
+
+    root = tmp_path_factory.mktemp("datastore")
+    (root / "raw").mkdir()
+    (root / "raw" / "iris.csv").write_bytes(IRIS_CSV.read_bytes())
+    data.convert_iris(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def iris(datastore: Path):
+    from irisonnx import data
+
+    return data.load_dataset(datastore / "processed" / "iris")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, iris) -> Path:
+    """A small, fully trained run (30 epochs, checkpoints every 5) shared by the session.
+
+    Tests must not modify it; copy it (``shutil.copytree``) to tamper with it.
+    """
+    from irisonnx.config import ModelConfig, TrainConfig
+    from irisonnx.train import train
+
+    run = tmp_path_factory.mktemp("runs") / "iris"
+    train(iris, ModelConfig(n_features=4, n_classes=3, hidden=(16,)), TrainConfig(epochs=30, checkpoint_every=5), run)
+    return run
