@@ -189,9 +189,19 @@ class Manifest:
         return self.data["files"]
 
     def _rel(self, path: str | os.PathLike) -> str:
+        """The manifest key of ``path``: relative to the root, forward slashes.
+
+        Accepts a path relative to the root (``checkpoints/x``), or one that names the root
+        the way the root was given (``artifacts/runs/iris/x`` when the root is the relative
+        ``artifacts/runs/iris``; ``/abs/run/x`` when it is absolute). Callers build paths as
+        ``run_dir / name``, so a relative run folder must not be prefixed twice.
+        """
         p = Path(path)
         if p.is_absolute():
-            p = p.relative_to(self.root.resolve()) if p.is_relative_to(self.root.resolve()) else p.relative_to(self.root)
+            root = self.root.resolve()
+            p = p.relative_to(root) if p.is_relative_to(root) else p.resolve().relative_to(root)
+        elif not self.root.is_absolute() and self.root != Path(".") and p.is_relative_to(self.root):
+            p = p.relative_to(self.root)
         return p.as_posix()
 
     def record(self, paths: Iterable[str | os.PathLike], **extra: Any) -> None:
