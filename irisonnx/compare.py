@@ -1,0 +1,309 @@
+"""Numeric comparison of runtime outputs: bitwise, atol/rtol, ULP; streaming statistics.
+
+Nothing here runs a model or prints. :class:`PairStats` accumulates statistics chunk by
+chunk, so comparing millions of rows needs memory for one chunk only.
+
+Semantics (also in ``irisonnx compare --help``):
+
+* ``exact``: bit patterns must be equal. NaN equals NaN only with the same bit pattern;
+  -0.0 and +0.0 differ.
+* ``close`` (default, atol=rtol=1e-5): ``|a - b| <= atol + rtol * |b|`` with ``b`` the
+  baseline, as ``numpy.isclose``; NaN matches NaN (any payload) at the same place, equal
+  infinities match, an infinity never matches a finite number.
+* ``ulp``: the distance in units in the last place, from the bit patterns mapped onto a
+  sign-aware integer line (so -0.0 and +0.0 are 0 apart, the smallest subnormals either
+  side of zero 2 apart, and the largest finite value 1 from infinity); NaN matches only NaN.
+* Integer and boolean outputs (an argmax ``label``) must be equal in every mode.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Tolerance",
+    "ulp_distance",
+    "bits_equal",
+    "close_mask",
+    "HIST_EDGES",
+    "HIST_LABELS",
+    "OutputStats",
+    "PairStats",
+]
+
+# Error histogram over decades: exactly 0, then (0, 1e-9], (1e-9, 1e-8], ..., (1e-1, 1], > 1.
+HIST_EDGES = [0.0] + [10.0**e for e in range(-9, 1)]
+HIST_LABELS = ["0", "<=1e-9"] + [f"<=1e{e}" for e in range(-8, 0)] + ["<=1", ">1", "nan/inf"]
+
+_UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+_INT = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How outputs must agree. ``per_output`` maps an output name to (atol, rtol) overrides."""
+
+    mode: str = "close"  # "exact" | "close" | "ulp"
+    atol: float = 1e-5
+    rtol: float = 1e-5
+    max_ulp: int = 0
+    per_output: dict[str, tuple[float, float]] = field(default_factory=dict)
+    require_argmax: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("exact", "close", "ulp"):
+            raise ValueError(f"unknown tolerance mode {self.mode!r}")
+
+    def for_output(self, name: str) -> tuple[float, float]:
+        return self.per_output.get(name, (self.atol, self.rtol))
+
+    def describe(self) -> str:
+        if self.mode == "exact":
+            text = "bitwise exact"
+        elif self.mode == "ulp":
+            text = f"max {self.max_ulp} ULP"
+        else:
+            text = f"atol {self.atol:g}, rtol {self.rtol:g}"
+            if self.per_output:
+                text += " (" + ", ".join(f"{k}: atol {a:g} rtol {r:g}" for k, (a, r) in sorted(self.per_output.items())) + ")"
+        if self.require_argmax:
+            text += ", argmax agreement 100%"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "atol": self.atol, "rtol": self.rtol, "max_ulp": self.max_ulp, "per_output": {k: list(v) for k, v in self.per_output.items()}, "require_argmax": self.require_argmax, "description": self.describe()}
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    return a.view(_UINT[a.dtype.itemsize])
+
+
+def bits_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise bit-pattern equality (floats), plain equality (integers)."""
+    if a.dtype.kind != "f":
+        return a == b
+    return _bits(a) == _bits(b.astype(a.dtype, copy=False))
+
+
+def _ordered(a: np.ndarray) -> np.ndarray:
+    """Map float bit patterns onto a monotonic signed integer line (as int64 or object-free int)."""
+    n = a.dtype.itemsize
+    i = np.ascontiguousarray(a).view(_INT[n]).astype(np.int64)
+    if n == 8:
+        # int64 would overflow on negation of the sign bit; work in float128-free arithmetic:
+        # negative floats map to -(magnitude bits), which fits since magnitude < 2**63.
+        mag = i & np.int64(0x7FFFFFFFFFFFFFFF)
+        return np.where(i < 0, -mag, mag)
+    mag = i & np.int64((1 << (8 * n - 1)) - 1)
+    return np.where(i < 0, -mag, mag)
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """ULP distance per element as float64 (exact up to 2**53; inf where NaN meets non-NaN).
+
+    NaN vs NaN (any payload) is 0. Computed from the bit patterns, sign-aware.
+    """
+    b = b.astype(a.dtype, copy=False)
+    oa, ob = _ordered(a), _ordered(b)
+    # Subtract in float64 of the halves to avoid int64 overflow for float64 inputs.
+    d = np.abs(oa.astype(np.float64) - ob.astype(np.float64)) if a.dtype.itemsize == 8 else np.abs(oa - ob).astype(np.float64)
+    na, nb = np.isnan(a), np.isnan(b)
+    d = np.where(na & nb, 0.0, d)
+    d = np.where(na ^ nb, np.inf, d)
+    return d
+
+
+def close_mask(a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> np.ndarray:
+    """``numpy.isclose(a, b, rtol, atol, equal_nan=True)`` with b the baseline."""
+    return np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+
+
+@dataclass
+class OutputStats:
+    """Statistics of one output of one runtime against the baseline's."""
+
+    output: str
+    dtype: str
+    n_elements: int = 0
+    n_bitwise_equal: int = 0
+    n_fail: int = 0
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    sum_abs: float = 0.0
+    max_ulp: float = 0.0
+    n_nan_inf_mismatch: int = 0
+    argmax_rows: int = 0
+    argmax_agree: int = 0
+    worst: dict[str, Any] | None = None
+    histogram: list[int] = field(default_factory=lambda: [0] * len(HIST_LABELS))
+    requirement: str = ""
+    argmax_required: bool = False
+
+    @property
+    def mean_abs(self) -> float:
+        finite = self.n_elements - self.n_nan_inf_mismatch
+        return self.sum_abs / finite if finite else 0.0
+
+    @property
+    def frac_fail(self) -> float:
+        return self.n_fail / self.n_elements if self.n_elements else 0.0
+
+    @property
+    def exact(self) -> bool:
+        return self.n_bitwise_equal == self.n_elements
+
+    @property
+    def argmax_agreement(self) -> float | None:
+        return self.argmax_agree / self.argmax_rows if self.argmax_rows else None
+
+    @property
+    def passed(self) -> bool:
+        if self.n_fail:
+            return False
+        if self.argmax_required and self.argmax_rows and self.argmax_agree != self.argmax_rows:
+            return False
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output": self.output,
+            "dtype": self.dtype,
+            "n_elements": self.n_elements,
+            "exact": self.exact,
+            "n_bitwise_equal": self.n_bitwise_equal,
+            "max_abs_error": _scalar(self.max_abs),
+            "max_rel_error": _scalar(self.max_rel),
+            "mean_abs_error": _scalar(self.mean_abs),
+            "max_ulp": _scalar(self.max_ulp),
+            "n_out_of_tolerance": self.n_fail,
+            "frac_out_of_tolerance": self.frac_fail,
+            "n_nan_inf_mismatch": self.n_nan_inf_mismatch,
+            "argmax_agreement": self.argmax_agreement,
+            "argmax_rows": self.argmax_rows,
+            "worst": self.worst,
+            "histogram": dict(zip(HIST_LABELS, self.histogram)),
+            "requirement": self.requirement,
+            "passed": self.passed,
+        }
+
+
+def _scalar(v: Any) -> Any:
+    v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, float) and not math.isfinite(v):
+        return repr(v)  # JSON has no NaN/Inf
+    return v
+
+
+class PairStats:
+    """Accumulates :class:`OutputStats` for every output of one runtime vs the baseline."""
+
+    def __init__(self, runtime: str, baseline: str, tolerance: Tolerance) -> None:
+        self.runtime, self.baseline, self.tol = runtime, baseline, tolerance
+        self.outputs: dict[str, OutputStats] = {}
+        self._worst_err: dict[str, float] = {}
+
+    def update(self, name: str, a: np.ndarray, b: np.ndarray, row_offset: int = 0) -> None:
+        """Fold one chunk of output ``name`` (``a``: runtime, ``b``: baseline) into the stats."""
+        if a.shape != b.shape:
+            raise ValueError(f"output {name!r}: shape {a.shape} vs baseline {b.shape}")
+        st = self.outputs.get(name)
+        if st is None:
+            st = self.outputs[name] = OutputStats(name, str(a.dtype))
+            st.argmax_required = self.tol.require_argmax
+            self._worst_err[name] = -1.0
+        st.n_elements += a.size
+        if a.size == 0:
+            return
+        is_float = a.dtype.kind == "f" and b.dtype.kind == "f"
+        if is_float:
+            self._update_float(st, name, a, b, row_offset)
+        else:
+            eq = a == b
+            st.n_bitwise_equal += int(eq.sum())
+            st.n_fail += int((~eq).sum())
+            diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+            st.requirement = "equal (integer output)"
+            self._track(st, name, diff, a, b, row_offset)
+            self._hist(st, diff)
+        if is_float and a.ndim == 2 and a.shape[1] > 1:
+            st.argmax_rows += a.shape[0]
+            st.argmax_agree += int((np.argmax(a, axis=1) == np.argmax(b, axis=1)).sum())
+
+    def _update_float(self, st: OutputStats, name: str, a: np.ndarray, b: np.ndarray, row_offset: int) -> None:
+        b = b.astype(a.dtype, copy=False) if a.dtype.itemsize >= b.dtype.itemsize else b
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            diff = np.abs(a64 - b64)  # inf - inf -> nan
+        same_nonfinite = (np.isnan(a64) & np.isnan(b64)) | (np.isinf(a64) & (a64 == b64))
+        diff = np.where(same_nonfinite, 0.0, diff)
+        bad = ~np.isfinite(diff)
+        st.n_nan_inf_mismatch += int(bad.sum())
+        fin = np.where(bad, 0.0, diff)
+        st.sum_abs += float(fin.sum())
+        st.max_abs = max(st.max_abs, float(np.where(bad, np.inf, diff).max()))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(fin == 0, 0.0, fin / np.abs(b64))
+        rel = np.where(bad, np.inf, rel)
+        st.max_rel = max(st.max_rel, float(rel.max()))
+        ulp = ulp_distance(a, b.astype(a.dtype, copy=False))
+        st.max_ulp = max(st.max_ulp, float(ulp.max()))
+        eq = bits_equal(a, b)
+        st.n_bitwise_equal += int(eq.sum())
+        mode = self.tol.mode
+        if mode == "exact":
+            ok = eq
+            st.requirement = "bitwise exact"
+        elif mode == "ulp":
+            ok = ulp <= self.tol.max_ulp
+            st.requirement = f"<= {self.tol.max_ulp} ULP"
+        else:
+            atol, rtol = self.tol.for_output(name)
+            ok = close_mask(a64, b64, atol, rtol)
+            st.requirement = f"|a-b| <= {atol:g} + {rtol:g}*|b|"
+        st.n_fail += int((~ok).sum())
+        self._track(st, name, np.where(bad, np.inf, diff), a, b, row_offset, ulp)
+        self._hist(st, np.where(bad, np.nan, diff))
+
+    def _track(self, st: OutputStats, name: str, err: np.ndarray, a: np.ndarray, b: np.ndarray, row_offset: int, ulp: np.ndarray | None = None) -> None:
+        flat = int(np.argmax(err))
+        e = float(err.flat[flat])
+        if e > self._worst_err[name] or st.worst is None:
+            idx = np.unravel_index(flat, err.shape)
+            row = int(idx[0]) + row_offset if err.ndim else 0
+            col = [int(i) for i in idx[1:]]
+            st.worst = {
+                "row": row,
+                "col": col[0] if len(col) == 1 else col,
+                "value": _scalar(a[idx]),
+                "baseline": _scalar(b[idx]),
+                "abs_error": _scalar(np.float64(e)),
+                "ulp": _scalar(ulp[idx]) if ulp is not None else None,
+            }
+            self._worst_err[name] = e
+
+    @staticmethod
+    def _hist(st: OutputStats, diff: np.ndarray) -> None:
+        d = diff.ravel()
+        nonfinite = ~np.isfinite(d)
+        st.histogram[-1] += int(nonfinite.sum())
+        d = d[~nonfinite]
+        st.histogram[0] += int((d == 0).sum())
+        pos = d[d > 0]
+        if pos.size:
+            # bucket k: (edge[k-1], edge[k]] for k=1..10, and > 1 as bucket 11
+            k = np.searchsorted(np.asarray(HIST_EDGES[1:]), pos, side="left") + 1
+            counts = np.bincount(k, minlength=len(HIST_LABELS) - 1)
+            for i in range(1, len(HIST_LABELS) - 1):
+                st.histogram[i] += int(counts[i])
+
+    @property
+    def passed(self) -> bool:
+        return all(s.passed for s in self.outputs.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "baseline": self.baseline, "passed": self.passed, "outputs": [s.to_dict() for s in self.outputs.values()]}
