@@ -16,6 +16,7 @@ import csv
 import io
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,20 +80,20 @@ def parse_csv(text: str, target: str, source: str = "CSV") -> ParsedCSV:
 
     Rows are numbered as a spreadsheet shows them: the header is row 1.
     """
-    if not text.strip():
-        raise DataError(f"{source} is empty", "no header and no rows", "give a CSV with a header line and data rows")
     rows = list(csv.reader(io.StringIO(text)))
     # Trailing blank lines are common in hand-edited files; blank lines inside are ragged rows.
     while rows and not any(c.strip() for c in rows[-1]):
         rows.pop()
+    if not rows:  # also a file of blanks and commas only, which used to crash on rows[0]
+        raise DataError(f"{source} is empty", "no header and no rows", "give a CSV with a header line and data rows")
     header = [h.strip() for h in rows[0]]
     if target not in header:
-        raise DataError(f"{source}: no target column {target!r}", f"columns are {', '.join(header)}", "pass --target with one of them")
+        raise DataError(f"{source}: row 1 (the header) has no target column {target!r}", f"columns are {', '.join(header)}", "pass --target with one of them")
     if len(set(header)) != len(header) or any(not h for h in header):
         raise DataError(f"{source}: bad header", f"column names must be unique and non-empty, got {header}")
     body = rows[1:]
     if not body:
-        raise DataError(f"{source} has a header but no data rows")
+        raise DataError(f"{source} has a header but no data rows", "row 2 onward is empty", "add data rows below the header")
     t = header.index(target)
     feature_names = [h for i, h in enumerate(header) if i != t]
     if not feature_names:
@@ -101,7 +102,8 @@ def parse_csv(text: str, target: str, source: str = "CSV") -> ParsedCSV:
     raw_labels: list[str] = []
     for r, row in enumerate(body, start=2):
         if len(row) != len(header):
-            raise DataError(f"{source}: row {r} has {len(row)} cells", f"the header has {len(header)}", "every row needs one value per column")
+            where = f"no value for column {header[len(row)]!r}" if len(row) < len(header) else f"extra cell after column {header[-1]!r}"
+            raise DataError(f"{source}: row {r} has {len(row)} cells, the header has {len(header)}", where, "every row needs one value per column")
         j = 0
         for c, cell in enumerate(row):
             cell = cell.strip()
@@ -125,9 +127,18 @@ def parse_csv(text: str, target: str, source: str = "CSV") -> ParsedCSV:
     else:
         class_names = sorted(uniq)
     if len(class_names) < 2:
-        raise DataError(f"{source}: only one class in column {target!r}", repr(class_names[0]), "a classifier needs at least two")
-    if len(body) < len(class_names):
-        raise DataError(f"{source}: fewer rows than classes", f"{len(body)} rows, {len(class_names)} classes")
+        raise DataError(f"{source}: only one class in column {target!r}", f"rows 2-{len(body) + 1} are all {class_names[0]!r}", "a classifier needs at least two")
+    # A stratified split needs every class on both sides. A class with one row would be
+    # missing from the test split, and with as many rows as classes the test split was
+    # empty, so training wrote NaN test metrics and crashed (exit 70) instead of exit 2.
+    counts = Counter(raw_labels)
+    for name in class_names:
+        if counts[name] < 2:
+            raise DataError(
+                f"{source}: row {raw_labels.index(name) + 2}, column {target!r}: class {name!r} has only 1 row",
+                f"{len(body)} rows for {len(class_names)} classes",
+                "every class needs at least 2 rows, one to train on and one to test on",
+            )
     index = {name: i for i, name in enumerate(class_names)}
     labels = np.array([index[s] for s in raw_labels], dtype=np.int64)
     return ParsedCSV(feats.astype(np.float32), labels, feature_names, class_names)
