@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,24 @@ def _unflatten_optimizer(tensors: dict[str, Any], extra: dict[str, Any]) -> dict
     return {"state": state, "param_groups": extra["param_groups"]}
 
 
+def _canonicalise_header(path: Path) -> None:
+    """Rewrite a safetensors header with sorted keys, in place, so equal content gives equal bytes.
+
+    safetensors (Rust) serialises the string metadata as a hash map whose order changes from
+    one call to the next, so two saves of the same weights and metadata differed in their
+    header bytes, and "bit-identical model.safetensors after resume" held only by luck. The
+    header keeps its length (space padding is allowed by the format), so data offsets stay.
+    """
+    with open(path, "r+b") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        header = json.loads(fh.read(n))
+        new = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(new) > n:  # cannot happen for what we write; keep the valid file as it is
+            return
+        fh.seek(8)
+        fh.write(new.ljust(n, b" "))
+
+
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
     """Write one checkpoint atomically."""
     from safetensors.torch import save_file
@@ -140,6 +159,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
     }
     with atomic_writer(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
+        _canonicalise_header(tmp)
 
 
 def _open_safetensors(path: Path, what: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -185,6 +205,7 @@ def save_weights(path: str | os.PathLike, model_state: dict[str, Any], config: d
     tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in model_state.items()}
     with atomic_writer(path) as tmp:
         save_file(tensors, str(tmp), metadata={"format": WEIGHTS_FORMAT, "config": json.dumps(config, sort_keys=True)})
+        _canonicalise_header(tmp)
 
 
 def load_weights_torch(path: str | os.PathLike) -> dict[str, Any]:
