@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 from irisonnx.checkpoint import Checkpoint, capture_rng, checkpoint_name, list_checkpoints, load_checkpoint, restore_rng, save_checkpoint, save_weights
 from irisonnx.config import ModelConfig, TrainConfig, diff, from_dict, to_dict
-from irisonnx.errors import ArtifactError, UsageError
+from irisonnx.errors import ArtifactError, IrisOnnxError, UsageError
 from irisonnx.run import RUN_FORMAT, library_versions
-from irisonnx.storage import Manifest, atomic_write_json, read_json, remove_stale_temp_files
+from irisonnx.storage import Manifest, atomic_write_json, read_json, remove_stale_temp_files, sha256_file
 
 __all__ = ["TrainResult", "train", "default_run_dir"]
 
@@ -159,8 +159,7 @@ def train(
         start = ckpt.epoch
 
     result = TrainResult(run, train_cfg.epochs, start, metrics, removed_temp_files=removed)
-    complete = start == train_cfg.epochs and (run / "model.safetensors").exists() and (run / "metrics.json").exists()
-    if complete:
+    if start == train_cfg.epochs and _final_artifacts_current(run, manifest, start):
         result.already_complete = True
         return result
 
@@ -197,8 +196,28 @@ def train(
     save_weights(run / "model.safetensors", model.state_dict(), cfg)
     atomic_write_json(run / "metrics.json", {"epochs": metrics, "final": metrics[-1]})
     manifest.record([run / "model.safetensors", run / "metrics.json"])
-    manifest.save()
+    # A kill between an earlier save's manifest write and its deletions leaves old
+    # checkpoints that no later save prunes; prune here so the run ends as the manifest says.
+    _prune_checkpoints(run, manifest, train_cfg.keep_checkpoints)
     return result
+
+
+def _final_artifacts_current(run: Path, manifest: Manifest, epoch: int) -> bool:
+    """True when model.safetensors and metrics.json are this run's final ones for ``epoch``.
+
+    Existence is not enough: a kill after the last checkpoint of an extended run (10 -> 20
+    epochs) leaves the epoch-10 files in place, and a kill before the final manifest write
+    leaves files the manifest does not list. Both are recorded after both are written, so
+    "listed with matching sha256, and metrics end at ``epoch``" means the final step finished.
+    """
+    for name in ("model.safetensors", "metrics.json"):
+        entry = manifest.entry(run / name)
+        if entry is None or not (run / name).is_file() or sha256_file(run / name) != entry.get("sha256"):
+            return False
+    try:
+        return read_json(run / "metrics.json", "metrics.json")["final"]["epoch"] == epoch
+    except (IrisOnnxError, KeyError, TypeError):
+        return False
 
 
 def _save_checkpoint(run: Path, manifest: Manifest, train_cfg: TrainConfig, ckpt: Checkpoint) -> None:
@@ -206,9 +225,14 @@ def _save_checkpoint(run: Path, manifest: Manifest, train_cfg: TrainConfig, ckpt
     ckpt_dir = run / "checkpoints"
     path = ckpt_dir / checkpoint_name(ckpt.epoch)
     save_checkpoint(path, ckpt)
-    existing = list_checkpoints(ckpt_dir)
-    stale = [p for _, p in existing[: max(0, len(existing) - train_cfg.keep_checkpoints)]]
     manifest.record([path])
+    _prune_checkpoints(run, manifest, train_cfg.keep_checkpoints)
+
+
+def _prune_checkpoints(run: Path, manifest: Manifest, keep: int) -> None:
+    """Forget all but the newest ``keep`` checkpoints, save the manifest, then delete them."""
+    existing = list_checkpoints(run / "checkpoints")
+    stale = [p for _, p in existing[: max(0, len(existing) - keep)]]
     manifest.forget(stale)
     manifest.save()
     for p in stale:
