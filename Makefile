@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh machine (python3 >= 3.10 with venv and pip):
+#   make demo   create .venv, install, then data -> train -> verify on the bundled Iris
+#   make test   create .venv, install, then run the whole test suite
+#
+# torch is installed as torch==2.13.0 before the package: pip takes the CPU build that
+# this machine keeps on local disk, where an unpinned torch would pull a multi-GB CUDA
+# build. The install step is stamped, so it reruns only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.irisonnx-installed
+RUN    ?= artifacts/runs/iris
+
+.PHONY: demo test install clean-artifacts
+
+demo: $(STAMP)
+	$(BIN)/irisonnx data
+	$(BIN)/irisonnx train --run $(RUN)
+	$(BIN)/irisonnx verify $(RUN)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+# Generated outputs only; datastore/raw and the READMEs stay.
+clean-artifacts:
+	rm -rf artifacts/runs datastore/processed
