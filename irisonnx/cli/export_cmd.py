@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from irisonnx.cli import echo_json
+
+
+@click.command("export")
+@click.argument("run", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), help="Where to write the model (default: RUN/model.onnx). Must end in .onnx.")
+@click.option("--exporter", default="dynamo", show_default=True, type=click.Choice(["dynamo", "torchscript"]), help="torch.export-based exporter (opset 18-23), or the legacy TorchScript one (opset 9-20).")
+@click.option("--opset", default=18, show_default=True, type=int, help="ONNX opset to target; one outside the exporter's range exits 2.")
+@click.option("--with-probabilities", is_flag=True, help="Add a 'probabilities' output: softmax over the logits, inside the graph.")
+@click.option("--with-label", is_flag=True, help="Add a 'label' output: int64 argmax of the logits, inside the graph.")
+@click.option("--atol", default=1e-5, show_default=True, type=float, help="Absolute tolerance of the parity check.")
+@click.option("--rtol", default=1e-5, show_default=True, type=float, help="Relative tolerance of the parity check (times |torch output|).")
+@click.option("--json", "as_json", is_flag=True, help="Print the export and parity report as JSON.")
+def command(run: str, out: str | None, exporter: str, opset: int, with_probabilities: bool, with_label: bool, atol: float, rtol: float, as_json: bool) -> None:
+    """Export a trained run to one self-contained ONNX file and prove it matches torch.
+
+    \b
+    The graph takes 'features' float32 [batch, n_features] in raw units (standardisation
+    is inside) and returns 'logits' float32 [batch, n_classes], plus the optional outputs.
+    Class names, feature names and units, the weights' and data's sha256, library versions
+    and the training config go into the model's metadata_props.
+
+    \b
+    Right after writing, onnx.checker (full_check) runs, then onnxruntime (CPU) is compared
+    with torch on the test split, the whole dataset, seeded random rows inside and beyond
+    the training range, edge rows and huge values (+-1e3..1e6 x the feature range), all at
+    once and one row at a time: |ort - torch| <= atol + rtol * |torch| per value (for the
+    huge rows, |torch| is the row's largest, since float32 cancellation makes single values
+    meaningless there). A mismatch exits 1; the file is kept but marked 'validated: false'
+    in RUN/manifest.json, and 'irisonnx predict RUN' refuses it.
+
+    \b
+    Examples:
+      irisonnx export artifacts/runs/iris
+      irisonnx export artifacts/runs/iris --exporter torchscript --with-probabilities --with-label
+      irisonnx export artifacts/runs/iris --out /tmp/iris.onnx --opset 20 --json
+    """
+    from irisonnx.errors import CheckFailed
+    from irisonnx.export import export_run
+
+    try:
+        res = export_run(run, out=out, exporter=exporter, opset=opset, with_probabilities=with_probabilities, with_label=with_label, atol=atol, rtol=rtol)
+    except CheckFailed as exc:
+        failed = getattr(exc, "result", None)
+        if failed is not None:
+            _render(failed, as_json)
+        raise
+    _render(res, as_json)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def _render(res: Any, as_json: bool) -> None:
+    from irisonnx.export import ROW_SCALED_GROUPS
+
+    if as_json:
+        echo_json(res.to_dict())
+        return
+    rep = res.parity
+    click.echo(f"exported {res.path}  ({res.exporter} exporter, opset {res.opset}; {res.size:,} bytes; sha256 {res.sha256[:16]}…)")
+    click.echo(f"  export    {res.export_seconds:.2f} s in torch.onnx.export")
+    n_c = res.metadata.get("n_classes", "?")
+    kinds = {"logits": f"float32 [batch, {n_c}]", "probabilities": f"float32 [batch, {n_c}]", "label": "int64 [batch]"}
+    outs = ", ".join(f"{o} {kinds.get(o, '')}" for o in res.outputs)
+    click.echo(f"  graph     features float32 [batch, {res.metadata.get('n_features', '?')}] -> {outs}")
+    click.echo(f"  checker   onnx.checker full_check passed ({res.check_seconds * 1000:.1f} ms)")
+    click.echo(f"  parity    onnxruntime CPU vs torch on {rep.n_rows:,} rows, {' and '.join(rep.batch_modes)}; pass if |ort - torch| <= {rep.atol:g} + {rep.rtol:g} * |torch|")
+    click.echo(f"    {'group':<14} {'rows':>5}  {'max abs err':>11}  {'max rel err':>11}  {'err/tol':>7}  tolerance")
+    for g, st in rep.by_group.items():
+        ratio = "inf" if st.max_ratio == float("inf") else f"{st.max_ratio:.2f}"
+        scale = "row-scaled" if g in ROW_SCALED_GROUPS else "elementwise"
+        click.echo(f"    {g:<14} {rep.groups[g]:>5}  {_fmt(st.max_abs_err):>11}  {_fmt(st.max_rel_err):>11}  {ratio:>7}  {scale}")
+    for name, st in rep.outputs.items():
+        click.echo(f"    output {name}: max abs err {_fmt(st.max_abs_err)}, max rel err {_fmt(st.max_rel_err)}, {st.n_bad} values out of tolerance")
+    if "label" in res.outputs:
+        click.echo(f"    output label: {rep.label_mismatches} rows disagree (near-ties excluded)")
+    verdict = "PASS" if rep.passed else "FAIL"
+    click.echo(f"  {verdict}  manifest: validated {str(rep.passed).lower()}")

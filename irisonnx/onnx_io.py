@@ -1,0 +1,488 @@
+"""Load an ONNX model safely and read irisonnx's metadata from it. Needs onnx, never torch.
+
+Nothing here trusts the file. :func:`load_model_safely` reads at most ``max_bytes``, parses
+without touching external data, refuses external data that points outside the model's
+folder (absolute paths, ``..``, symlinks) *before* any onnxruntime session could read it,
+runs ``onnx.checker``, and checks that the graph's signature is what the metadata claims.
+The bytes it checked are the bytes handed to onnxruntime, so nothing can change in between.
+
+Metadata keys irisonnx writes into ``metadata_props`` (all values are strings; lists and
+tables are JSON): ``format``, ``class_names``, ``feature_names``, ``feature_units``,
+``n_features``, ``n_classes``, ``dataset``, ``weights_sha256``, ``data_sha256``,
+``irisonnx_version``, ``torch_version``, ``onnx_version``, ``training_config``, ``exporter``,
+``opset``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from irisonnx.errors import ArtifactError, UsageError
+from irisonnx.storage import MANIFEST_NAME, read_json, sha256_bytes
+
+__all__ = [
+    "MODEL_FORMAT",
+    "MAX_MODEL_BYTES",
+    "TensorSpec",
+    "ModelInfo",
+    "load_model_safely",
+    "resolve_model",
+    "read_model_bytes",
+    "check_external_data",
+    "describe",
+]
+
+MODEL_FORMAT = "irisonnx-model/1"
+# An Iris MLP is ~2 KB and a wide one a few MB; a model near this size is not one of ours,
+# and reading it whole (we hash and parse in memory) should be a deliberate choice.
+MAX_MODEL_BYTES = 256 << 20
+
+# TensorProto.DataType -> numpy-style name, for the few types a tabular classifier uses.
+_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64", 16: "bfloat16"}
+_LOGITS, _PROBS, _LABEL = "logits", "probabilities", "label"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph input or output. ``shape`` holds ints, dim names (``"batch"``) or None."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | str | None, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+    def shape_str(self) -> str:
+        return "[" + ", ".join("?" if d is None else str(d) for d in self.shape) + "]"
+
+
+@dataclass
+class ModelInfo:
+    """A checked model: its bytes, signature and metadata. ``proto`` is the parsed ModelProto."""
+
+    path: Path
+    data: bytes
+    sha256: str
+    proto: Any
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    metadata: dict[str, str]
+    n_features: int
+    n_classes: int
+    feature_names: list[str]
+    class_names: list[str]
+    feature_units: dict[str, str] = field(default_factory=dict)
+    has_external_data: bool = False
+    has_irisonnx_metadata: bool = False
+    manifest_entry: dict[str, Any] | None = None  # set by resolve_model for a run's model
+    export_record: dict[str, Any] | None = None  # the manifest's export section, when it is about this file
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def input(self) -> TensorSpec:
+        return self.inputs[0]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.outputs]
+
+    @property
+    def logits_name(self) -> str:
+        return _LOGITS if _LOGITS in self.output_names else self.outputs[0].name
+
+    @property
+    def probabilities_name(self) -> str | None:
+        return _PROBS if _PROBS in self.output_names else None
+
+    @property
+    def label_name(self) -> str | None:
+        return _LABEL if _LABEL in self.output_names else None
+
+    @property
+    def opset_imports(self) -> dict[str, int]:
+        return {(o.domain or "ai.onnx"): int(o.version) for o in self.proto.opset_import}
+
+    def session_source(self) -> bytes | str:
+        """What onnxruntime should load: the checked bytes, or the path when external data
+        must be found beside the file (its locations were checked to stay inside the folder)."""
+        return os.fspath(self.path) if self.has_external_data else self.data
+
+    def parsed_metadata(self) -> dict[str, Any]:
+        """Metadata with JSON values decoded, for display."""
+        out: dict[str, Any] = {}
+        for k, v in self.metadata.items():
+            if k in _JSON_KEYS:
+                try:
+                    out[k] = json.loads(v)
+                    continue
+                except json.JSONDecodeError:
+                    pass
+            out[k] = v
+        return out
+
+
+_JSON_KEYS = ("class_names", "feature_names", "feature_units", "training_config")
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def read_model_bytes(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES) -> bytes:
+    """The file's bytes, refusing folders, missing files and files over ``max_bytes``."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError("model not found", str(p), "pass a run folder or an .onnx file")
+    if p.is_dir():
+        raise UsageError("model path is a folder", str(p), "pass a run folder (with config.json) or an .onnx file")
+    size = p.stat().st_size
+    if size > max_bytes:
+        raise ArtifactError("model file too large", f"{p} is {size:,} bytes, the limit is {max_bytes:,}", "an irisonnx model is a few KB; check the path")
+    if size == 0:
+        raise ArtifactError("not an ONNX model", f"{p} is empty")
+    with open(p, "rb") as fh:
+        return fh.read(max_bytes + 1)
+
+
+def _iter_graph_tensors(graph: Any) -> Any:
+    """Every TensorProto a graph can hold, subgraphs included (If/Loop/Scan bodies)."""
+    yield from graph.initializer
+    for sp in graph.sparse_initializer:
+        yield sp.values
+        yield sp.indices
+    for node in graph.node:
+        yield from _iter_attr_tensors(node.attribute)
+
+
+def _iter_attr_tensors(attrs: Any) -> Any:
+    for a in attrs:
+        if a.HasField("t"):
+            yield a.t
+        yield from a.tensors
+        if a.HasField("sparse_tensor"):
+            yield a.sparse_tensor.values
+            yield a.sparse_tensor.indices
+        for st in a.sparse_tensors:
+            yield st.values
+            yield st.indices
+        if a.HasField("g"):
+            yield from _iter_graph_tensors(a.g)
+        for g in a.graphs:
+            yield from _iter_graph_tensors(g)
+
+
+def _all_tensors(model: Any) -> Any:
+    yield from _iter_graph_tensors(model.graph)
+    for fn in model.functions:
+        for node in fn.node:
+            yield from _iter_attr_tensors(node.attribute)
+    for ti in model.training_info:
+        yield from _iter_graph_tensors(ti.initialization)
+        yield from _iter_graph_tensors(ti.algorithm)
+
+
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def check_external_data(model: Any, model_path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES) -> bool:
+    """Refuse external data that could make a runtime read outside the model's folder.
+
+    Checks locations only by their names and by resolving links; it never opens a file
+    outside the folder. Returns True when the model has (safe) external data.
+    """
+    from onnx import TensorProto
+
+    folder = Path(model_path).absolute().parent
+    real_folder = Path(os.path.realpath(folder))
+    found = False
+    total = 0
+    for t in _all_tensors(model):
+        if t.data_location != TensorProto.EXTERNAL:
+            continue
+        found = True
+        entries = {e.key: e.value for e in t.external_data}
+        loc = entries.get("location", "")
+        where = f"tensor {t.name!r} in {model_path}"
+        if not loc:
+            raise ArtifactError("unsafe ONNX model", f"{where} is stored externally but names no location")
+        parts = re.split(r"[\\/]", loc)
+        if loc.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(loc) or os.path.isabs(loc):
+            raise ArtifactError("unsafe ONNX model", f"{where} points to external data at an absolute path {loc!r}", "external data must sit in the model's folder")
+        if ".." in parts or "\x00" in loc:
+            raise ArtifactError("unsafe ONNX model", f"{where} points to external data outside its folder ({loc!r})", "external data must sit in the model's folder")
+        real = Path(os.path.realpath(folder / loc))
+        if not real.is_relative_to(real_folder):
+            raise ArtifactError("unsafe ONNX model", f"{where}: external data {loc!r} resolves to {real}, outside {real_folder} (a symlink?)", "external data must sit in the model's folder")
+        if not real.is_file():
+            raise ArtifactError("incomplete ONNX model", f"{where}: external data file {loc!r} is missing")
+        try:
+            offset = int(entries.get("offset", "0"))
+            length = int(entries["length"]) if "length" in entries else real.stat().st_size - offset
+        except ValueError:
+            raise ArtifactError("corrupt ONNX model", f"{where}: bad offset/length in its external data entry") from None
+        if offset < 0 or length < 0 or offset + length > real.stat().st_size:
+            raise ArtifactError("corrupt ONNX model", f"{where}: external data range {offset}+{length} exceeds {loc!r} ({real.stat().st_size} bytes)")
+        total += length
+        if total > max_bytes:
+            raise ArtifactError("model too large", f"{model_path}: external data exceeds {max_bytes:,} bytes")
+    return found
+
+
+# --- signature and metadata --------------------------------------------------------------
+
+
+def _spec(vi: Any) -> TensorSpec:
+    tt = vi.type.tensor_type
+    dims: list[int | str | None] = []
+    if tt.HasField("shape"):
+        for d in tt.shape.dim:
+            if d.HasField("dim_value"):
+                dims.append(int(d.dim_value))
+            elif d.HasField("dim_param"):
+                dims.append(d.dim_param)
+            else:
+                dims.append(None)
+    else:
+        dims = []
+    return TensorSpec(vi.name, _DTYPES.get(tt.elem_type, f"type{tt.elem_type}") if vi.type.HasField("tensor_type") else "non-tensor", tuple(dims))
+
+
+def _json_list(meta: dict[str, str], key: str, path: Path) -> list[str] | None:
+    if key not in meta:
+        return None
+    try:
+        val = json.loads(meta[key])
+    except json.JSONDecodeError:
+        raise ArtifactError("corrupt model metadata", f"{path}: {key} is not JSON") from None
+    if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+        raise ArtifactError("corrupt model metadata", f"{path}: {key} is not a list of names")
+    return val
+
+
+def _meta_int(meta: dict[str, str], key: str, path: Path) -> int | None:
+    if key not in meta:
+        return None
+    try:
+        return int(meta[key])
+    except ValueError:
+        raise ArtifactError("corrupt model metadata", f"{path}: {key}={meta[key]!r} is not an integer") from None
+
+
+def _check_signature(path: Path, inputs: list[TensorSpec], outputs: list[TensorSpec], meta: dict[str, str]) -> tuple[int, int, list[str], list[str]]:
+    """The graph must be a classifier over one float32 [batch, n_features] input, and agree
+    with every count and name list the metadata claims. Returns (n_features, n_classes, features, classes)."""
+    bad = "model does not match its metadata"
+    if len(inputs) != 1:
+        raise ArtifactError("unsupported model", f"{path} has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); irisonnx models have one, 'features'")
+    x = inputs[0]
+    if x.dtype != "float32" or len(x.shape) != 2:
+        raise ArtifactError("unsupported model", f"{path}: input {x.name!r} is {x.dtype} {x.shape_str()}, expected float32 [batch, n_features]")
+    if isinstance(x.shape[0], int):
+        raise ArtifactError("unsupported model", f"{path}: input {x.name!r} has a fixed batch size {x.shape[0]}", "export it with a symbolic batch dimension (irisonnx export does)")
+    if not isinstance(x.shape[1], int) or x.shape[1] < 1:
+        raise ArtifactError("unsupported model", f"{path}: input {x.name!r} has no fixed number of features ({x.shape_str()})")
+    if not outputs:
+        raise ArtifactError("unsupported model", f"{path} has no outputs")
+    by_name = {o.name: o for o in outputs}
+    logits = by_name.get(_LOGITS, outputs[0])
+    if logits.dtype != "float32" or len(logits.shape) != 2 or not isinstance(logits.shape[1], int):
+        raise ArtifactError("unsupported model", f"{path}: output {logits.name!r} is {logits.dtype} {logits.shape_str()}, expected float32 [batch, n_classes]")
+    n_features, n_classes = x.shape[1], logits.shape[1]
+    if _PROBS in by_name:
+        p = by_name[_PROBS]
+        if p.dtype != "float32" or len(p.shape) != 2 or p.shape[1] != n_classes:
+            raise ArtifactError(bad, f"{path}: output 'probabilities' is {p.dtype} {p.shape_str()}, expected float32 [batch, {n_classes}]")
+    if _LABEL in by_name:
+        lab = by_name[_LABEL]
+        if lab.dtype != "int64" or len(lab.shape) != 1:
+            raise ArtifactError(bad, f"{path}: output 'label' is {lab.dtype} {lab.shape_str()}, expected int64 [batch]")
+
+    claimed_f, claimed_c = _meta_int(meta, "n_features", path), _meta_int(meta, "n_classes", path)
+    features = _json_list(meta, "feature_names", path)
+    classes = _json_list(meta, "class_names", path)
+    if claimed_f is not None and claimed_f != n_features:
+        raise ArtifactError(bad, f"{path}: metadata says n_features={claimed_f}, input {x.name!r} takes {n_features}")
+    if claimed_c is not None and claimed_c != n_classes:
+        raise ArtifactError(bad, f"{path}: metadata says n_classes={claimed_c}, output {logits.name!r} gives {n_classes}")
+    if features is not None and len(features) != n_features:
+        raise ArtifactError(bad, f"{path}: metadata names {len(features)} features, input {x.name!r} takes {n_features}")
+    if classes is not None and len(classes) != n_classes:
+        raise ArtifactError(bad, f"{path}: metadata names {len(classes)} classes, output {logits.name!r} gives {n_classes}")
+    for what, names in (("feature", features), ("class", classes)):
+        if names is not None and len(set(names)) != len(names):
+            raise ArtifactError("corrupt model metadata", f"{path}: duplicate {what} names {names}")
+    features = features or [f"x{i}" for i in range(n_features)]
+    classes = classes or [str(i) for i in range(n_classes)]
+    return n_features, n_classes, features, classes
+
+
+def load_model_safely(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES, check: bool = True) -> ModelInfo:
+    """Read, parse and check an ONNX model without trusting it. Bad or unsafe: ArtifactError (3)."""
+    import onnx
+
+    p = Path(path)
+    data = read_model_bytes(p, max_bytes)
+    try:
+        model = onnx.load_model_from_string(data)  # never loads external data
+    except Exception as exc:  # protobuf raises DecodeError, RuntimeWarning-ish errors vary by version
+        raise ArtifactError("not an ONNX model, or a truncated one", f"{p}: {_first_line(exc)}", "re-export it with irisonnx export") from None
+    if model.ir_version < 3 or not model.HasField("graph") or not model.opset_import:
+        raise ArtifactError("not an ONNX model, or a truncated one", f"{p}: no graph, IR version or opset imports")
+    has_external = check_external_data(model, p, max_bytes)
+    if check:
+        try:
+            # With external data the checker must see the folder; its locations were checked above.
+            onnx.checker.check_model(os.fspath(p) if has_external else model)
+        except Exception as exc:  # onnx.checker.ValidationError and friends
+            raise ArtifactError("invalid ONNX model", f"{p}: {_first_line(exc)}") from None
+    inits = {t.name for t in model.graph.initializer}
+    inputs = [_spec(i) for i in model.graph.input if i.name not in inits]
+    outputs = [_spec(o) for o in model.graph.output]
+    meta = {m.key: m.value for m in model.metadata_props}
+    n_features, n_classes, features, classes = _check_signature(p, inputs, outputs, meta)
+    units: dict[str, str] = {}
+    if "feature_units" in meta:
+        try:
+            loaded = json.loads(meta["feature_units"])
+            units = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+        except json.JSONDecodeError:
+            raise ArtifactError("corrupt model metadata", f"{p}: feature_units is not JSON") from None
+    return ModelInfo(
+        path=p,
+        data=data,
+        sha256=sha256_bytes(data),
+        proto=model,
+        inputs=inputs,
+        outputs=outputs,
+        metadata=meta,
+        n_features=n_features,
+        n_classes=n_classes,
+        feature_names=features,
+        class_names=classes,
+        feature_units=units,
+        has_external_data=has_external,
+        has_irisonnx_metadata=meta.get("format") == MODEL_FORMAT,
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --- run folders -------------------------------------------------------------------------
+
+
+def _manifest_entry(folder: Path, name: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    mpath = folder / MANIFEST_NAME
+    data = read_json(mpath, "manifest")
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        raise ArtifactError("corrupt manifest", f"{mpath}: no 'files' table")
+    return data, data["files"].get(name)
+
+
+def resolve_model(model_or_run: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES, allow_unvalidated: bool = False) -> ModelInfo:
+    """A run folder (its ``model.onnx``, checked against ``manifest.json``) or an .onnx file.
+
+    An .onnx file inside a folder whose manifest lists it is checked against it too, so a
+    tampered model fails the same way however it is named. The sha256 is of the very bytes
+    that were parsed and will be run. A run whose export failed its parity check is refused
+    unless ``allow_unvalidated``.
+    """
+    p = Path(model_or_run)
+    if p.is_dir():
+        if not (p / "config.json").exists():
+            raise UsageError("not a run folder", f"{p} has no config.json", "pass a run folder or an .onnx file")
+        if not (p / "model.onnx").exists():
+            raise UsageError("run has no model.onnx", str(p), f"export it first: irisonnx export {p}")
+        p = p / "model.onnx"
+    info = load_model_safely(p, max_bytes)
+    folder = p.parent
+    if (folder / MANIFEST_NAME).is_file():
+        manifest, entry = _manifest_entry(folder, p.name)
+        if entry is None and p.name == "model.onnx" and (folder / "config.json").exists():
+            raise ArtifactError("model.onnx is not in the run's manifest", str(p), f"it was not written by irisonnx export; re-export: irisonnx export {folder}")
+        if entry is not None:
+            if entry.get("sha256") != info.sha256:
+                raise ArtifactError(
+                    "model is corrupt or was modified",
+                    f"{p}: sha256 {info.sha256[:12]}… differs from the manifest's {str(entry.get('sha256'))[:12]}…",
+                    f"re-export it: irisonnx export {folder}",
+                )
+            if entry.get("validated") is False and not allow_unvalidated:
+                exp = manifest.get("export", {})
+                raise ArtifactError(
+                    "model failed its parity check at export",
+                    f"{p}: max abs err {exp.get('max_abs_err', '?')} beyond atol {exp.get('atol', '?')}, rtol {exp.get('rtol', '?')}",
+                    f"fix the model or loosen --atol/--rtol, then re-export: irisonnx export {folder}",
+                )
+            info.manifest_entry = entry
+            exp = manifest.get("export")
+            if isinstance(exp, dict) and exp.get("path") == p.name and exp.get("sha256") == info.sha256:
+                info.export_record = exp
+    return info
+
+
+# --- description (for inspect) -----------------------------------------------------------
+
+
+def _iter_nodes(graph: Any) -> Any:
+    for node in graph.node:
+        yield node
+        for a in node.attribute:
+            if a.HasField("g"):
+                yield from _iter_nodes(a.g)
+            for g in a.graphs:
+                yield from _iter_nodes(g)
+
+
+def describe(info: ModelInfo) -> dict[str, Any]:
+    """Everything ``irisonnx inspect`` shows, as plain data."""
+    from collections import Counter
+
+    model = info.proto
+    ops: Counter[str] = Counter()
+    for node in _iter_nodes(model.graph):
+        ops[f"{node.domain}::{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type] += 1
+    n_params = 0
+    for t in model.graph.initializer:
+        n = 1
+        for d in t.dims:
+            n *= int(d)
+        n_params += n
+    out: dict[str, Any] = {
+        "path": str(info.path),
+        "size": info.size,
+        "sha256": info.sha256,
+        "ir_version": int(model.ir_version),
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "opset_imports": info.opset_imports,
+        "inputs": [i.to_dict() for i in info.inputs],
+        "outputs": [o.to_dict() for o in info.outputs],
+        "operators": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "n_nodes": sum(ops.values()),
+        "n_initializers": len(model.graph.initializer),
+        "n_parameters": n_params,
+        "external_data": info.has_external_data,
+        "irisonnx_metadata": info.has_irisonnx_metadata,
+        "class_names": info.class_names,
+        "feature_names": info.feature_names,
+        "feature_units": info.feature_units,
+        "metadata": info.parsed_metadata(),
+        "doc_string": model.doc_string,
+    }
+    if model.functions:
+        out["functions"] = [f"{f.domain}::{f.name}" for f in model.functions]
+    if info.manifest_entry is not None:
+        out["manifest"] = info.manifest_entry
+    if info.export_record is not None:
+        out["validation"] = info.export_record
+    return out

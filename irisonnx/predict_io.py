@@ -1,0 +1,176 @@
+"""Rows in, predictions out, for ``irisonnx predict``: CSV/.npy/--values parsing and atomic
+writing of CSV/JSON/.npy results. numpy and the standard library only (no torch, no onnx).
+
+Every bad input is a DataError (exit 2) whose one-line message names the line, the column
+and the value. CSV lines are numbered as an editor shows them (the first line is 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irisonnx.errors import DataError, UsageError
+from irisonnx.storage import atomic_write_text, atomic_writer, dumps_json
+
+__all__ = ["InputRows", "parse_values", "read_input", "predictions_doc", "write_predictions", "OUTPUT_FORMATS"]
+
+OUTPUT_FORMATS = (".csv", ".json", ".npy")
+
+
+@dataclass
+class InputRows:
+    x: np.ndarray  # (rows, n_features); float32 from CSV/--values, as stored for .npy
+    source: str
+    header: list[str] | None = None  # the CSV's header, when it had one
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+def _number(cell: str, where: str, column: str) -> float:
+    text = cell.strip()
+    if not text:
+        raise DataError(f"{where}, column {column!r} is empty", "missing values cannot be classified", "fill or drop the row")
+    try:
+        v = float(text)
+    except ValueError:
+        raise DataError(f"{where}, column {column!r} is not a number", repr(cell)) from None
+    if not math.isfinite(v):
+        raise DataError(f"{where}, column {column!r} is not finite", repr(cell), "NaN and infinite values cannot be classified")
+    return v
+
+
+def parse_values(text: str, feature_names: list[str]) -> InputRows:
+    """One row from ``"5.1,3.5,1.4,0.2"``."""
+    cells = [c for c in text.split(",")]
+    if not text.strip():
+        raise DataError("--values is empty", f"give {len(feature_names)} comma-separated numbers ({', '.join(feature_names)})")
+    if len(cells) != len(feature_names):
+        raise DataError(f"--values has {len(cells)} values", f"the model takes {len(feature_names)} ({', '.join(feature_names)})")
+    row = [_number(c, "--values", name) for c, name in zip(cells, feature_names)]
+    return InputRows(np.array([row], dtype=np.float32), "--values")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_csv(path: Path, feature_names: list[str]) -> InputRows:
+    """A CSV with or without a header. With one, columns are picked by name (others are
+    ignored and reported); without, each line must have exactly one value per feature."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text", str(exc)) from None
+    rows = list(csv.reader(io.StringIO(text)))
+    while rows and not any(c.strip() for c in rows[-1]):
+        rows.pop()
+    if not rows:
+        raise DataError(f"{path} is empty", "no rows to predict")
+    first = [c.strip() for c in rows[0]]
+    header = None
+    order = list(range(len(feature_names)))
+    ignored: list[str] = []
+    start = 1
+    if not all(_is_number(c) for c in first):
+        header = first
+        if len(set(header)) != len(header):
+            raise DataError(f"{path}: header has duplicate column names", ", ".join(header))
+        missing = [f for f in feature_names if f not in header]
+        if missing:
+            raise DataError(f"{path}: header lacks column(s) {', '.join(missing)}", f"header is {', '.join(header)}; the model's features are {', '.join(feature_names)}", "rename the columns, or drop the header line to give values in the model's order")
+        order = [header.index(f) for f in feature_names]
+        ignored = [h for h in header if h not in feature_names]
+        start = 2
+        rows = rows[1:]
+        if not rows:
+            raise DataError(f"{path} has a header but no data rows")
+    n_cols = len(header) if header else len(feature_names)
+    x = np.empty((len(rows), len(feature_names)), dtype=np.float64)
+    for r, row in enumerate(rows):
+        line = r + start
+        if len(row) != n_cols:
+            if header:
+                raise DataError(f"{path}: line {line} has {len(row)} values", f"the header has {n_cols} columns")
+            raise DataError(f"{path}: line {line} has {len(row)} values", f"the model takes {len(feature_names)} ({', '.join(feature_names)})")
+        for j, c in enumerate(order):
+            x[r, j] = _number(row[c], f"{path}: line {line}", feature_names[j])
+    x32 = x.astype(np.float32)
+    if not np.isfinite(x32).all():  # finite in float64 but beyond float32's 3.4e38
+        r, j = np.argwhere(~np.isfinite(x32))[0]
+        raise DataError(f"{path}: line {r + start}, column {feature_names[j]!r} overflows float32", repr(float(x[r, j])))
+    return InputRows(x32, str(path), header, ignored)
+
+
+def read_npy(path: Path) -> InputRows:
+    """A .npy array as stored (dtype and rank are checked by the Predictor). No pickles."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:  # not .npy, truncated, or objects (need pickle: refused)
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path} is not a numeric .npy array", why, "save one with numpy.save: float32, shape (rows, n_features)") from None
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"{path} is not a single .npy array", type(arr).__name__)
+    return InputRows(arr, str(path))
+
+
+def read_input(path: str | os.PathLike, feature_names: list[str]) -> InputRows:
+    p = Path(path)
+    if not p.exists():
+        raise UsageError("input file not found", str(p))
+    if p.is_dir():
+        raise UsageError("input path is a folder", str(p), "give a .csv or .npy file")
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        return read_csv(p, feature_names)
+    if suffix == ".npy":
+        return read_npy(p)
+    raise UsageError("unknown input format", f"{p.name!r}", "give a .csv or .npy file")
+
+
+def predictions_doc(labels: np.ndarray, probs: np.ndarray, class_names: list[str], **about: Any) -> dict[str, Any]:
+    """The JSON document: ``about`` (model, provider, ...) plus one entry per row (rows from 1)."""
+    preds = [
+        {"row": i + 1, "label": int(lab), "class": class_names[int(lab)], "probabilities": {c: float(p) for c, p in zip(class_names, row)}}
+        for i, (lab, row) in enumerate(zip(labels, probs))
+    ]
+    return {**about, "class_names": class_names, "n_rows": len(preds), "predictions": preds}
+
+
+def _csv_text(labels: np.ndarray, probs: np.ndarray, class_names: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["row", "label", "class", *[f"prob_{c}" for c in class_names]])
+    for i, (lab, row) in enumerate(zip(labels, probs)):
+        w.writerow([i + 1, int(lab), class_names[int(lab)], *[f"{float(p):.9g}" for p in row]])  # 9 digits round-trip float32
+    return buf.getvalue()
+
+
+def write_predictions(path: str | os.PathLike, labels: np.ndarray, probs: np.ndarray, class_names: list[str], **about: Any) -> str:
+    """Write atomically; the format follows the suffix. .npy holds the float32
+    (rows, n_classes) probabilities (labels are their argmax, classes in class_names order)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise UsageError("unknown output format", f"{p.name!r}", f"use one of {', '.join(OUTPUT_FORMATS)}")
+    if p.is_dir():
+        raise UsageError("output path is a folder", str(p))
+    if suffix == ".csv":
+        atomic_write_text(p, _csv_text(labels, probs, class_names))
+    elif suffix == ".json":
+        atomic_write_text(p, dumps_json(predictions_doc(labels, probs, class_names, **about)))
+    else:
+        with atomic_writer(p) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(probs, dtype=np.float32), allow_pickle=False)
+    return suffix[1:]
