@@ -308,7 +308,7 @@ def test_sigkill_inside_a_checkpoint_save_then_resume(tmp_path: Path, iris) -> N
 def test_sigkill_at_random_instants_then_resume_is_bit_identical(tmp_path: Path, iris) -> None:
     """Kill a real ``irisonnx train`` at seeded random instants after it has started saving,
     resume each time, and end bit-identical to training in one go."""
-    epochs, every, keep = 24, 1, 2
+    epochs, every, keep = 16, 1, 2
     run, ref = tmp_path / "run", tmp_path / "ref"
     env = {**os.environ, "IRISONNX_TEST_SAVE_DELAY": "0.02"}
     rng = random.Random(20240607)
@@ -458,3 +458,20 @@ def test_saving_the_same_checkpoint_twice_gives_the_same_bytes(tmp_path: Path, t
     again = load_checkpoint(tmp_path / "c0.safetensors")
     assert again.epoch == 30 and again.rng == ck.rng and again.metrics == ck.metrics
     assert all(again.model_state[k].equal(v) for k, v in ck.model_state.items())
+
+
+def test_cli_rerun_of_a_finished_run_prints_no_progress_bar(tmp_path: Path, iris, tiny_run: Path) -> None:
+    from click.testing import CliRunner
+
+    from irisonnx.cli import cli
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    res = CliRunner().invoke(cli, ["train", "--data", str(iris.dir), "--run", str(run), "--epochs", "30"])
+    assert res.exit_code == 0, res.output
+    assert f"run {run} is already trained to epoch 30; nothing to do" in res.stdout
+    assert res.stderr == ""  # no stray 0% bar
+    res = CliRunner().invoke(cli, ["train", "--data", str(iris.dir), "--run", str(run), "--epochs", "32"])
+    assert res.exit_code == 0, res.output
+    assert "resumed from epoch 30" in res.stdout
+    assert "32/32" in res.stderr and "| 0/32" not in res.stderr  # the bar starts where it resumed

@@ -41,23 +41,23 @@ def command(data_name: str, run_dir: str | None, hidden: str, activation: str, e
     train_cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, seed=seed, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints)
     run = run_dir or str(default_run_dir(ds.name))
 
-    bar = None
+    bars: list = []
     on_epoch = None
     if not quiet and not as_json:
         from tqdm import tqdm
 
-        bar = tqdm(total=epochs, desc="train", unit="epoch", leave=True, dynamic_ncols=True)
-
+        # Made at the first finished epoch, so a run that is already complete or refused
+        # shows no stray 0% bar, and a resumed one starts at the epoch it resumed from.
         def on_epoch(row: dict) -> None:
-            if bar.n == 0 and row["epoch"] > 1:
-                bar.update(row["epoch"] - 1)
-            bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row['train_acc']:.3f}", test=f"{row['test_acc']:.3f}", refresh=False)
-            bar.update(1)
+            if not bars:
+                bars.append(tqdm(total=epochs, initial=row["epoch"] - 1, desc="train", unit="epoch", leave=True, dynamic_ncols=True))
+            bars[0].set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row['train_acc']:.3f}", test=f"{row['test_acc']:.3f}", refresh=False)
+            bars[0].update(1)
 
     try:
         result = train(ds, model_cfg, train_cfg, run, resume=resume, on_epoch=on_epoch)
     finally:
-        if bar is not None:
+        for bar in bars:
             bar.close()
     final = result.final
     if as_json:
