@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("irisonnx.cli.export_cmd", "Export a run to one ONNX file; checker + parity check against torch."),
     "predict": ("irisonnx.cli.predict_cmd", "Classify rows with onnxruntime (CPU or CUDA, no fallback); no torch needed."),
     "inspect": ("irisonnx.cli.inspect_cmd", "Show an ONNX model's signature, operators, parameters and metadata."),
+    "compare": ("irisonnx.cli.compare_cmd", "Compare runtimes on the same inputs: exact, atol/rtol or ULP, with statistics."),
 }
 
 
