@@ -280,7 +280,7 @@ def test_sigkill_inside_a_checkpoint_save_then_resume(tmp_path: Path, iris) -> N
     """Deterministic: the save window is held open (IRISONNX_TEST_SAVE_DELAY) and the kill
     lands while the epoch-10 checkpoint exists only as a temp file."""
     run, ref = tmp_path / "run", tmp_path / "ref"
-    env = {**os.environ, "IRISONNX_TEST_SAVE_DELAY": "0.25"}
+    env = {**os.environ, "IRISONNX_TEST_SAVE_DELAY": "0.5"}
     proc = subprocess.Popen(_train_argv(iris, run, 15, 5, 3), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         hit = _wait(lambda: any(p.name.endswith("epoch-0010.safetensors") for p in _temp_files(run)), proc)

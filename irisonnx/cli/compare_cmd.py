@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import click
+
+from irisonnx.cli import echo_json
+
+
+def _parse_tol(values: tuple[str, ...], flag: str) -> tuple[float | None, dict[str, float]]:
+    """``--atol 1e-5`` sets the default; ``--atol logits=1e-4`` sets one output's."""
+    default, per = None, {}
+    for v in values:
+        name, eq, num = v.rpartition("=")
+        try:
+            f = float(num)
+        except ValueError:
+            raise click.BadParameter(f"{v!r} is not a number or NAME=NUMBER", param_hint=flag) from None
+        if f < 0:
+            raise click.BadParameter(f"{v!r} is negative", param_hint=flag)
+        if eq:
+            per[name] = f
+        else:
+            default = f
+    return default, per
+
+
+@click.command("compare")
+@click.argument("target", type=click.Path())
+@click.option("--runtimes", help="Comma-separated runtimes: torch, ort-cpu, ort-cuda, reference, golden[:NAME]; ort-* take :O0..:O3 (graph optimisation), ort-cuda also :tf32. Default: all that can run.")
+@click.option("--baseline", help="Runtime every other one is compared against (default: the first; golden with --load-io).")
+@click.option("--model", type=click.Path(dir_okay=False), help="With a run: compare this ONNX file instead of RUN/model.onnx against the run's torch weights.")
+@click.option("--inputs", help="test (default with a run), all, random:N (default random:1000 for a bare model), or FILE.npy|FILE.csv.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for random:N.")
+@click.option("--batch-size", default=65536, show_default=True, type=int, help="Rows per chunk; memory stays bounded for millions of rows.")
+@click.option("--exact", is_flag=True, help="Bitwise equality of float bit patterns: NaN equals NaN only with the same bits; -0.0 and +0.0 differ.")
+@click.option("--atol", multiple=True, help="Absolute tolerance (default 1e-5), or OUTPUT=VALUE for one output. Pass: |a-b| <= atol + rtol*|b|, b the baseline (numpy.isclose; NaN matches NaN).")
+@click.option("--rtol", multiple=True, help="Relative tolerance (default 1e-5), or OUTPUT=VALUE.")
+@click.option("--max-ulp", type=int, help="Pass when within N units in the last place (from the bit patterns, sign-aware; -0.0 and +0.0 are 0 apart; NaN matches only NaN).")
+@click.option("--argmax", "require_argmax", is_flag=True, help="Require 100% argmax (class) agreement; it is always reported.")
+@click.option("--save-io", type=click.Path(file_okay=False), help="Write inputs and every runtime's outputs (npy + index.json) to DIR.")
+@click.option("--load-io", type=click.Path(file_okay=False), help="Compare against outputs saved earlier with --save-io (runtime 'golden').")
+@click.option("--locate", is_flag=True, help="On failure, re-run the worst rows with intermediates exposed and name the first diverging node.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Also write the comparison to FILE.md or FILE.html.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def command(target: str, runtimes: str | None, baseline: str | None, model: str | None, inputs: str | None, seed: int, batch_size: int, exact: bool, atol: tuple[str, ...], rtol: tuple[str, ...], max_ulp: int | None, require_argmax: bool, save_io: str | None, load_io: str | None, locate: bool, report_path: str | None, as_json: bool, quiet: bool) -> None:
+    """Run the same inputs through several runtimes and prove, with numbers, they agree.
+
+    TARGET is a run folder (torch weights + model.onnx) or an .onnx file. Each runtime is
+    compared against the baseline; exit 0 when every pair passes, 1 when any fails, 2/3/4
+    for usage, artifact and runtime errors. A runtime you name that cannot run exits 4;
+    default runtimes that cannot run are listed as unavailable and skipped.
+
+    \b
+    Examples:
+      irisonnx compare artifacts/runs/iris
+      irisonnx compare artifacts/runs/iris --runtimes torch,ort-cpu:O0,ort-cpu:O3 --exact
+      irisonnx compare model.onnx --inputs random:1000000 --max-ulp 4
+      irisonnx compare artifacts/runs/iris --model edited.onnx --locate
+      irisonnx compare model.onnx --runtimes ort-cpu --save-io golden/
+      irisonnx compare model.onnx --runtimes ort-cuda --load-io golden/
+    """
+    from pathlib import Path
+
+    from irisonnx.compare import Tolerance
+    from irisonnx.compare_report import render_html, render_markdown, render_text
+    from irisonnx.compare_run import run_compare
+    from irisonnx.errors import CheckFailed, UsageError
+    from irisonnx.storage import atomic_write_text
+
+    if exact and max_ulp is not None:
+        raise UsageError("--exact and --max-ulp exclude each other", "pick one tolerance mode")
+    if max_ulp is not None and max_ulp < 0:
+        raise UsageError("bad --max-ulp", str(max_ulp), "use a non-negative integer")
+    if report_path and Path(report_path).suffix.lower() not in (".md", ".html", ".htm"):
+        raise UsageError("bad --report", report_path, "use a .md or .html file name")
+    a_def, a_per = _parse_tol(atol, "--atol")
+    r_def, r_per = _parse_tol(rtol, "--rtol")
+    a0, r0 = (1e-5 if a_def is None else a_def), (1e-5 if r_def is None else r_def)
+    per = {k: (a_per.get(k, a0), r_per.get(k, r0)) for k in set(a_per) | set(r_per)}
+    mode = "exact" if exact else "ulp" if max_ulp is not None else "close"
+    tol = Tolerance(mode=mode, atol=a0, rtol=r0, max_ulp=max_ulp or 0, per_output=per, require_argmax=require_argmax)
+
+    bar = None
+    progress = None
+    if not quiet and not as_json:
+        from tqdm import tqdm
+
+        def progress(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None:
+                if total <= batch_size:
+                    return  # one chunk: nothing to show
+                bar = tqdm(total=total, desc="compare", unit="row", unit_scale=True, leave=False, dynamic_ncols=True)
+            bar.update(done - bar.n)
+
+    try:
+        res = run_compare(
+            target,
+            runtimes=[r for r in runtimes.split(",") if r.strip()] if runtimes else None,
+            baseline=baseline,
+            model=model,
+            inputs=inputs,
+            seed=seed,
+            batch_size=batch_size,
+            tolerance=tol,
+            save_io=save_io,
+            load_io=load_io,
+            locate=locate,
+            progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if report_path:
+        text = render_markdown(res) if report_path.lower().endswith(".md") else render_html(res)
+        atomic_write_text(report_path, text)
+    if as_json:
+        echo_json(res.to_dict())
+    else:
+        click.echo(render_text(res), nl=False)
+    if not res.passed:
+        failing = [p.runtime for p in res.pairs if not p.passed]
+        raise CheckFailed("outputs disagree", f"{', '.join(failing)} vs {res.baseline} outside {tol.describe()}")

@@ -1,0 +1,79 @@
+"""Input rows for comparisons: the dataset's splits, seeded random rows, or a file.
+
+Random rows (``random:N``) probe the function inside and well beyond the training range:
+fixed probes first (zeros, each feature's min and max, 10x and -10x the max, +-1e6, tiny
+values), then half uniform within the range, a quarter within three times the range either
+side, the rest log-uniform magnitudes from 1e-6 to 1e6 with random signs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from irisonnx.errors import DataError, UsageError
+
+__all__ = ["random_rows", "read_rows", "make_inputs"]
+
+
+def random_rows(n: int, lo: Sequence[float], hi: Sequence[float], seed: int = 0) -> np.ndarray:
+    """``n`` seeded rows (float32, (n, n_features)) within and beyond [lo, hi] per feature."""
+    lo_a, hi_a = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    span = np.maximum(hi_a - lo_a, 1e-3)
+    f = lo_a.shape[0]
+    probes = np.stack(
+        [np.zeros(f), lo_a, hi_a, (lo_a + hi_a) / 2, 10 * hi_a, -10 * hi_a, np.full(f, 1e6), np.full(f, -1e6), np.full(f, 1e-30), np.full(f, -1e-30)]
+    )
+    rng = np.random.default_rng(seed)
+    m = max(n - len(probes), 0)
+    n_in, n_out = m // 2, m // 4
+    n_log = m - n_in - n_out
+    inside = rng.uniform(lo_a, hi_a, size=(n_in, f))
+    beyond = rng.uniform(lo_a - 3 * span, hi_a + 3 * span, size=(n_out, f))
+    logmag = 10.0 ** rng.uniform(-6, 6, size=(n_log, f)) * rng.choice([-1.0, 1.0], size=(n_log, f))
+    rows = np.concatenate([probes, inside, beyond, logmag])[:n]
+    return rows.astype(np.float32)
+
+
+def read_rows(path: str | os.PathLike, feature_names: Sequence[str]) -> np.ndarray:
+    """Rows from ``.npy`` or ``.csv`` (see :mod:`irisonnx.predict_io`), checked: float32
+    (n_rows, n_features), finite, at least one row."""
+    from irisonnx.predict_io import read_input
+
+    rows = read_input(path, list(feature_names)).x
+    if rows.dtype.kind not in "fiu" or rows.ndim != 2 or rows.shape[1] != len(feature_names):
+        raise DataError(f"{path}: {rows.dtype} array of shape {rows.shape}", f"expected numbers of shape (rows, {len(feature_names)})")
+    if rows.shape[0] == 0:
+        raise DataError(f"{path}: no rows")
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    bad = ~np.isfinite(rows)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(f"{path}: row index {r}, column {feature_names[c]!r} is not finite", repr(float(rows[r, c])))
+    return rows
+
+
+def make_inputs(spec: str, *, dataset: Any = None, feature_names: Sequence[str], ranges: tuple[Sequence[float], Sequence[float]] | None = None, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Resolve ``--inputs``: ``test``, ``all``, ``random:N`` or a file. Returns (rows, description)."""
+    if spec in ("test", "all", "train"):
+        if dataset is None:
+            raise UsageError(f"--inputs {spec} needs the dataset", "pass a run folder, or use random:N or a file")
+        idx = {"test": dataset.test_idx, "train": dataset.train_idx, "all": np.arange(len(dataset.labels))}[spec]
+        return np.ascontiguousarray(dataset.features[idx]), f"{dataset.name} {spec} split ({len(idx)} rows)"
+    if spec.startswith("random:"):
+        try:
+            n = int(spec.split(":", 1)[1])
+        except ValueError:
+            raise UsageError("bad --inputs", repr(spec), "use random:N with an integer N") from None
+        if n < 1:
+            raise UsageError("bad --inputs", repr(spec), "N must be positive")
+        if ranges is None:
+            ranges = ([0.0] * len(feature_names), [10.0] * len(feature_names))
+        return random_rows(n, ranges[0], ranges[1], seed), f"{n} random rows (seed {seed}) within and beyond the training range"
+    if spec.endswith((".npy", ".csv")) or Path(spec).exists():
+        rows = read_rows(spec, feature_names)
+        return rows, f"{spec} ({rows.shape[0]} rows)"
+    raise UsageError("bad --inputs", repr(spec), "use test, all, random:N, or a .npy/.csv file")

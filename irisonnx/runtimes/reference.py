@@ -1,0 +1,60 @@
+"""``onnx.reference.ReferenceEvaluator``: pure numpy, the ONNX specification as oracle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from irisonnx.errors import RuntimeUnavailable
+from irisonnx.runtimes.base import Intermediate, Runtime
+
+__all__ = ["ReferenceRuntime"]
+
+_STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml"}
+
+
+class ReferenceRuntime(Runtime):
+    kind = "reference"
+
+    def _model(self) -> Any:
+        return self.ctx.model_info.proto
+
+    def is_available(self) -> tuple[bool, str]:
+        if self.ctx.model_info is None:
+            return False, "needs an ONNX model"
+        if self.option:
+            return False, f"reference takes no option, got {self.option!r}"
+        custom = sorted({n.domain for n in self._model().graph.node if n.domain not in _STANDARD_DOMAINS})
+        if custom:
+            return False, f"the ONNX reference evaluator implements only standard ONNX ops; this model uses domain(s) {', '.join(custom)} (e.g. com.microsoft contrib ops from onnxruntime's optimiser)"
+        return True, ""
+
+    def _activate(self) -> None:
+        from onnx.reference import ReferenceEvaluator
+
+        ok, why = self.is_available()
+        if not ok:
+            raise RuntimeUnavailable("reference unavailable", why)
+        self.sess = ReferenceEvaluator(self._model())
+        self.outputs = [o.name for o in self._model().graph.output]
+
+    def _run(self, features: np.ndarray, start: int) -> dict[str, np.ndarray]:
+        res = self.sess.run(None, {"features": features})
+        return {n: np.asarray(v) for n, v in zip(self.outputs, res)}
+
+    def info(self) -> dict[str, Any]:
+        import onnx
+
+        return {"name": self.name, "kind": self.kind, "versions": {"onnx": onnx.__version__, "numpy": np.__version__}}
+
+    def intermediates(self, features: np.ndarray) -> list[Intermediate]:
+        from onnx.reference import ReferenceEvaluator
+
+        from irisonnx.locate import expose_all
+
+        proto, nodes = expose_all(self._model())
+        sess = ReferenceEvaluator(proto)
+        names = [o.name for o in proto.graph.output]
+        vals = dict(zip(names, sess.run(None, {"features": features})))
+        return [Intermediate(t, n.name, n.op_type, list(n.input), np.asarray(vals[t])) for n in nodes for t in n.output if t in vals]
