@@ -82,7 +82,7 @@ def read_csv(path: Path, feature_names: list[str]) -> InputRows:
     order = list(range(len(feature_names)))
     ignored: list[str] = []
     start = 1
-    if not all(_is_number(c) for c in first):
+    if not all(_is_number(c) for c in first if c):  # an empty cell is a missing value, not a name
         header = first
         if len(set(header)) != len(header):
             raise DataError(f"{path}: header has duplicate column names", ", ".join(header))
@@ -105,7 +105,8 @@ def read_csv(path: Path, feature_names: list[str]) -> InputRows:
             raise DataError(f"{path}: line {line} has {len(row)} values", f"the model takes {len(feature_names)} ({', '.join(feature_names)})")
         for j, c in enumerate(order):
             x[r, j] = _number(row[c], f"{path}: line {line}", feature_names[j])
-    x32 = x.astype(np.float32)
+    with np.errstate(over="ignore"):
+        x32 = x.astype(np.float32)
     if not np.isfinite(x32).all():  # finite in float64 but beyond float32's 3.4e38
         r, j = np.argwhere(~np.isfinite(x32))[0]
         raise DataError(f"{path}: line {r + start}, column {feature_names[j]!r} overflows float32", repr(float(x[r, j])))

@@ -139,7 +139,10 @@ class Predictor:
             if not ok:
                 raise RuntimeUnavailable("CUDA provider unavailable", why)
         so = ort.SessionOptions()
-        so.log_severity_level = 3  # errors only: warnings would go to stderr under our one-line contract
+        # Errors reach us as exceptions and become one line; onnxruntime's own log lines would
+        # break the CLI's one-line stderr contract (e.g. "[E:onnxruntime:...] fallback disabled").
+        so.log_severity_level = 4
+        ort.set_default_logger_severity(4)
         so.graph_optimization_level = {
             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
             "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
@@ -161,6 +164,8 @@ class Predictor:
         except Exception as exc:  # onnxruntime's pybind errors share no useful base class
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if provider == "cuda":
+                if "fallback to CPU EP has been explicitly disabled" in first:
+                    first = "some nodes would run on the CPU, and CPU fallback is off for CUDA sessions (session.disable_cpu_ep_fallback=1)"
                 raise RuntimeUnavailable("cannot create a CUDA session", first, "check the driver and CUDA/cuDNN libraries (onnxruntime-gpu's requirements), or use --provider cpu") from None
             raise ArtifactError("onnxruntime cannot load the model", f"{self.info.path}: {first}") from None
         got = sess.get_providers()
@@ -215,7 +220,7 @@ class Predictor:
         # values a Python loop beats numpy's ufunc overhead (~0.5 µs against ~3.5 µs here).
         if not (all(map(math.isfinite, x.ravel().tolist())) if x.size <= 32 else np.isfinite(x).all()):
             r, c = np.argwhere(~np.isfinite(x))[0]
-            raise DataError(f"input row index {r}, column {self.feature_names[c]!r} is not finite", f"{x[r, c]!r}", "NaN and infinite values cannot be classified")
+            raise DataError(f"input row index {r}, column {self.feature_names[c]!r} is not finite", f"{float(x[r, c])!r}", "NaN and infinite values cannot be classified")
         return x
 
     # --- running -------------------------------------------------------------------------
