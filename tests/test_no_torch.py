@@ -1,0 +1,117 @@
+"""The deploy path needs no torch: ``predict``, ``inspect`` and ``--help`` run where torch (and
+onnxscript, safetensors, tqdm) cannot be imported, and never import torch where it can."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import IRIS_CSV
+from onnx_helpers import exported_run
+
+# Importing any of these raises ImportError in the blocked interpreter: a deployment box
+# with only onnxruntime, onnx, numpy and click installed.
+BLOCKER = textwrap.dedent(
+    """
+    import sys
+
+    BLOCKED = ("torch", "onnxscript", "safetensors", "tqdm")
+
+    class _Blocker:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"{name} is blocked: this test simulates an install without it")
+            return None
+
+    sys.meta_path.insert(0, _Blocker())
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
+    return exported_run(tmp_path_factory, tiny_run, "dynamo", True, True)[0]
+
+
+@pytest.fixture(scope="module")
+def blocked_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    import os
+
+    site = tmp_path_factory.mktemp("no-torch-site")
+    (site / "sitecustomize.py").write_text(BLOCKER)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_blocker_blocks(blocked_env: dict[str, str]) -> None:
+    """Without this the other tests here would prove nothing."""
+    r = _run(blocked_env, "-c", "import torch")
+    assert r.returncode == 1 and "torch is blocked" in r.stderr
+    r = _run(blocked_env, "-c", "import safetensors.numpy")
+    assert r.returncode == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["predict", "{run}", "--values", "5.1,3.5,1.4,0.2", "--json"],
+        ["predict", "{run}/model.onnx", "--input", str(IRIS_CSV)],
+        ["inspect", "{run}", "--json"],
+        ["--help"],
+        ["predict", "--help"],
+        ["inspect", "--help"],
+        ["export", "--help"],
+    ],
+    ids=["predict-values", "predict-csv", "inspect", "help", "predict-help", "inspect-help", "export-help"],
+)
+def test_works_without_torch_installed(blocked_env: dict[str, str], full: Path, args: list[str]) -> None:
+    r = _run(blocked_env, "-m", "irisonnx", *[a.format(run=full) for a in args])
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "" or args[0] == "predict"  # predict notes an ignored 'species' column on stderr
+    assert "Traceback" not in r.stderr and r.stdout
+
+
+def test_predict_under_the_blocker_gives_the_torch_answer(blocked_env: dict[str, str], full: Path) -> None:
+    r = _run(blocked_env, "-m", "irisonnx", "predict", str(full), "--values", "5.1,3.5,1.4,0.2", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["predictions"][0]["class"] == "setosa"
+
+
+PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from irisonnx.cli import main
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+    heavy = sorted(m for m in ("torch", "onnxscript", "safetensors", "onnx", "onnxruntime", "numpy") if m in sys.modules)
+    print("\\nPROBE " + json.dumps({"code": code, "loaded": heavy}))
+    """
+)
+
+
+def _probe(full: Path, *args: str) -> dict:
+    r = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120)
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("PROBE ")][-1]
+    return json.loads(line[len("PROBE ") :])
+
+
+def test_torch_is_not_imported_even_when_installed(full: Path) -> None:
+    for args in (["predict", str(full), "--values", "5.1,3.5,1.4,0.2"], ["inspect", str(full)]):
+        got = _probe(full, *args)
+        assert got["code"] == 0 and "torch" not in got["loaded"] and "onnxscript" not in got["loaded"], (args, got)
+        assert "onnx" in got["loaded"]  # the probe sees real imports
+    for args in (["--help"], ["predict", "--help"], ["export", "--help"], ["inspect", "--help"]):
+        got = _probe(full, *args)
+        assert got == {"code": 0, "loaded": []}, args  # --help loads click and irisonnx only
