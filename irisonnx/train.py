@@ -112,11 +112,25 @@ def train(
 ) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; see the module docstring for the guarantees."""
     import torch
+
+    # One intra-op thread while training: these tensors are far too small to split, and with
+    # the cores busy, torch's worker threads made training 5-20x slower (measured on 2 cores:
+    # 50 epochs 11-27 s with 2 threads, 1.2-6.6 s with 1). It also keeps the arithmetic the
+    # same whatever the machine's core count, so a resume elsewhere follows the same path.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(dataset, model_cfg, train_cfg, Path(run_dir), resume, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig, run: Path, resume: bool, on_epoch: EpochCallback | None) -> TrainResult:
+    import torch
     import torch.nn.functional as F
 
     from irisonnx.model import MLP
 
-    run = Path(run_dir)
     ckpt_dir = run / "checkpoints"
     removed = remove_stale_temp_files(run) if run.is_dir() else []
     cfg = _run_config(dataset, model_cfg, train_cfg)
