@@ -45,6 +45,7 @@ class Stats:
     # |a-b| / scale where the relative term rules the tolerance (rtol * scale >= atol); near
     # zero the atol term rules and a relative error says nothing. scale: see ROW_SCALED_GROUPS.
     max_rel_err: float = 0.0
+    n_rel: int = 0  # elements where a relative error means something; 0 -> reported as None
     max_ratio: float = 0.0  # max |a-b| / (atol + rtol * scale): the check passes when <= 1
     n_bad: int = 0  # elements outside atol + rtol * scale
     worst: str = ""  # where the largest excess over the tolerance is: "group row i, batch mode"
@@ -52,7 +53,11 @@ class Stats:
 
     def to_dict(self) -> dict[str, Any]:
         ratio = self.max_ratio if np.isfinite(self.max_ratio) else None  # atol = rtol = 0 and a difference
-        return {"max_abs_err": self.max_abs_err, "max_rel_err": self.max_rel_err, "max_tolerance_ratio": ratio, "n_bad": self.n_bad, "worst": self.worst}
+        return {"max_abs_err": self.max_abs_err, "max_rel_err": self.rel, "max_tolerance_ratio": ratio, "n_bad": self.n_bad, "worst": self.worst}
+
+    @property
+    def rel(self) -> float | None:
+        return self.max_rel_err if self.n_rel else None
 
 
 @dataclass
@@ -76,7 +81,7 @@ class ParityReport:
 
     @property
     def max_rel_err(self) -> float:
-        return max((o.max_rel_err for o in self.outputs.values()), default=0.0)
+        return max((o.max_rel_err for o in self.outputs.values() if o.n_rel), default=0.0)
 
     @property
     def max_tolerance_ratio(self) -> float:
@@ -359,6 +364,7 @@ def _accumulate(st: Stats, err: np.ndarray, scale: np.ndarray, atol: float, rtol
     rel = (rtol * scale >= atol) & (scale > 0)
     if rel.any():
         st.max_rel_err = max(st.max_rel_err, float((err[rel] / scale[rel]).max()))
+        st.n_rel += int(rel.sum())
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(tol > 0, err / np.where(tol > 0, tol, 1.0), np.where(err > 0, np.inf, 0.0))
     st.max_ratio = max(st.max_ratio, float(ratio.max()))
@@ -497,7 +503,7 @@ def export_run(
     if not report.passed:
         bad = {g: st for g, st in report.by_group.items() if st.n_bad}
         worst_abs = max((st.max_abs_err for st in bad.values()), default=report.max_abs_err)
-        worst_rel = max((st.max_rel_err for st in bad.values()), default=report.max_rel_err)
+        worst_rel = max((st.max_rel_err for st in bad.values() if st.n_rel), default=report.max_rel_err)
         err = CheckFailed(
             "ONNX model disagrees with torch",
             f"max abs err {worst_abs:.3g}, max rel err {worst_rel:.3g} in {', '.join(bad) or 'labels'} (tolerance {atol:g} + {rtol:g}*|torch|; {report.summary()})",

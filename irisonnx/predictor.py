@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from irisonnx.errors import ArtifactError, DataError, RuntimeUnavailable, UsageError
-from irisonnx.onnx_io import ModelInfo, resolve_model
+from irisonnx.onnx_io import ModelInfo, resolve_model, vouched_model
 
 __all__ = ["PROVIDERS", "GRAPH_OPTIMIZATIONS", "CHUNK_ROWS", "Predictor", "softmax", "cuda_available"]
 
@@ -36,6 +36,7 @@ GRAPH_OPTIMIZATIONS = ("all", "extended", "basic", "disable")
 CHUNK_ROWS = 16384  # rows per onnxruntime call for big inputs; 16K x 4 floats stays in L2
 _SMALL = 256  # batches up to this size reuse a cached binding with preallocated buffers
 _CACHE = 8  # how many such bindings to keep (distinct small batch sizes)
+_F32 = np.dtype(np.float32)
 
 
 def cuda_available() -> tuple[bool, str]:
@@ -45,7 +46,7 @@ def cuda_available() -> tuple[bool, str]:
     avail = ort.get_available_providers()
     if PROVIDERS["cuda"] in avail:
         return True, ""
-    return False, f"this onnxruntime build ({ort.__version__}, package {_ort_package()}) has only {', '.join(avail)}; install onnxruntime-gpu (in place of onnxruntime) on a machine with an NVIDIA GPU and CUDA 12"
+    return False, f"this onnxruntime build ({ort.__version__}, package {_ort_package()}) has only {', '.join(avail)}; install onnxruntime-gpu (in place of onnxruntime) on a machine with an NVIDIA GPU and the CUDA libraries it needs"
 
 
 def _ort_package() -> str:
@@ -116,11 +117,22 @@ class Predictor:
             raise UsageError("allow_tf32 applies only to the cuda provider", f"provider is {provider!r}")
         if chunk_rows < 1:
             raise UsageError("bad chunk size", repr(chunk_rows))
-        self.info = model if isinstance(model, ModelInfo) else resolve_model(model)
+        # A model that export checked (manifest: these bytes, validated) is read without
+        # onnx, whose import is a third of predict's start-up; anything else takes the full path.
+        vouched = None if isinstance(model, ModelInfo) else vouched_model(model)
+        if vouched is not None:
+            self.info = None  # type: ignore[assignment]  # read from the session below
+            self._source, self._path = vouched.data, vouched.path
+        else:
+            self.info = model if isinstance(model, ModelInfo) else resolve_model(model)
+            self._source, self._path = self.info.session_source(), self.info.path
         self.provider = provider
         self.allow_tf32 = allow_tf32
         self.chunk_rows = chunk_rows
         self.session = self._create_session(provider, threads, graph_optimization, allow_tf32, device_id)
+        if vouched is not None:
+            self.info = vouched.info_from_session(self.session)
+        del self._source
         self._in_name = self.info.input.name
         self._all_names = tuple(self.info.output_names)
         self._logits = (self.info.logits_name,)
@@ -160,14 +172,14 @@ class Predictor:
         try:
             # enable_fallback=0: onnxruntime would otherwise retry on CPU after an EP error,
             # printing a banner to stdout, and hand back a CPU session.
-            sess = ort.InferenceSession(self.info.session_source(), so, providers=providers, enable_fallback=0)
+            sess = ort.InferenceSession(self._source, so, providers=providers, enable_fallback=0)
         except Exception as exc:  # onnxruntime's pybind errors share no useful base class
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if provider == "cuda":
                 if "fallback to CPU EP has been explicitly disabled" in first:
                     first = "some nodes would run on the CPU, and CPU fallback is off for CUDA sessions (session.disable_cpu_ep_fallback=1)"
                 raise RuntimeUnavailable("cannot create a CUDA session", first, "check the driver and CUDA/cuDNN libraries (onnxruntime-gpu's requirements), or use --provider cpu") from None
-            raise ArtifactError("onnxruntime cannot load the model", f"{self.info.path}: {first}") from None
+            raise ArtifactError("onnxruntime cannot load the model", f"{self._path}: {first}") from None
         got = sess.get_providers()
         if not got or got[0] != wanted:
             raise RuntimeUnavailable(f"{wanted} was asked for but the session runs on {got[0] if got else 'nothing'}", f"session providers are {got}", "irisonnx never falls back silently")
@@ -214,7 +226,7 @@ class Predictor:
             raise DataError(f"input has {x.shape[1]} columns", f"the model takes {self.n_features} ({', '.join(self.feature_names)})")
         if x.shape[0] == 0:
             raise DataError("input is empty", "no rows to predict")
-        if x.dtype != np.float32 or not x.flags.c_contiguous:
+        if x.dtype is not _F32 or not x.flags.c_contiguous:  # builtin dtypes are singletons
             x = np.ascontiguousarray(x, dtype=np.float32)
         # A NaN in, through Relu, can come out as a confident class: always check. For a few
         # values a Python loop beats numpy's ufunc overhead (~0.5 µs against ~3.5 µs here).

@@ -54,8 +54,8 @@ def command(run: str, out: str | None, exporter: str, opset: int, with_probabili
     _render(res, as_json)
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.3g}"
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3g}"
 
 
 def _render(res: Any, as_json: bool) -> None:
@@ -73,13 +73,15 @@ def _render(res: Any, as_json: bool) -> None:
     click.echo(f"  graph     features float32 [batch, {res.metadata.get('n_features', '?')}] -> {outs}")
     click.echo(f"  checker   onnx.checker full_check passed ({res.check_seconds * 1000:.1f} ms)")
     click.echo(f"  parity    onnxruntime CPU vs torch on {rep.n_rows:,} rows, {' and '.join(rep.batch_modes)}; pass if |ort - torch| <= {rep.atol:g} + {rep.rtol:g} * |torch|")
+    if rep.rtol > 0:
+        click.echo(f"            (rel err over values with |torch| >= atol/rtol = {rep.atol / rep.rtol:g}, where rtol rules; err/tol <= 1 passes)")
     click.echo(f"    {'group':<14} {'rows':>5}  {'max abs err':>11}  {'max rel err':>11}  {'err/tol':>7}  tolerance")
     for g, st in rep.by_group.items():
         ratio = "inf" if st.max_ratio == float("inf") else f"{st.max_ratio:.2f}"
         scale = "row-scaled" if g in ROW_SCALED_GROUPS else "elementwise"
-        click.echo(f"    {g:<14} {rep.groups[g]:>5}  {_fmt(st.max_abs_err):>11}  {_fmt(st.max_rel_err):>11}  {ratio:>7}  {scale}")
+        click.echo(f"    {g:<14} {rep.groups[g]:>5}  {_fmt(st.max_abs_err):>11}  {_fmt(st.rel):>11}  {ratio:>7}  {scale}")
     for name, st in rep.outputs.items():
-        click.echo(f"    output {name}: max abs err {_fmt(st.max_abs_err)}, max rel err {_fmt(st.max_rel_err)}, {st.n_bad} values out of tolerance")
+        click.echo(f"    output {name}: max abs err {_fmt(st.max_abs_err)}, max rel err {_fmt(st.rel)}, {st.n_bad} values out of tolerance")
     if "label" in res.outputs:
         click.echo(f"    output label: {rep.label_mismatches} rows disagree (near-ties excluded)")
     verdict = "PASS" if rep.passed else "FAIL"

@@ -55,7 +55,14 @@ def _render(d: dict[str, Any]) -> None:
         click.echo(f"  manifest  sha256 matches the run's manifest; {status}")
     if "validation" in d:
         v = d["validation"]
-        click.echo(f"  parity    {v.get('exporter')} opset {v.get('opset')}: {v.get('n_rows')} rows vs torch, max abs err {v.get('max_abs_err', 0):.3g}, max rel err {v.get('max_rel_err', 0):.3g} (atol {v.get('atol')}, rtol {v.get('rtol')})")
+        groups = v.get("groups", {})
+        elem = [g["max_abs_err"] for g in groups.values() if g.get("tolerance") == "elementwise"]
+        scaled = [g["max_abs_err"] for g in groups.values() if g.get("tolerance") == "row-scaled"]
+        errs = f"max abs err {max(elem):.3g}" if elem else f"max abs err {v.get('max_abs_err', 0):.3g}"
+        if scaled:
+            errs += f" ({max(scaled):.3g} on the +-1e3..1e6 rows, row-scaled)"
+        verdict = "passed" if v.get("validated") else "FAILED"
+        click.echo(f"  parity    {verdict}: {v.get('exporter')} opset {v.get('opset')}, {v.get('n_rows')} rows vs torch, {errs}, max rel err {v.get('max_rel_err', 0):.3g}; atol {v.get('atol')}, rtol {v.get('rtol')}")
     if not d["irisonnx_metadata"]:
         click.echo("  metadata  none from irisonnx (names below are placeholders)")
     units = d["feature_units"]
