@@ -35,6 +35,8 @@ __all__ = [
     "read_model_bytes",
     "check_external_data",
     "describe",
+    "VouchedModel",
+    "vouched_model",
 ]
 
 MODEL_FORMAT = "irisonnx-model/1"
@@ -45,6 +47,18 @@ MAX_MODEL_BYTES = 256 << 20
 # TensorProto.DataType -> numpy-style name, for the few types a tabular classifier uses.
 _DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64", 16: "bfloat16"}
 _LOGITS, _PROBS, _LABEL = "logits", "probabilities", "label"
+# Far beyond any tabular classifier. The bound keeps a declared shape that lies (1e12 features)
+# from making us build a name per feature or a buffer per class: refused, in bounded memory.
+MAX_FEATURES = MAX_CLASSES = 1 << 16
+# Operator domains a model may use: standard ONNX, ONNX-ML, and onnxruntime's contrib ops (its
+# own optimiser writes them), plus the model's local functions. Any other domain needs a
+# custom-op library, which irisonnx never loads: refused here, so inspect, predict and compare agree.
+_KNOWN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
+# What irisonnx export always writes. Protobuf has no end marker, so a model cut short between
+# two metadata entries (or before them) still parses: a model that says it is ours (format key,
+# or the doc string, which precedes the graph) and lacks one of these was truncated or edited.
+_REQUIRED_METADATA = ("format", "dataset", "class_names", "feature_names", "feature_units", "n_features", "n_classes", "weights_sha256", "data_sha256", "irisonnx_version", "torch_version", "onnx_version", "training_config", "exporter", "opset")
+_DOC_MARK = "irisonnx MLP classifier"
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,8 @@ class TensorSpec:
 
 @dataclass
 class ModelInfo:
-    """A checked model: its bytes, signature and metadata. ``proto`` is the parsed ModelProto."""
+    """A checked model: its bytes, signature and metadata. ``proto`` is the parsed ModelProto,
+    or None when the Predictor read a :func:`vouched_model` without onnx (see there)."""
 
     path: Path
     data: bytes
@@ -296,6 +311,8 @@ def _check_signature(path: Path, inputs: list[TensorSpec], outputs: list[TensorS
     if logits.dtype != "float32" or len(logits.shape) != 2 or not isinstance(logits.shape[1], int):
         raise ArtifactError("unsupported model", f"{path}: output {logits.name!r} is {logits.dtype} {logits.shape_str()}, expected float32 [batch, n_classes]")
     n_features, n_classes = x.shape[1], logits.shape[1]
+    if n_features > MAX_FEATURES or n_classes > MAX_CLASSES:
+        raise ArtifactError("unsupported model", f"{path} declares {n_features:,} features and {n_classes:,} classes", f"irisonnx handles at most {MAX_FEATURES:,} of each")
     if _PROBS in by_name:
         p = by_name[_PROBS]
         if p.dtype != "float32" or len(p.shape) != 2 or p.shape[1] != n_classes:
@@ -340,21 +357,19 @@ def load_model_safely(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES,
     if check:
         try:
             # With external data the checker must see the folder; its locations were checked above.
-            onnx.checker.check_model(os.fspath(p) if has_external else model)
+            # full_check adds strict shape inference: declared shapes that contradict the
+            # weights (an input of 5 features into a Gemm over 4) are refused here, not at run time.
+            onnx.checker.check_model(os.fspath(p) if has_external else model, full_check=True)
         except Exception as exc:  # onnx.checker.ValidationError and friends
             raise ArtifactError("invalid ONNX model", f"{p}: {_first_line(exc)}") from None
     inits = {t.name for t in model.graph.initializer}
     inputs = [_spec(i) for i in model.graph.input if i.name not in inits]
     outputs = [_spec(o) for o in model.graph.output]
     meta = {m.key: m.value for m in model.metadata_props}
+    _check_domains(model, p)
+    _check_complete(model, meta, p)
     n_features, n_classes, features, classes = _check_signature(p, inputs, outputs, meta)
-    units: dict[str, str] = {}
-    if "feature_units" in meta:
-        try:
-            loaded = json.loads(meta["feature_units"])
-            units = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
-        except json.JSONDecodeError:
-            raise ArtifactError("corrupt model metadata", f"{p}: feature_units is not JSON") from None
+    units = _feature_units(meta, p)
     return ModelInfo(
         path=p,
         data=data,
@@ -371,6 +386,33 @@ def load_model_safely(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES,
         has_external_data=has_external,
         has_irisonnx_metadata=meta.get("format") == MODEL_FORMAT,
     )
+
+
+def _feature_units(meta: dict[str, str], path: Path) -> dict[str, str]:
+    if "feature_units" not in meta:
+        return {}
+    try:
+        loaded = json.loads(meta["feature_units"])
+    except json.JSONDecodeError:
+        raise ArtifactError("corrupt model metadata", f"{path}: feature_units is not JSON") from None
+    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+
+def _check_domains(model: Any, path: Path) -> None:
+    allowed = _KNOWN_DOMAINS | {f.domain for f in model.functions}
+    used = {o.domain for o in model.opset_import} | {n.domain for n in _iter_nodes(model.graph)}
+    used |= {n.domain for f in model.functions for n in f.node}
+    unknown = sorted(used - allowed)
+    if unknown:
+        raise ArtifactError("unsupported model", f"{path} uses operator domain(s) {', '.join(map(repr, unknown))}", "irisonnx runs standard ONNX, ai.onnx.ml and com.microsoft operators only and never loads custom-op libraries")
+
+
+def _check_complete(model: Any, meta: dict[str, str], path: Path) -> None:
+    if meta.get("format") != MODEL_FORMAT and not model.doc_string.startswith(_DOC_MARK):
+        return  # not ours: foreign models need no irisonnx metadata
+    missing = [k for k in _REQUIRED_METADATA if k not in meta]
+    if missing:
+        raise ArtifactError("incomplete irisonnx model", f"{path}: metadata lacks {', '.join(missing)}", "the file was cut short or edited; re-export it with irisonnx export")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -429,6 +471,96 @@ def resolve_model(model_or_run: str | os.PathLike, max_bytes: int = MAX_MODEL_BY
             if isinstance(exp, dict) and exp.get("path") == p.name and exp.get("sha256") == info.sha256:
                 info.export_record = exp
     return info
+
+
+# --- the fast path for predict ------------------------------------------------------------
+
+# onnxruntime's type strings for the types _DTYPES names.
+_ORT_DTYPES = {
+    "tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(int16)": "int16",
+    "tensor(int32)": "int32", "tensor(int64)": "int64", "tensor(bool)": "bool", "tensor(float16)": "float16",
+    "tensor(double)": "float64", "tensor(bfloat16)": "bfloat16",
+}  # fmt: skip
+
+
+@dataclass
+class VouchedModel:
+    """A model whose bytes ``irisonnx export`` already checked; see :func:`vouched_model`."""
+
+    path: Path
+    data: bytes
+    sha256: str
+    entry: dict[str, Any]
+    export_record: dict[str, Any] | None
+
+    def info_from_session(self, sess: Any) -> ModelInfo:
+        """The ModelInfo, with signature and metadata read from an onnxruntime session made
+        from :attr:`data`, put through the same signature-vs-metadata checks as the full path."""
+
+        def spec(arg: Any) -> TensorSpec:
+            shape = tuple(d if isinstance(d, (int, str)) or d is None else None for d in (arg.shape or []))
+            return TensorSpec(arg.name, _ORT_DTYPES.get(arg.type, arg.type), shape)
+
+        inputs = [spec(a) for a in sess.get_inputs()]
+        outputs = [spec(a) for a in sess.get_outputs()]
+        meta = dict(sess.get_modelmeta().custom_metadata_map)
+        n_features, n_classes, features, classes = _check_signature(self.path, inputs, outputs, meta)
+        return ModelInfo(
+            path=self.path,
+            data=self.data,
+            sha256=self.sha256,
+            proto=None,
+            inputs=inputs,
+            outputs=outputs,
+            metadata=meta,
+            n_features=n_features,
+            n_classes=n_classes,
+            feature_names=features,
+            class_names=classes,
+            feature_units=_feature_units(meta, self.path),
+            has_external_data=False,
+            has_irisonnx_metadata=meta.get("format") == MODEL_FORMAT,
+            manifest_entry=self.entry,
+            export_record=self.export_record,
+        )
+
+
+def vouched_model(model_or_run: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES) -> VouchedModel | None:
+    """The model's bytes when its folder's manifest lists exactly these bytes (sha256) as
+    exported and validated, and they cannot refer to external data; otherwise None, and the
+    caller uses :func:`resolve_model`, which raises the right error for every other case.
+
+    Why: ``import onnx`` is about a third of ``predict``'s start-up, and for such a model it
+    buys nothing. ``onnx.checker`` and the parity check ran on these very bytes at export; the
+    signature and metadata can be read from the onnxruntime session and are checked the same
+    way (:meth:`VouchedModel.info_from_session`). External data is ruled out from the bytes
+    alone: onnxruntime reads a tensor from another file only through an ``external_data``
+    entry keyed ``location``, and protobuf stores strings verbatim, so bytes that do not
+    contain ``b"location"`` have none. (Bytes that do, say in a doc string, take the full path.)
+    """
+    p = Path(model_or_run)
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            return None
+        p = p / "model.onnx"
+    mpath = p.parent / MANIFEST_NAME
+    if not p.is_file() or not mpath.is_file():
+        return None
+    try:
+        manifest, entry = _manifest_entry(p.parent, p.name)
+    except ArtifactError:
+        return None
+    if not isinstance(entry, dict) or entry.get("validated") is not True:
+        return None
+    data = read_model_bytes(p, max_bytes)
+    if b"location" in data:
+        return None
+    sha = sha256_bytes(data)
+    if sha != entry.get("sha256"):
+        return None  # resolve_model reports the tampering (exit 3)
+    exp = manifest.get("export")
+    record = exp if isinstance(exp, dict) and exp.get("path") == p.name and exp.get("sha256") == sha else None
+    return VouchedModel(p, data, sha, entry, record)
 
 
 # --- description (for inspect) -----------------------------------------------------------

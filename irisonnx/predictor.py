@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from irisonnx.errors import ArtifactError, DataError, RuntimeUnavailable, UsageError
-from irisonnx.onnx_io import ModelInfo, resolve_model
+from irisonnx.onnx_io import ModelInfo, resolve_model, vouched_model
 
 __all__ = ["PROVIDERS", "GRAPH_OPTIMIZATIONS", "CHUNK_ROWS", "Predictor", "softmax", "cuda_available"]
 
@@ -117,11 +117,22 @@ class Predictor:
             raise UsageError("allow_tf32 applies only to the cuda provider", f"provider is {provider!r}")
         if chunk_rows < 1:
             raise UsageError("bad chunk size", repr(chunk_rows))
-        self.info = model if isinstance(model, ModelInfo) else resolve_model(model)
+        # A model that export checked (manifest: these bytes, validated) is read without
+        # onnx, whose import is a third of predict's start-up; anything else takes the full path.
+        vouched = None if isinstance(model, ModelInfo) else vouched_model(model)
+        if vouched is not None:
+            self.info = None  # type: ignore[assignment]  # read from the session below
+            self._source, self._path = vouched.data, vouched.path
+        else:
+            self.info = model if isinstance(model, ModelInfo) else resolve_model(model)
+            self._source, self._path = self.info.session_source(), self.info.path
         self.provider = provider
         self.allow_tf32 = allow_tf32
         self.chunk_rows = chunk_rows
         self.session = self._create_session(provider, threads, graph_optimization, allow_tf32, device_id)
+        if vouched is not None:
+            self.info = vouched.info_from_session(self.session)
+        del self._source
         self._in_name = self.info.input.name
         self._all_names = tuple(self.info.output_names)
         self._logits = (self.info.logits_name,)
@@ -161,14 +172,14 @@ class Predictor:
         try:
             # enable_fallback=0: onnxruntime would otherwise retry on CPU after an EP error,
             # printing a banner to stdout, and hand back a CPU session.
-            sess = ort.InferenceSession(self.info.session_source(), so, providers=providers, enable_fallback=0)
+            sess = ort.InferenceSession(self._source, so, providers=providers, enable_fallback=0)
         except Exception as exc:  # onnxruntime's pybind errors share no useful base class
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if provider == "cuda":
                 if "fallback to CPU EP has been explicitly disabled" in first:
                     first = "some nodes would run on the CPU, and CPU fallback is off for CUDA sessions (session.disable_cpu_ep_fallback=1)"
                 raise RuntimeUnavailable("cannot create a CUDA session", first, "check the driver and CUDA/cuDNN libraries (onnxruntime-gpu's requirements), or use --provider cpu") from None
-            raise ArtifactError("onnxruntime cannot load the model", f"{self.info.path}: {first}") from None
+            raise ArtifactError("onnxruntime cannot load the model", f"{self._path}: {first}") from None
         got = sess.get_providers()
         if not got or got[0] != wanted:
             raise RuntimeUnavailable(f"{wanted} was asked for but the session runs on {got[0] if got else 'nothing'}", f"session providers are {got}", "irisonnx never falls back silently")
