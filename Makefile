@@ -12,15 +12,25 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.irisonnx-installed
 RUN    ?= artifacts/runs/iris
 
-.PHONY: demo test install clean-artifacts
+.PHONY: demo test install web-deps clean-artifacts
 
 demo: $(STAMP)
 	$(BIN)/irisonnx data
 	$(BIN)/irisonnx train --run $(RUN)
 	$(BIN)/irisonnx verify $(RUN)
 
-test: $(STAMP)
+test: $(STAMP) web-deps
 	$(BIN)/python -m pytest -q
+
+# onnxruntime-web and playwright-core for the browser runtime (npm ci: exactly the lock file).
+# Skipped with a note where npm is absent; the browser tests then skip unless
+# IRISONNX_REQUIRE_BROWSER is set (.ci/run sets it).
+web-deps: web/node_modules/.irisonnx-installed
+
+web/node_modules/.irisonnx-installed: web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd web && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.irisonnx-installed; \
+	else echo "npm not found: the browser runtime (web) stays unavailable"; fi
 
 install: $(STAMP)
 

@@ -63,6 +63,8 @@ def _runtime_lines(result: Any) -> list[str]:
             extra.append(" ".join(f"{k} {v}" for k, v in info["versions"].items()))
         if info.get("graph_optimization"):
             extra.append(f"graph opt {info['graph_optimization']}")
+        if info.get("note"):
+            extra.append(info["note"])
         lines.append(f"{r.spec}: ran in {r.seconds:.3f}s (+{r.setup_seconds:.2f}s setup); " + "; ".join(extra))
     return lines
 

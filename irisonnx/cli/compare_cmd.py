@@ -14,8 +14,10 @@ def _parse_tol(values: tuple[str, ...], flag: str) -> tuple[float | None, dict[s
             f = float(num)
         except ValueError:
             raise click.BadParameter(f"{v!r} is not a number or NAME=NUMBER", param_hint=flag) from None
-        if f < 0:
-            raise click.BadParameter(f"{v!r} is negative", param_hint=flag)
+        if not f >= 0:  # negative, or NaN: |a-b| <= nan is never true, and numpy only warns
+            raise click.BadParameter(f"{v!r} is {'negative' if f < 0 else 'not a number'}", param_hint=flag)
+        if eq and not name.strip():
+            raise click.BadParameter(f"{v!r} names no output", param_hint=flag)
         if eq:
             per[name] = f
         else:
@@ -25,7 +27,7 @@ def _parse_tol(values: tuple[str, ...], flag: str) -> tuple[float | None, dict[s
 
 @click.command("compare")
 @click.argument("target", type=click.Path())
-@click.option("--runtimes", help="Comma-separated runtimes: torch, ort-cpu, ort-cuda, reference, golden[:NAME]; ort-* take :O0..:O3 (graph optimisation), ort-cuda also :tf32. Default: all that can run.")
+@click.option("--runtimes", help="Comma-separated runtimes: torch, ort-cpu, ort-cuda, reference, web (onnxruntime-web in headless Chromium), golden[:NAME]; ort-* take :O0..:O3 (graph optimisation), ort-cuda also :tf32. Default: torch, ort-cpu, reference and ort-cuda where they can run.")
 @click.option("--baseline", help="Runtime every other one is compared against (default: the first; golden with --load-io).")
 @click.option("--model", type=click.Path(dir_okay=False), help="With a run: compare this ONNX file instead of RUN/model.onnx against the run's torch weights.")
 @click.option("--inputs", help="test (default with a run), all, random:N (default random:1000 for a bare model), or FILE.npy|FILE.csv.")
@@ -96,8 +98,9 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
     try:
         res = run_compare(
             target,
-            runtimes=[r for r in runtimes.split(",") if r.strip()] if runtimes else None,
-            baseline=baseline,
+            # stripped: "ort-cpu, ort-cpu" is one runtime listed twice, not two runtimes
+            runtimes=[r.strip() for r in runtimes.split(",") if r.strip()] if runtimes else None,
+            baseline=baseline.strip() if baseline else baseline,
             model=model,
             inputs=inputs,
             seed=seed,

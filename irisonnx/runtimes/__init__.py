@@ -16,6 +16,7 @@ REGISTRY: dict[str, str] = {
     "ort-cuda": "irisonnx.runtimes.onnxruntime:OrtCudaRuntime",
     "reference": "irisonnx.runtimes.reference:ReferenceRuntime",
     "golden": "irisonnx.runtimes.golden:GoldenRuntime",
+    "web": "irisonnx.runtimes.web:WebRuntime",
 }
 
 

@@ -1,0 +1,67 @@
+"""onnxruntime-web (WASM backend, one thread) in headless Chromium.
+
+Inputs go to the page as raw float32 (base64) and outputs come back as their raw bytes, so
+they are compared bit for bit like any other runtime's. fp32 results are NOT bitwise equal to
+onnxruntime CPU in Python: the WASM SIMD kernels sum in another order (measured on the Iris
+model: max abs 1.2e-7 on logits, hundreds of ULP only where a logit is near zero). Compare
+``web`` with the default atol/rtol, not ``--exact``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irisonnx.errors import RuntimeUnavailable
+from irisonnx.runtimes.base import Runtime
+
+__all__ = ["WebRuntime"]
+
+NOTE = "fp32 in WASM is not bitwise equal to ORT CPU (different summation order); use atol/rtol, not --exact"
+
+
+class WebRuntime(Runtime):
+    kind = "web"
+
+    def is_available(self) -> tuple[bool, str]:
+        if self.ctx.model_info is None:
+            return False, "needs an ONNX model"
+        if self.option:
+            return False, f"web takes no option, got {self.option!r}"
+        from irisonnx.web import browser_available
+
+        return browser_available()
+
+    def _activate(self) -> None:
+        from irisonnx.web import BrowserSession, web_dir
+
+        ok, why = self.is_available()
+        if not ok:
+            raise RuntimeUnavailable("web unavailable", why)
+        self._tmp = tempfile.TemporaryDirectory(prefix="irisonnx-webrt-")
+        root = Path(self._tmp.name)
+        shutil.copyfile(web_dir() / "runner.html", root / "runner.html")
+        (root / "model.onnx").write_bytes(self.ctx.model_info.data)
+        self.session = BrowserSession(root, "runner.html?model=model.onnx").__enter__()
+        self._info = self.session.info()
+
+    def _run(self, features: np.ndarray, start: int) -> dict[str, np.ndarray]:
+        return self.session.run(features)
+
+    def deactivate(self) -> None:
+        if self._active:
+            self.requests = self.session.requests()
+            self.session.close()
+            self._tmp.cleanup()
+        super().deactivate()
+
+    def info(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "kind": self.kind, "backend": "wasm", "threads": 1, "note": NOTE}
+        if self._active:
+            d["versions"] = {"onnxruntime-web": self._info.get("info", {}).get("ortVersion", "unknown")}
+            d["browser_requests"] = self._info.get("requests", [])
+        return d

@@ -1,0 +1,249 @@
+"""onnxruntime-web in headless Chromium: availability, a local server, and a driven page.
+
+Pieces: ``web/node_modules`` (``npm ci`` in ``web/``: onnxruntime-web 1.30.0 and
+playwright-core), Debian's ``chromium``, and Node.js. A :class:`BrowserSession` starts
+:mod:`irisonnx.webserver` on 127.0.0.1 (ephemeral port), then ``node web/driver.mjs``, which
+opens the page in Chromium and answers JSON-line commands. Every step has a time limit; both
+processes are stopped by process id at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from irisonnx.errors import RuntimeUnavailable
+
+__all__ = ["ORT_WEB_FILES", "web_dir", "ort_dist", "chromium_path", "browser_available", "BrowserSession", "copy_ort_files"]
+
+ORT_WEB_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+STEP_TIMEOUT = 30.0  # seconds for any one browser step
+_DTYPES = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32, "bool": np.bool_, "uint8": np.uint8, "int8": np.int8}
+
+
+def web_dir() -> Path:
+    env = os.environ.get("IRISONNX_WEB_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "web"
+
+
+def ort_dist() -> Path:
+    return web_dir() / "node_modules" / "onnxruntime-web" / "dist"
+
+
+def chromium_path() -> str | None:
+    env = os.environ.get("IRISONNX_CHROMIUM")
+    if env:
+        return env if Path(env).exists() else None
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def browser_available() -> tuple[bool, str]:
+    if shutil.which("node") is None:
+        return False, "Node.js (node) is not on PATH"
+    if chromium_path() is None:
+        return False, "Chromium not found (apt-get install -y chromium, or set IRISONNX_CHROMIUM)"
+    missing = [f for f in ORT_WEB_FILES if not (ort_dist() / f).is_file()]
+    if missing or not (web_dir() / "node_modules" / "playwright-core").is_dir():
+        return False, f"web packages not installed in {web_dir()} (run: cd web && npm ci)"
+    return True, ""
+
+
+def copy_ort_files(dest: str | os.PathLike) -> list[Path]:
+    """Copy only the files a page needs (about 14 MB) into ``dest``."""
+    d = Path(dest)
+    d.mkdir(parents=True, exist_ok=True)
+    out = []
+    for f in ORT_WEB_FILES:
+        shutil.copyfile(ort_dist() / f, d / f)
+        out.append(d / f)
+    return out
+
+
+class BrowserSession:
+    """One Chromium page served from 127.0.0.1: ``root`` holds the page and model files.
+
+    Use as a context manager. ``page`` is a file name inside ``root`` (query string allowed).
+    """
+
+    def __init__(self, root: str | os.PathLike, page: str, timeout: float = STEP_TIMEOUT) -> None:
+        self.root, self.page, self.timeout = Path(root), page, timeout
+        self.server: subprocess.Popen | None = None
+        self.driver: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    def __enter__(self) -> "BrowserSession":
+        ok, why = browser_available()
+        if not ok:
+            raise RuntimeUnavailable("browser runtime unavailable", why)
+        self._tmp = tempfile.TemporaryDirectory(prefix="irisonnx-web-")
+        self.log_path = Path(self._tmp.name) / "requests.log"
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        cmd = [sys.executable, "-m", "irisonnx.webserver", "--root", str(self.root), "--mount", f"ort={ort_dist()}", "--log", str(self.log_path)]
+        self.server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        port = self._readline(self.server, "the local web server did not start")
+        self.url = f"http://127.0.0.1:{int(port)}/{self.page}"
+        self.driver = subprocess.Popen(
+            ["node", str(web_dir() / "driver.mjs"), "--chromium", str(chromium_path()), "--url", self.url, "--timeout", str(int(self.timeout * 1000))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=str(web_dir()),
+        )
+        first = self._answer("Chromium did not open the page", self.timeout * 2)
+        if not first.get("ok"):
+            raise RuntimeUnavailable("browser page failed", first.get("error", "unknown error") + _console(first))
+
+    def _readline(self, proc: subprocess.Popen, what: str, timeout: float | None = None) -> str:
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        try:
+            if not sel.select(timeout or self.timeout):
+                raise RuntimeUnavailable(what, f"no answer within {timeout or self.timeout:.0f} s")
+        finally:
+            sel.close()
+        line = proc.stdout.readline()
+        if not line:
+            err = proc.stderr.read().strip().splitlines()[-1:] if proc.stderr else []
+            raise RuntimeUnavailable(what, (err[0] if err else f"process exited with {proc.poll()}"))
+        return line
+
+    def _answer(self, what: str, timeout: float | None = None) -> dict[str, Any]:
+        return json.loads(self._readline(self.driver, what, timeout))
+
+    def call(self, cmd: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        assert self.driver is not None and self.driver.stdin is not None
+        self.driver.stdin.write(json.dumps(cmd) + "\n")
+        self.driver.stdin.flush()
+        ans = self._answer(f"browser step {cmd['cmd']!r} failed", timeout)
+        if not ans.get("ok"):
+            raise RuntimeUnavailable(f"browser step {cmd['cmd']!r} failed", ans.get("error", "unknown error") + _console(ans))
+        return ans
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Run a float32 (rows, cols) array in the page; outputs come back bit for bit."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        ans = self.call({"cmd": "run", "b64": base64.b64encode(x.tobytes()).decode("ascii"), "rows": int(x.shape[0]), "cols": int(x.shape[1])})
+        out = {}
+        for name, o in ans["outputs"].items():
+            dt = _DTYPES.get(o["dtype"])
+            if dt is None:
+                raise RuntimeUnavailable("browser returned an unsupported dtype", f"{name}: {o['dtype']}")
+            out[name] = np.frombuffer(base64.b64decode(o["b64"]), dtype=dt).reshape(o["dims"]).copy()
+        return out
+
+    def info(self) -> dict[str, Any]:
+        return self.call({"cmd": "info"})
+
+    def requests(self) -> list[str]:
+        """Every request the server saw: 'client method path status' lines."""
+        return self.log_path.read_text().splitlines() if self.log_path and self.log_path.exists() else []
+
+    def close(self) -> None:
+        if self.driver is not None and self.driver.poll() is None:
+            try:
+                self.driver.stdin.write(json.dumps({"cmd": "close"}) + "\n")
+                self.driver.stdin.flush()
+                self.driver.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                _kill(self.driver)
+        for proc in (self.driver, self.server):
+            if proc is not None:
+                _kill(proc)
+                for stream in (proc.stdout, proc.stderr, proc.stdin):
+                    if stream is not None:
+                        stream.close()
+        self.driver = self.server = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _console(ans: dict[str, Any]) -> str:
+    lines = ans.get("console") or []
+    return f" (page console: {lines[-1]})" if lines else ""
+
+
+def build_web_bundle(model: Any, out_dir: str | os.PathLike, dataset: str | None = None, model_name: str = "model.onnx") -> list[Path]:
+    """Write a static web bundle: index.html, app.mjs, the model, labels.json, ort/ (3 files).
+
+    ``model`` is a checked :class:`irisonnx.onnx_io.ModelInfo`; feature and class names come
+    from its metadata. Open ``index.html`` from any static file server.
+    """
+    from irisonnx.storage import atomic_write_bytes, atomic_write_json
+
+    ok, why = browser_available() if not all((ort_dist() / f).is_file() for f in ORT_WEB_FILES) else (True, "")
+    if not ok:
+        raise RuntimeUnavailable("cannot build the web bundle", why)
+    out = Path(out_dir)
+    files = []
+    for name in ("index.html", "app.mjs"):
+        atomic_write_bytes(out / name, (web_dir() / "bundle" / name).read_bytes())
+        files.append(out / name)
+    atomic_write_bytes(out / model_name, model.data)
+    labels = {
+        "model": model_name,
+        "dataset": dataset,
+        "input": model.input.name,
+        "logits": model.logits_name,
+        "feature_names": model.feature_names,
+        "feature_units": model.feature_units,
+        "class_names": model.class_names,
+    }
+    atomic_write_json(out / "labels.json", labels)
+    files += [out / model_name, out / "labels.json"]
+    for f in ORT_WEB_FILES:
+        atomic_write_bytes(out / "ort" / f, (ort_dist() / f).read_bytes())
+        files.append(out / "ort" / f)
+    return files
+
+
+def try_bundle(bundle_dir: str | os.PathLike, values: list[float], screenshot: str | os.PathLike | None = None, timeout: float = STEP_TIMEOUT) -> dict[str, Any]:
+    """Open a web bundle in Chromium, type ``values`` into its form, click Classify, and read
+    the predicted class from the page; optionally save a screenshot. Returns the page's
+    answer plus every request the server and the browser saw."""
+    with BrowserSession(bundle_dir, "index.html", timeout) as s:
+        ans = s.call({"cmd": "form", "values": {f"feature-{i}": v for i, v in enumerate(values)}})
+        if screenshot is not None:
+            shot = Path(screenshot).resolve()
+            tmp = shot.with_name(f".irisonnx-tmp-{os.getpid()}-{shot.name}")
+            s.call({"cmd": "screenshot", "path": str(tmp)})
+            os.replace(tmp, shot)
+        info = s.info()
+        return {"label": ans.get("label"), "text": ans.get("text"), "server_log": s.requests(), "browser_requests": info.get("requests", [])}

@@ -1,0 +1,77 @@
+// Drives Debian's Chromium through playwright-core (no browser download) for irisonnx.
+// Why playwright-core and not `chromium --dump-dom`: the runtime keeps one page open across
+// many chunks, fills forms, takes screenshots and sees every request the page makes.
+//
+// Usage: node driver.mjs --chromium /usr/bin/chromium --url http://127.0.0.1:PORT/page.html --timeout 20000
+// Then JSON lines on stdin, one JSON line answer each on stdout:
+//   {"cmd":"run","b64":...,"rows":n,"cols":f}  -> {"ok":true,"outputs":{name:{dtype,dims,b64}}}
+//   {"cmd":"form","values":{"id":"5.1",...}}   -> {"ok":true,"text":"...","label":"..."}
+//   {"cmd":"screenshot","path":"/abs/file.png"} -> {"ok":true}
+//   {"cmd":"info"}                              -> {"ok":true,"info":{...},"requests":[urls]}
+//   {"cmd":"close"}                             -> {"ok":true} and exit
+import { chromium } from 'playwright-core';
+import readline from 'node:readline';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const timeout = Number(args.timeout || 20000);
+const requests = [];
+const consoleLines = [];
+const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+
+const browser = await chromium.launch({
+  executablePath: args.chromium || '/usr/bin/chromium',
+  headless: true,
+  timeout,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+let page;
+try {
+  const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(timeout);
+  context.on('request', (r) => requests.push(r.url()));
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  await page.goto(args.url, { timeout });
+  const ready = await page.waitForFunction(() => window.irisonnxReady, null, { timeout }).then((h) => h.jsonValue());
+  if (ready !== true) throw new Error(String(ready));
+  say({ ok: true, ready: true });
+} catch (e) {
+  say({ ok: false, error: `page did not load: ${e.message.split('\n')[0]}`, console: consoleLines.slice(-5), requests });
+  await browser.close();
+  process.exit(2);
+}
+
+const rl = readline.createInterface({ input: process.stdin });
+for await (const line of rl) {
+  let msg;
+  try {
+    msg = JSON.parse(line);
+    if (msg.cmd === 'run') {
+      const outputs = await page.evaluate(([b64, rows, cols]) => window.irisonnxRun(b64, rows, cols), [msg.b64, msg.rows, msg.cols]);
+      say({ ok: true, outputs });
+    } else if (msg.cmd === 'form') {
+      for (const [id, value] of Object.entries(msg.values)) await page.fill(`#${id}`, String(value));
+      await page.evaluate(() => { const r = document.getElementById('result'); r.dataset.done = ''; });
+      await page.click('#classify');
+      await page.waitForFunction(() => document.getElementById('result').dataset.done === '1');
+      const text = await page.textContent('#result');
+      const label = await page.getAttribute('#result', 'data-label');
+      say({ ok: true, text, label });
+    } else if (msg.cmd === 'screenshot') {
+      await page.screenshot({ path: msg.path, fullPage: true });
+      say({ ok: true });
+    } else if (msg.cmd === 'info') {
+      const info = await page.evaluate(() => window.irisonnxInfo || {});
+      say({ ok: true, info, requests, console: consoleLines });
+    } else if (msg.cmd === 'close') {
+      say({ ok: true });
+      break;
+    } else {
+      say({ ok: false, error: `unknown command ${msg.cmd}` });
+    }
+  } catch (e) {
+    say({ ok: false, error: e.message.split('\n')[0], console: consoleLines.slice(-5) });
+  }
+}
+await browser.close();
