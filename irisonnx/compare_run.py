@@ -241,6 +241,9 @@ def run_compare(
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        for rt in active:
+            rt.deactivate()
 
     result = CompareResult(
         target=str(target),
