@@ -80,8 +80,8 @@ class BrowserSession:
     Use as a context manager. ``page`` is a file name inside ``root`` (query string allowed).
     """
 
-    def __init__(self, root: str | os.PathLike, page: str, timeout: float = STEP_TIMEOUT) -> None:
-        self.root, self.page, self.timeout = Path(root), page, timeout
+    def __init__(self, root: str | os.PathLike, page: str, timeout: float = STEP_TIMEOUT, wait_ready: bool = True) -> None:
+        self.root, self.page, self.timeout, self.wait_ready = Path(root), page, timeout, wait_ready
         self.server: subprocess.Popen | None = None
         self.driver: subprocess.Popen | None = None
         self.log_path: Path | None = None
@@ -109,7 +109,7 @@ class BrowserSession:
         port = self._readline(self.server, "the local web server did not start")
         self.url = f"http://127.0.0.1:{int(port)}/{self.page}"
         self.driver = subprocess.Popen(
-            ["node", str(web_dir() / "driver.mjs"), "--chromium", str(chromium_path()), "--url", self.url, "--timeout", str(int(self.timeout * 1000))],
+            ["node", str(web_dir() / "driver.mjs"), "--chromium", str(chromium_path()), "--url", self.url, "--timeout", str(int(self.timeout * 1000))] + ([] if self.wait_ready else ["--ready", "load"]),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -160,6 +160,9 @@ class BrowserSession:
 
     def info(self) -> dict[str, Any]:
         return self.call({"cmd": "info"})
+
+    def evaluate(self, js: str) -> Any:
+        return self.call({"cmd": "eval", "js": js})["value"]
 
     def requests(self) -> list[str]:
         """Every request the server saw: 'client method path status' lines."""

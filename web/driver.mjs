@@ -2,10 +2,12 @@
 // Why playwright-core and not `chromium --dump-dom`: the runtime keeps one page open across
 // many chunks, fills forms, takes screenshots and sees every request the page makes.
 //
-// Usage: node driver.mjs --chromium /usr/bin/chromium --url http://127.0.0.1:PORT/page.html --timeout 20000
+// Usage: node driver.mjs --chromium /usr/bin/chromium --url http://127.0.0.1:PORT/page.html --timeout 20000 [--ready load]
+// (without --ready load it waits for the page to set window.irisonnxReady = true)
 // Then JSON lines on stdin, one JSON line answer each on stdout:
 //   {"cmd":"run","b64":...,"rows":n,"cols":f}  -> {"ok":true,"outputs":{name:{dtype,dims,b64}}}
 //   {"cmd":"form","values":{"id":"5.1",...}}   -> {"ok":true,"text":"...","label":"..."}
+//   {"cmd":"eval","js":"expression"}           -> {"ok":true,"value":...}
 //   {"cmd":"screenshot","path":"/abs/file.png"} -> {"ok":true}
 //   {"cmd":"info"}                              -> {"ok":true,"info":{...},"requests":[urls]}
 //   {"cmd":"close"}                             -> {"ok":true} and exit
@@ -32,9 +34,11 @@ try {
   context.on('request', (r) => requests.push(r.url()));
   page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
-  await page.goto(args.url, { timeout });
-  const ready = await page.waitForFunction(() => window.irisonnxReady, null, { timeout }).then((h) => h.jsonValue());
-  if (ready !== true) throw new Error(String(ready));
+  await page.goto(args.url, { timeout, waitUntil: 'load' });
+  if (args.ready !== 'load') {
+    const ready = await page.waitForFunction(() => window.irisonnxReady, null, { timeout }).then((h) => h.jsonValue());
+    if (ready !== true) throw new Error(String(ready));
+  }
   say({ ok: true, ready: true });
 } catch (e) {
   say({ ok: false, error: `page did not load: ${e.message.split('\n')[0]}`, console: consoleLines.slice(-5), requests });
@@ -58,6 +62,9 @@ for await (const line of rl) {
       const text = await page.textContent('#result');
       const label = await page.getAttribute('#result', 'data-label');
       say({ ok: true, text, label });
+    } else if (msg.cmd === 'eval') {
+      const value = await page.evaluate(msg.js);
+      say({ ok: true, value });
     } else if (msg.cmd === 'screenshot') {
       await page.screenshot({ path: msg.path, fullPage: true });
       say({ ok: true });

@@ -1,0 +1,73 @@
+"""RUN/report.html: self-contained, every section has content or says what is missing."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from irisonnx.report import build_report
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from irisonnx.compare_run import run_compare
+    from irisonnx.export import export_run
+    from irisonnx.storage import atomic_write_json
+
+    run = tmp_path_factory.mktemp("report") / "run"
+    shutil.copytree(tiny_run, run)
+    export_run(run, exporter="torchscript")
+    atomic_write_json(run / "compare.json", run_compare(run, runtimes=["torch", "ort-cpu", "reference"]).to_dict())
+    return run
+
+
+def _images(html: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
+
+
+def test_report_from_a_run_without_optional_parts(tiny_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    res = build_report(run)
+    html = res.path.read_text()
+    assert set(res.missing) == {"export", "compare", "edge", "bench"}
+    assert "no model.onnx" in res.missing["export"]
+    for key in ("data", "training", "confusion", "export", "compare", "edge", "bench", "provenance"):
+        assert f"id='{key}'" in html
+    assert html.count("Not available:") == 4
+    imgs = _images(html)
+    assert len(imgs) == 3 and all(i.startswith(b"\x89PNG") for i in imgs)  # balance, curves, confusion
+    assert "http://" not in html and "https://" not in html  # nothing to fetch: readable offline
+
+
+def test_report_with_export_and_compare(exported: Path) -> None:
+    r = run_cli("report", str(exported), "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    doc = json.loads(r.stdout)
+    missing = {s["key"] for s in doc["sections"] if s["missing"]}
+    assert missing == {"edge", "bench"}
+    html = (exported / "report.html").read_text()
+    assert "Cross-runtime comparison" in html and "ort-cpu" in html and "reference" in html
+    assert len(_images(html)) == 4  # + the error histograms
+
+
+@pytest.mark.skipif(not os.environ.get("IRISONNX_REQUIRE_BROWSER") and not __import__("irisonnx.web", fromlist=["x"]).browser_available()[0], reason="Chromium/Node/web packages absent")
+def test_report_renders_in_chromium(exported: Path) -> None:
+    from irisonnx.web import BrowserSession
+
+    build_report(exported)
+    with BrowserSession(exported, "report.html", wait_ready=False) as s:
+        imgs = s.evaluate("Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])")
+        sections = s.evaluate("Array.from(document.querySelectorAll('section')).map(x => [x.id, x.innerText.trim().length])")
+        log = s.requests()
+    assert imgs and all(ok for _, ok in imgs), imgs
+    assert len(sections) == 8 and all(n > 20 for _, n in sections), sections
+    assert all(line.startswith("127.0.0.1 ") for line in log) and len(log) == 1, log  # the page alone
