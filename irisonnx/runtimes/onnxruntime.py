@@ -46,7 +46,7 @@ class _OrtRuntime(Runtime):
     def _make(self, info: Any) -> Any:
         from irisonnx.predictor import Predictor
 
-        return Predictor(info, provider=self.provider, **self._settings())
+        return Predictor(info, provider=self.provider, threads=self.ctx.threads, **self._settings())
 
     def _activate(self) -> None:
         ok, why = self.is_available()
@@ -61,7 +61,7 @@ class _OrtRuntime(Runtime):
     def info(self) -> dict[str, Any]:
         import onnxruntime as ort
 
-        d = {"name": self.name, "kind": self.kind, "versions": {"onnxruntime": ort.__version__}, **self._settings()}
+        d = {"name": self.name, "kind": self.kind, "versions": {"onnxruntime": ort.__version__}, "threads": self.ctx.threads, **self._settings()}
         if self._active:
             d["providers"] = self.predictor.providers
         return d

@@ -1,0 +1,400 @@
+"""Latency and throughput of the runtimes that can run a model. Returns data, prints nothing.
+
+What is timed is what the rest of irisonnx runs: each runtime's adapter from
+:mod:`irisonnx.runtimes` (``ort-cpu``/``ort-cuda`` are the :class:`~irisonnx.predictor.Predictor`
+that ``predict`` uses, ``torch`` is the run's weights in eager mode), called on float32 rows and
+returning every model output as numpy arrays. Nothing here creates a session of its own.
+
+* **Latency** at batch 1: ``warmup`` untimed calls, then ``latency_calls`` calls each timed on
+  its own (``perf_counter_ns``); p50/p90/p99 of those.
+* **Throughput** at each batch size: ``warmup`` untimed calls, then ``repeats`` timed repeats;
+  a repeat makes enough calls to last at least ``min_repeat_s`` (so batch 1 is not a single
+  2 µs call measured by a 0.1 µs clock), and rows/s is the median over the repeats.
+
+The numbers depend on what else the machine is doing: the result carries the CPU model, the
+cores this process may use and the load average when the run started.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from irisonnx.errors import RuntimeUnavailable, UsageError
+
+__all__ = [
+    "DEFAULT_BATCH_SIZES",
+    "QUICK_BATCH_SIZES",
+    "BenchSettings",
+    "LatencyStats",
+    "ThroughputPoint",
+    "RuntimeBench",
+    "BenchResult",
+    "machine_info",
+    "run_bench",
+]
+
+DEFAULT_BATCH_SIZES = (1, 64, 4096, 65536, 1_000_000)
+QUICK_BATCH_SIZES = (1, 64, 4096, 65536)
+INPUT_LOW, INPUT_HIGH = 0.0, 8.0  # uniform rows on the scale of Iris measurements (cm)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """How to measure. ``quick`` (for ``pipeline``) takes a few seconds in all."""
+
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
+    repeats: int = 7
+    warmup: int = 5
+    latency_calls: int = 2000
+    min_repeat_s: float = 0.05
+    threads: int | None = None  # None: each runtime's default
+    seed: int = 0
+    quick: bool = False
+
+    @classmethod
+    def make(cls, *, quick: bool = False, batch_sizes: tuple[int, ...] | None = None, repeats: int | None = None, warmup: int | None = None, threads: int | None = None, latency_calls: int | None = None, seed: int = 0) -> "BenchSettings":
+        """Defaults for the mode, overridden by whatever is given; every value checked (exit 2)."""
+        base = cls(batch_sizes=QUICK_BATCH_SIZES, repeats=3, warmup=2, latency_calls=300, min_repeat_s=0.01, quick=True) if quick else cls()
+        s = cls(
+            batch_sizes=tuple(batch_sizes) if batch_sizes is not None else base.batch_sizes,
+            repeats=base.repeats if repeats is None else repeats,
+            warmup=base.warmup if warmup is None else warmup,
+            latency_calls=base.latency_calls if latency_calls is None else latency_calls,
+            min_repeat_s=base.min_repeat_s,
+            threads=threads,
+            seed=seed,
+            quick=quick,
+        )
+        s.check()
+        return s
+
+    def check(self) -> None:
+        if not self.batch_sizes:
+            raise UsageError("bad --batch-sizes", "no batch sizes", "give e.g. 1,64,4096")
+        bad = [b for b in self.batch_sizes if b < 1]
+        if bad:
+            raise UsageError("bad --batch-sizes", ", ".join(map(str, bad)), "batch sizes must be positive")
+        if len(set(self.batch_sizes)) != len(self.batch_sizes):
+            raise UsageError("bad --batch-sizes", "a batch size is listed twice", ", ".join(map(str, self.batch_sizes)))
+        if self.repeats < 1:
+            raise UsageError("bad --repeats", str(self.repeats), "use at least 1")
+        if self.warmup < 0:
+            raise UsageError("bad --warmup", str(self.warmup), "use 0 or more")
+        if self.latency_calls < 1:
+            raise UsageError("bad latency call count", str(self.latency_calls), "use at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError("bad --threads", str(self.threads), "use a positive integer, or leave it unset for each runtime's default")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_sizes": list(self.batch_sizes),
+            "repeats": self.repeats,
+            "warmup_calls": self.warmup,
+            "latency_calls": self.latency_calls,
+            "min_repeat_seconds": self.min_repeat_s,
+            "threads": self.threads,
+            "seed": self.seed,
+            "quick": self.quick,
+            "input": f"uniform [{INPUT_LOW:g}, {INPUT_HIGH:g}) float32 rows, seed {self.seed}",
+            "statistic": "latency: percentiles of single timed calls; throughput: median rows/s over the repeats",
+        }
+
+
+@dataclass
+class LatencyStats:
+    calls: int
+    p50_us: float
+    p90_us: float
+    p99_us: float
+    mean_us: float
+    min_us: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"calls": self.calls, "p50_us": self.p50_us, "p90_us": self.p90_us, "p99_us": self.p99_us, "mean_us": self.mean_us, "min_us": self.min_us}
+
+
+@dataclass
+class ThroughputPoint:
+    batch_size: int
+    rows_per_s: float  # median over repeats
+    rows_per_s_min: float
+    rows_per_s_max: float
+    calls_per_repeat: int
+    repeats: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_size": self.batch_size,
+            "rows_per_s": self.rows_per_s,
+            "rows_per_s_min": self.rows_per_s_min,
+            "rows_per_s_max": self.rows_per_s_max,
+            "seconds_per_call": self.batch_size / self.rows_per_s,
+            "calls_per_repeat": self.calls_per_repeat,
+            "repeats": self.repeats,
+        }
+
+
+@dataclass
+class RuntimeBench:
+    runtime: str
+    available: bool
+    reason: str
+    requested: bool
+    info: dict[str, Any] = field(default_factory=dict)
+    threads: str = ""
+    setup_seconds: float = 0.0
+    latency: LatencyStats | None = None
+    throughput: list[ThroughputPoint] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "available": self.available,
+            "reason": self.reason,
+            "requested": self.requested,
+            "info": self.info,
+            "threads": self.threads,
+            "setup_seconds": self.setup_seconds,
+            "latency_batch1": self.latency.to_dict() if self.latency else None,
+            "throughput": [p.to_dict() for p in self.throughput],
+        }
+
+
+@dataclass
+class BenchResult:
+    target: str
+    model: str | None
+    model_sha256: str | None
+    settings: BenchSettings
+    machine: dict[str, Any]
+    runtimes: list[RuntimeBench]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "model": self.model,
+            "model_sha256": self.model_sha256,
+            "settings": self.settings.to_dict(),
+            "machine": self.machine,
+            "runtimes": [r.to_dict() for r in self.runtimes],
+            "seconds": self.seconds,
+        }
+
+
+# --- the machine -------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith(("model name", "hardware", "processor\t: ") ) and ":" in line:
+                    name = line.split(":", 1)[1].strip()
+                    if name and not name.isdigit():
+                        return name
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        import subprocess
+
+        try:
+            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5).stdout.strip() or platform.machine()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, load and library versions, read without importing torch or onnxruntime."""
+    from irisonnx.run import library_versions
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        load = [round(v, 2) for v in os.getloadavg()]
+    except (OSError, AttributeError):
+        load = None
+    return {
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": usable,
+        "load_average": load,  # 1, 5, 15 minutes, when the bench started
+        "platform": platform.platform(),
+        "versions": library_versions("onnxruntime", "onnxruntime-gpu", "onnx", "numpy", "torch"),
+    }
+
+
+# --- the measurements --------------------------------------------------------------------
+
+
+def _percentile(sorted_vals: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (q in 0..100): a value that was measured."""
+    k = max(0, min(len(sorted_vals) - 1, math.ceil(q / 100 * len(sorted_vals)) - 1))
+    return sorted_vals[k]
+
+
+def _latency(fn: Callable[[Any], Any], x1: Any, s: BenchSettings) -> LatencyStats:
+    clock = time.perf_counter_ns
+    for _ in range(max(s.warmup, 1)):
+        fn(x1)
+    ns = []
+    for _ in range(s.latency_calls):
+        t0 = clock()
+        fn(x1)
+        ns.append(clock() - t0)
+    ns.sort()
+    us = [v / 1000 for v in ns]
+    return LatencyStats(len(us), _percentile(us, 50), _percentile(us, 90), _percentile(us, 99), sum(us) / len(us), us[0])
+
+
+def _throughput(fn: Callable[[Any], Any], x: Any, s: BenchSettings) -> ThroughputPoint:
+    clock = time.perf_counter
+    n = x.shape[0]
+    last = 0.0
+    for _ in range(max(s.warmup, 1)):  # at least one: the first call may build buffers
+        t0 = clock()
+        fn(x)
+        last = clock() - t0
+    calls = max(1, math.ceil(s.min_repeat_s / max(last, 1e-9)))
+    rates = []
+    for _ in range(s.repeats):
+        t0 = clock()
+        for _ in range(calls):
+            fn(x)
+        rates.append(n * calls / (clock() - t0))
+    rates.sort()
+    mid = len(rates) // 2
+    median = rates[mid] if len(rates) % 2 else (rates[mid - 1] + rates[mid]) / 2
+    return ThroughputPoint(n, median, rates[0], rates[-1], calls, s.repeats)
+
+
+# --- the target --------------------------------------------------------------------------
+
+
+def _resolve(target: str | os.PathLike) -> tuple[Any, Any]:
+    """(Run or None, ModelInfo or None) for a run folder or an .onnx file (edge variants too)."""
+    from irisonnx.onnx_io import resolve_model
+    from irisonnx.run import Run, is_run_dir
+
+    t = Path(target)
+    if is_run_dir(t):
+        run = Run.open(t)
+        info = resolve_model(run.dir, allow_unvalidated=True) if run.onnx_path.exists() else None
+        return run, info
+    if not t.exists():
+        raise UsageError("no such run folder or model file", str(t), "pass a run folder or an .onnx file")
+    if t.is_dir():
+        raise UsageError("not a run folder", f"{t} has no config.json", "pass a run folder or an .onnx file")
+    return None, resolve_model(t, allow_unvalidated=True)
+
+
+def _default_runtimes(run: Any, info: Any) -> list[str]:
+    return (["torch"] if run is not None else []) + (["ort-cpu", "ort-cuda"] if info is not None else [])
+
+
+class _TorchThreads:
+    """torch's thread count is process-wide: set it for the bench, then put it back."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads, self.saved = threads, None
+
+    def __enter__(self) -> str:
+        import torch
+
+        if self.threads is not None:
+            self.saved = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+        return f"{torch.get_num_threads()} (torch intra-op{'' if self.threads else ', its default'})"
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.saved is not None:
+            import torch
+
+            torch.set_num_threads(self.saved)
+
+
+def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, settings: BenchSettings | None = None, progress: Progress | None = None) -> BenchResult:
+    """Benchmark ``target`` (a run folder or an .onnx file) on each runtime.
+
+    Runtimes asked for that cannot run raise RuntimeUnavailable (exit 4) before anything is
+    measured; of the defaults (torch with a run, ort-cpu, ort-cuda), those that cannot run are
+    listed as unavailable with the reason.
+    """
+    import numpy as np
+
+    from irisonnx.runtimes import RuntimeContext, create, parse_spec
+
+    t_start = time.perf_counter()
+    s = settings or BenchSettings()
+    s.check()
+    machine = machine_info()
+    run, info = _resolve(target)
+    explicit = runtimes is not None
+    specs = list(runtimes) if runtimes is not None else _default_runtimes(run, info)
+    if not specs:
+        raise UsageError("nothing to benchmark", f"{target} has neither an exported model nor torch weights")
+    for spec in specs:
+        parse_spec(spec)
+    if len(set(specs)) != len(specs):
+        raise UsageError("a runtime is listed twice", ", ".join(specs))
+
+    ctx = RuntimeContext(model_path=info.path if info else None, run=run, model_info=info, threads=s.threads)
+    if info is not None:
+        ctx.output_names = info.output_names
+    benches: list[RuntimeBench] = []
+    active = []
+    for spec in specs:
+        rt = create(spec, ctx)
+        ok, why = rt.is_available()
+        benches.append(RuntimeBench(rt.name, ok, why, explicit))
+        if not ok and explicit:
+            raise RuntimeUnavailable(f"runtime {rt.name} unavailable", why)
+        if ok:
+            active.append((rt, benches[-1]))
+
+    n_features = info.n_features if info is not None else run.model_config.n_features
+    rng = np.random.default_rng(s.seed)
+    x = rng.uniform(INPUT_LOW, INPUT_HIGH, size=(max(s.batch_sizes), n_features)).astype(np.float32)  # (rows, n_features)
+
+    for rt, b in active:
+        if progress:
+            progress(f"{rt.name}: setting up")
+        t0 = time.perf_counter()
+        rt.activate()
+        b.setup_seconds = time.perf_counter() - t0
+        threads_ctx = _TorchThreads(s.threads) if rt.kind == "torch" else None
+        if threads_ctx is not None:
+            b.threads = threads_ctx.__enter__()
+        else:
+            b.threads = f"{s.threads} (onnxruntime intra-op)" if s.threads else f"onnxruntime default (one per physical core; {machine['usable_cores']} usable cores)"
+        try:
+            fn = rt.run
+            if progress:
+                progress(f"{rt.name}: latency at batch 1")
+            b.latency = _latency(fn, x[:1], s)
+            for bs in s.batch_sizes:
+                if progress:
+                    progress(f"{rt.name}: throughput at batch {bs:,}")
+                b.throughput.append(_throughput(fn, x[:bs], s))
+            b.info = rt.info()
+        finally:
+            if threads_ctx is not None:
+                threads_ctx.__exit__(None, None, None)
+            rt.deactivate()
+    return BenchResult(
+        target=str(target),
+        model=str(info.path) if info is not None else None,
+        model_sha256=info.sha256 if info is not None else None,
+        settings=s,
+        machine=machine,
+        runtimes=benches,
+        seconds=time.perf_counter() - t_start,
+    )

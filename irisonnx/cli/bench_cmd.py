@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from irisonnx.cli import echo_json, parse_int_list
+
+
+@click.command("bench")
+@click.argument("target", metavar="RUN_OR_MODEL", type=click.Path())
+@click.option("--runtimes", help="Comma-separated: torch (a run's weights), ort-cpu, ort-cuda; ort-* take :O0..:O3. Default: all that can run (asked for and unavailable exits 4).")
+@click.option("--batch-sizes", help="Comma-separated batch sizes for throughput. Default 1,64,4096,65536,1000000 (--quick: 1,64,4096,65536).")
+@click.option("--repeats", type=int, help="Timed repeats per batch size; rows/s is their median. Default 7 (--quick: 3).")
+@click.option("--warmup", type=int, help="Untimed calls before each measurement. Default 5 (--quick: 2).")
+@click.option("--latency-calls", type=int, help="Single calls timed for the batch-1 percentiles. Default 2000 (--quick: 300).")
+@click.option("--threads", type=int, help="Intra-op threads for onnxruntime and torch (default: each runtime's own choice).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the random input rows.")
+@click.option("--quick", is_flag=True, help="A few seconds in all: fewer repeats and calls, no 1M batch (used by pipeline).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def command(target: str, runtimes: str | None, batch_sizes: str | None, repeats: int | None, warmup: int | None, latency_calls: int | None, threads: int | None, seed: int, quick: bool, as_json: bool) -> None:
+    """Measure batch-1 latency (p50/p90/p99) and throughput (rows/s) per runtime.
+
+    RUN_OR_MODEL is a run folder (torch weights and model.onnx) or an .onnx file, such as an
+    edge variant. ort-cpu and ort-cuda run through the same Predictor as predict (I/O binding,
+    chunking); torch runs the run's weights in eager mode. The output states the CPU, the
+    usable cores, the load average, library versions, threads, warm-up and repeat counts:
+    other processes on the machine change the numbers, so compare runtimes within one run.
+
+    \b
+    Examples:
+      irisonnx bench artifacts/runs/iris
+      irisonnx bench artifacts/runs/iris --runtimes ort-cpu --threads 1 --json
+      irisonnx bench edge/model.int8.onnx --batch-sizes 1,4096 --quick
+    """
+    from irisonnx.bench import BenchSettings, run_bench
+
+    sizes = parse_int_list(batch_sizes, "--batch-sizes") if batch_sizes is not None else None
+    settings = BenchSettings.make(quick=quick, batch_sizes=sizes, repeats=repeats, warmup=warmup, threads=threads, latency_calls=latency_calls, seed=seed)
+    names = [r.strip() for r in runtimes.split(",") if r.strip()] if runtimes is not None else None
+    if names is not None and not names:
+        from irisonnx.errors import UsageError
+
+        raise UsageError("bad --runtimes", repr(runtimes), "give at least one runtime, e.g. ort-cpu")
+
+    status = None
+    if not as_json and sys.stderr.isatty():
+
+        def status(msg: str) -> None:
+            click.echo(f"\rbench: {msg:<60}", err=True, nl=False)
+
+    try:
+        res = run_bench(target, runtimes=names, settings=settings, progress=status)
+    finally:
+        if status is not None:
+            click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
+    if as_json:
+        echo_json(res.to_dict())
+        return
+    click.echo(render_text(res.to_dict()), nl=False)
+
+
+def _rate(v: float) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if v >= div:
+            return f"{v / div:.3g} {unit}"
+    return f"{v:.3g}"
+
+
+def render_text(d: dict[str, Any]) -> str:
+    m, s = d["machine"], d["settings"]
+    v = m["versions"]
+    lines = [f"bench {d['target']}" + (f"  (model {d['model']}, sha256 {d['model_sha256'][:12]}…)" if d["model"] else "")]
+    load = ", ".join(f"{x:g}" for x in m["load_average"]) if m["load_average"] else "unknown"
+    lines.append(f"machine   {m['cpu']}; {m['logical_cores']} logical cores, {m['usable_cores']} usable; load average {load} (1/5/15 min) at start")
+    lines.append("versions  " + ", ".join(f"{k} {val}" for k, val in v.items() if val != "not installed"))
+    lines.append(f"settings  warm-up {s['warmup_calls']} calls; {s['repeats']} repeats of >= {s['min_repeat_seconds']:g} s each (median); latency over {s['latency_calls']} single calls; {s['input']}" + ("; quick" if s["quick"] else ""))
+    ran = [r for r in d["runtimes"] if r["available"]]
+    for r in ran:
+        lines.append(f"threads   {r['runtime']}: {r['threads']}")
+    if ran:
+        w = max(7, *(len(r["runtime"]) for r in ran))
+        lines += ["", "latency at batch 1 (µs per call)", f"  {'runtime':<{w}}  {'p50':>8}  {'p90':>8}  {'p99':>8}"]
+        for r in ran:
+            lat = r["latency_batch1"]
+            lines.append(f"  {r['runtime']:<{w}}  {lat['p50_us']:>8.1f}  {lat['p90_us']:>8.1f}  {lat['p99_us']:>8.1f}")
+        sizes = s["batch_sizes"]
+        cw = max(9, *(len(f"{b:,}") for b in sizes))
+        lines += ["", f"throughput (rows/s, median of {s['repeats']} repeats) by batch size", f"  {'runtime':<{w}}  " + "  ".join(f"{b:>{cw},}" for b in sizes)]
+        for r in ran:
+            by = {p["batch_size"]: p["rows_per_s"] for p in r["throughput"]}
+            lines.append(f"  {r['runtime']:<{w}}  " + "  ".join(f"{_rate(by[b]):>{cw}}" for b in sizes))
+    for r in d["runtimes"]:
+        if not r["available"]:
+            lines.append(f"unavailable: {r['runtime']} ({r['reason']})")
+    lines.append(f"({d['seconds']:.1f} s)")
+    return "\n".join(lines) + "\n"
