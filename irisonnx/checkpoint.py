@@ -158,8 +158,30 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
         "metrics": json.dumps(ckpt.metrics),
     }
     with atomic_writer(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        _save_file(save_file, tensors, tmp, metadata)
         _canonicalise_header(tmp)
+
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _save_file(save_file: Any, tensors: dict[str, Any], tmp: Path, metadata: dict[str, str]) -> None:
+    """safetensors' ``save_file``, with its I/O failures raised as the OSError they are.
+
+    The Rust writer reports a full disk as ``SafetensorError("... No space left on device
+    (os error 28)")``, which is no OSError: atomic_writer removed the temp file but the CLI
+    called it an internal error (exit 70) instead of an I/O failure (exit 4).
+    """
+    from safetensors import SafetensorError
+
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+    except SafetensorError as exc:
+        m = _OS_ERROR.search(str(exc))
+        if m is None:
+            raise
+        code = int(m.group(1))
+        raise OSError(code, os.strerror(code), str(tmp)) from exc
 
 
 def _open_safetensors(path: Path, what: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -204,7 +226,7 @@ def save_weights(path: str | os.PathLike, model_state: dict[str, Any], config: d
 
     tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in model_state.items()}
     with atomic_writer(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": WEIGHTS_FORMAT, "config": json.dumps(config, sort_keys=True)})
+        _save_file(save_file, tensors, tmp, {"format": WEIGHTS_FORMAT, "config": json.dumps(config, sort_keys=True)})
         _canonicalise_header(tmp)
 
 
