@@ -86,10 +86,19 @@ def _newest_loadable_checkpoint(ckpt_dir: Path, manifest: Manifest) -> Checkpoin
     found = list_checkpoints(ckpt_dir)
     if not found:
         return None
-    _, path = found[-1]
-    if manifest.entry(path) is not None:
+    epoch, path = found[-1]
+    listed = manifest.entry(path) is not None
+    if listed:
         manifest.verify(path, "checkpoint")
-    return load_checkpoint(path)
+    ckpt = load_checkpoint(path)
+    if ckpt.epoch != epoch:  # a renamed file, or a flipped digit in its header
+        raise ArtifactError("checkpoint does not match its name", f"{path} holds epoch {ckpt.epoch}", "restore it or delete it to resume from the one before")
+    if not listed:
+        # Complete (written atomically, and it parsed) but the process died before the manifest
+        # save that lists it. List it now (saved with config.json below): a run resumed at its
+        # last epoch saves no further checkpoint, and ended with one the manifest lacked (exit 3).
+        manifest.record([path])
+    return ckpt
 
 
 def _evaluate(model: Any, x: Any, y: Any) -> tuple[float, float]:
@@ -179,6 +188,10 @@ def _train(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig, run: Pa
 
     atomic_write_json(run / "config.json", cfg)
     manifest.record([run / "config.json"])
+    # The final files of an earlier, shorter run are about to be replaced: unlist them first,
+    # so that a kill between writing the new ones and recording them leaves files the manifest
+    # does not list (resume rewrites them), never a manifest listing the old sha256 (exit 3).
+    manifest.forget([run / "model.safetensors", run / "metrics.json"])
     manifest.save()
 
     # --- the loop --------------------------------------------------------------------------
