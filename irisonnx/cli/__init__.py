@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("irisonnx.cli.inspect_cmd", "Show an ONNX model's signature, operators, parameters and metadata."),
     "compare": ("irisonnx.cli.compare_cmd", "Compare runtimes on the same inputs: exact, atol/rtol or ULP, with statistics."),
     "bench": ("irisonnx.cli.bench_cmd", "Measure batch-1 latency percentiles and throughput per runtime (torch, ort-cpu, ort-cuda)."),
+    "report": ("irisonnx.cli.report_cmd", "Regenerate RUN/report.html (self-contained, with plots) from the run folder."),
+    "pipeline": ("irisonnx.cli.pipeline_cmd", "The main job: data, train, verify, export, compare, edge, bench, report; resumable."),
 }
 
 
@@ -63,9 +65,24 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def one_line(text: str) -> str:
+    """The error contract is one line: control characters that a value carried into a message
+    (a CSV header cell with a newline in it) are shown escaped, as repr() would."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def fail(err: BaseException, code: int) -> None:
-    click.echo(f"irisonnx: error: {err}", err=True)
+    click.echo(f"irisonnx: error: {one_line(str(err))}", err=True)
     sys.exit(code)
+
+
+def _usage_message(exc: click.ClickException) -> str:
+    """Click's usage errors as one line (click prints Usage/Try/blank/Error, four lines)."""
+    msg = exc.format_message()
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError):
+        msg = msg.rstrip(".") + f"; see '{ctx.command_path if ctx else 'irisonnx'} --help'"
+    return msg
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,9 +91,11 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="irisonnx", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # bare ``irisonnx CMD``: the help, as click shows it
         sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        fail(_usage_message(exc), exc.exit_code)  # type: ignore[arg-type]
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("irisonnx: interrupted; finished files are intact and a re-run resumes", err=True)
         sys.exit(EXIT_INTERRUPTED)
