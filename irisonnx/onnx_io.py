@@ -47,6 +47,18 @@ MAX_MODEL_BYTES = 256 << 20
 # TensorProto.DataType -> numpy-style name, for the few types a tabular classifier uses.
 _DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64", 16: "bfloat16"}
 _LOGITS, _PROBS, _LABEL = "logits", "probabilities", "label"
+# Far beyond any tabular classifier. The bound keeps a declared shape that lies (1e12 features)
+# from making us build a name per feature or a buffer per class: refused, in bounded memory.
+MAX_FEATURES = MAX_CLASSES = 1 << 16
+# Operator domains a model may use: standard ONNX, ONNX-ML, and onnxruntime's contrib ops (its
+# own optimiser writes them), plus the model's local functions. Any other domain needs a
+# custom-op library, which irisonnx never loads: refused here, so inspect, predict and compare agree.
+_KNOWN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
+# What irisonnx export always writes. Protobuf has no end marker, so a model cut short between
+# two metadata entries (or before them) still parses: a model that says it is ours (format key,
+# or the doc string, which precedes the graph) and lacks one of these was truncated or edited.
+_REQUIRED_METADATA = ("format", "dataset", "class_names", "feature_names", "feature_units", "n_features", "n_classes", "weights_sha256", "data_sha256", "irisonnx_version", "torch_version", "onnx_version", "training_config", "exporter", "opset")
+_DOC_MARK = "irisonnx MLP classifier"
 
 
 @dataclass(frozen=True)
@@ -299,6 +311,8 @@ def _check_signature(path: Path, inputs: list[TensorSpec], outputs: list[TensorS
     if logits.dtype != "float32" or len(logits.shape) != 2 or not isinstance(logits.shape[1], int):
         raise ArtifactError("unsupported model", f"{path}: output {logits.name!r} is {logits.dtype} {logits.shape_str()}, expected float32 [batch, n_classes]")
     n_features, n_classes = x.shape[1], logits.shape[1]
+    if n_features > MAX_FEATURES or n_classes > MAX_CLASSES:
+        raise ArtifactError("unsupported model", f"{path} declares {n_features:,} features and {n_classes:,} classes", f"irisonnx handles at most {MAX_FEATURES:,} of each")
     if _PROBS in by_name:
         p = by_name[_PROBS]
         if p.dtype != "float32" or len(p.shape) != 2 or p.shape[1] != n_classes:
@@ -343,13 +357,17 @@ def load_model_safely(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES,
     if check:
         try:
             # With external data the checker must see the folder; its locations were checked above.
-            onnx.checker.check_model(os.fspath(p) if has_external else model)
+            # full_check adds strict shape inference: declared shapes that contradict the
+            # weights (an input of 5 features into a Gemm over 4) are refused here, not at run time.
+            onnx.checker.check_model(os.fspath(p) if has_external else model, full_check=True)
         except Exception as exc:  # onnx.checker.ValidationError and friends
             raise ArtifactError("invalid ONNX model", f"{p}: {_first_line(exc)}") from None
     inits = {t.name for t in model.graph.initializer}
     inputs = [_spec(i) for i in model.graph.input if i.name not in inits]
     outputs = [_spec(o) for o in model.graph.output]
     meta = {m.key: m.value for m in model.metadata_props}
+    _check_domains(model, p)
+    _check_complete(model, meta, p)
     n_features, n_classes, features, classes = _check_signature(p, inputs, outputs, meta)
     units = _feature_units(meta, p)
     return ModelInfo(
@@ -378,6 +396,23 @@ def _feature_units(meta: dict[str, str], path: Path) -> dict[str, str]:
     except json.JSONDecodeError:
         raise ArtifactError("corrupt model metadata", f"{path}: feature_units is not JSON") from None
     return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+
+def _check_domains(model: Any, path: Path) -> None:
+    allowed = _KNOWN_DOMAINS | {f.domain for f in model.functions}
+    used = {o.domain for o in model.opset_import} | {n.domain for n in _iter_nodes(model.graph)}
+    used |= {n.domain for f in model.functions for n in f.node}
+    unknown = sorted(used - allowed)
+    if unknown:
+        raise ArtifactError("unsupported model", f"{path} uses operator domain(s) {', '.join(map(repr, unknown))}", "irisonnx runs standard ONNX, ai.onnx.ml and com.microsoft operators only and never loads custom-op libraries")
+
+
+def _check_complete(model: Any, meta: dict[str, str], path: Path) -> None:
+    if meta.get("format") != MODEL_FORMAT and not model.doc_string.startswith(_DOC_MARK):
+        return  # not ours: foreign models need no irisonnx metadata
+    missing = [k for k in _REQUIRED_METADATA if k not in meta]
+    if missing:
+        raise ArtifactError("incomplete irisonnx model", f"{path}: metadata lacks {', '.join(missing)}", "the file was cut short or edited; re-export it with irisonnx export")
 
 
 def _first_line(exc: BaseException) -> str:
