@@ -349,7 +349,12 @@ def load_dataset(name_or_dir: str | os.PathLike, datastore: str | os.PathLike | 
         blob = path.read_bytes()
         if sha256_bytes(blob) != meta["files"].get(fname):
             raise ArtifactError("dataset file is corrupt or was modified", str(path), "re-create it with irisonnx data")
-        arrays[fname] = np.load(io.BytesIO(blob), allow_pickle=False)
+        try:
+            arrays[fname] = np.load(io.BytesIO(blob), allow_pickle=False)
+        except (ValueError, OSError, EOFError, MemoryError) as exc:  # objects (need pickle: refused), not .npy, or a header claiming more than the bytes (allocation refused; nothing was touched)
+            raise ArtifactError("dataset file is not a plain .npy array", f"{path}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}", "re-create it with irisonnx data") from None
+        if not isinstance(arrays[fname], np.ndarray):  # an .npz archive under an .npy name
+            raise ArtifactError("dataset file is not a plain .npy array", f"{path}: {type(arrays[fname]).__name__}", "re-create it with irisonnx data")
     return Dataset(d, arrays["features.npy"], arrays["labels.npy"], meta)
 
 

@@ -86,10 +86,15 @@ def read_index(folder: str | os.PathLike) -> dict[str, Any]:
     idx = read_json(d / "index.json", "golden index.json")
     if not isinstance(idx, dict) or idx.get("format") != FORMAT:
         raise ArtifactError("not an irisonnx golden set", str(d / "index.json"))
+    runtimes = idx.get("runtimes")
+    if not (isinstance(idx.get("inputs"), dict) and isinstance(idx.get("baseline"), str) and isinstance(runtimes, dict) and all(isinstance(r, dict) and isinstance(r.get("outputs"), dict) for r in runtimes.values())):
+        raise ArtifactError("corrupt golden index.json", f"{d / 'index.json'}: inputs, baseline or runtimes missing or malformed")
     return idx
 
 
 def _load(d: Path, entry: dict[str, Any]) -> np.ndarray:
+    if not (isinstance(entry, dict) and isinstance(entry.get("file"), str) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("shape"), list) and isinstance(entry.get("dtype"), str)):
+        raise ArtifactError("corrupt golden index.json", f"{d}: an entry lacks file, sha256, shape or dtype")
     path = d / entry["file"]
     if Path(entry["file"]).name != entry["file"]:
         raise ArtifactError("golden index points outside its folder", entry["file"])
@@ -99,8 +104,10 @@ def _load(d: Path, entry: dict[str, Any]) -> np.ndarray:
         raise ArtifactError("golden file is corrupt or was modified", str(path))
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
+    except (ValueError, OSError, EOFError) as exc:  # objects (would need pickle: refused), or not .npy
         raise ArtifactError("golden file is not a plain .npy array", f"{path}: {exc}") from exc
+    if not isinstance(arr, np.ndarray):  # an .npz archive under an .npy name
+        raise ArtifactError("golden file is not a plain .npy array", f"{path}: {type(arr).__name__}")
     if list(arr.shape) != entry["shape"] or str(arr.dtype) != entry["dtype"]:
         raise ArtifactError("golden file does not match its index", str(path))
     return arr

@@ -116,7 +116,12 @@ def read_csv(path: Path, feature_names: list[str]) -> InputRows:
 def read_npy(path: Path) -> InputRows:
     """A .npy array as stored (dtype and rank are checked by the Predictor). No pickles."""
     try:
-        arr = np.load(path, allow_pickle=False)
+        # Memory-mapped first: a header that claims more data than the file holds (shape
+        # (1e11, 4) on 16 bytes) fails here, where a plain load would try to allocate 1.5 TiB
+        # (MemoryError, exit 70). The copy below is then bounded by the file's size.
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        if isinstance(arr, np.memmap):
+            arr = np.array(arr)
     except (ValueError, OSError, EOFError) as exc:  # not .npy, truncated, or objects (need pickle: refused)
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path} is not a numeric .npy array", why, "save one with numpy.save: float32, shape (rows, n_features)") from None
