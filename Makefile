@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine (python3 >= 3.10 with venv and pip):
-#   make demo   create .venv, install, then data -> train -> verify on the bundled Iris
+#   make demo   create .venv, install, then the whole pipeline on the bundled Iris
+#               (data, train, verify, export, compare, edge, bench -> artifacts/runs/iris/report.html)
 #   make test   create .venv, install, then run the whole test suite
 #
 # torch is installed as torch==2.13.0 before the package: pip takes the CPU build that
@@ -14,10 +15,8 @@ RUN    ?= artifacts/runs/iris
 
 .PHONY: demo test install web-deps clean-artifacts
 
-demo: $(STAMP)
-	$(BIN)/irisonnx data
-	$(BIN)/irisonnx train --run $(RUN)
-	$(BIN)/irisonnx verify $(RUN)
+demo: $(STAMP) web-deps
+	$(BIN)/irisonnx pipeline --run $(RUN)
 
 test: $(STAMP) web-deps
 	$(BIN)/python -m pytest -q

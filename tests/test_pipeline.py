@@ -1,0 +1,60 @@
+"""irisonnx pipeline: every stage runs, a re-run continues from what is valid, a failure names its stage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def piped(tmp_path_factory: pytest.TempPathFactory, datastore: Path) -> tuple[Path, dict, dict]:
+    run = tmp_path_factory.mktemp("pipe") / "run"
+    env = {"IRISONNX_DATASTORE": str(datastore)}
+    args = ["pipeline", "--run", str(run), "--epochs", "20", "--exporter", "torchscript", "--no-web", "--json"]
+    first = run_cli(*args, env=env, timeout=600)
+    assert first.returncode == 0, first.stderr
+    second = run_cli(*args, env=env, timeout=600)
+    assert second.returncode == 0, second.stderr
+    return run, json.loads(first.stdout), json.loads(second.stdout)
+
+
+def test_every_stage_runs_and_the_report_is_complete(piped) -> None:
+    run, first, _ = piped
+    stages = {s["stage"]: s for s in first["stages"]}
+    assert list(stages) == ["data", "train", "verify", "export", "compare", "edge", "bench", "report"]
+    assert stages["train"]["status"] == "done" and stages["export"]["status"] == "done"
+    for f in ("model.safetensors", "model.onnx", "compare.json", "bench.json", "edge/manifest.json", "report.html"):
+        assert (run / f).exists(), f
+    assert "no web bundle" not in stages["edge"]["summary"]  # --no-web: not asked, not mentioned
+    html = (run / "report.html").read_text()
+    assert "Cross-runtime comparison" in html and "Edge variants" in html and "Benchmarks" in html
+    compare = json.loads((run / "compare.json").read_text())
+    assert compare["passed"] and {p["runtime"] for p in compare["pairs"]} >= {"ort-cpu", "reference"}
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert {"compare.json", "bench.json", "model.onnx"} <= set(manifest["files"])
+
+
+def test_rerun_continues_from_what_is_valid(piped) -> None:
+    _, first, second = piped
+    status = {s["stage"]: s["status"] for s in second["stages"]}
+    for stage in ("data", "train", "export", "compare", "edge", "bench"):
+        assert status[stage] == "up to date", (stage, status)
+    assert "resumed" not in {s["stage"]: s["summary"] for s in second["stages"]}["train"]
+
+
+def test_failure_names_the_stage_and_keeps_the_exit_code(piped, tmp_path: Path, datastore: Path) -> None:
+    run, _, _ = piped
+    broken = tmp_path / "run"
+    shutil.copytree(run, broken)
+    newest = sorted((broken / "checkpoints").glob("epoch-*.safetensors"))[-1]
+    blob = bytearray(newest.read_bytes())
+    blob[-1] ^= 0x01  # a tampered checkpoint: resuming from it must be refused, not trusted
+    newest.write_bytes(bytes(blob))
+    r = run_cli("pipeline", "--run", str(broken), "--epochs", "20", "--exporter", "torchscript", "--no-web", env={"IRISONNX_DATASTORE": str(datastore)})
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.startswith("irisonnx: error: pipeline stage 'train' failed:") and len(r.stderr.strip().splitlines()) == 1
