@@ -250,3 +250,45 @@ def try_bundle(bundle_dir: str | os.PathLike, values: list[float], screenshot: s
             os.replace(tmp, shot)
         info = s.info()
         return {"label": ans.get("label"), "text": ans.get("text"), "server_log": s.requests(), "browser_requests": info.get("requests", [])}
+
+
+def add_web_bundle(edge_dir: str | os.PathLike, values: list[float] | None = None, timeout: float = STEP_TIMEOUT) -> Path:
+    """Add ``edge/web/`` (the fp32 model of an edge bundle as a static web page), try it in
+    Chromium with ``values`` typed into the form, and save ``edge/web/screenshot.png``.
+
+    Built beside the target and swapped in only after the page has classified the row, so a
+    page that fails leaves the previous ``edge/web`` as it was. Returns the screenshot path.
+    """
+    from irisonnx.errors import ArtifactError
+    from irisonnx.onnx_io import load_model_safely
+    from irisonnx.storage import TEMP_MARK, fsync_dir, read_json, sha256_file
+
+    edge = Path(edge_dir)
+    man = read_json(edge / "manifest.json", "edge manifest")
+    entries = {v["variant"]: v for v in man.get("variants", [])}
+    entry = entries.get("fp32") or entries.get(man.get("default_variant", ""))
+    if entry is None:
+        raise ArtifactError("edge bundle has no fp32 model for the web page", str(edge))
+    model_path = edge / entry["file"]
+    if sha256_file(model_path) != entry["sha256"]:
+        raise ArtifactError("edge model is corrupt or was modified", str(model_path))
+    info = load_model_safely(model_path)
+    if values is None:
+        values = [float(v) for v in info.parsed_metadata().get("example_row", [])] or [5.9, 3.0, 5.1, 1.8][: info.n_features] + [0.0] * max(0, info.n_features - 4)
+    staging = edge / f"{TEMP_MARK}web-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        build_web_bundle(info, staging, man.get("source", {}).get("dataset"), model_name=Path(entry["file"]).name)
+        ans = try_bundle(staging, values, staging / "screenshot.png", timeout)
+        if not ans.get("label"):
+            raise RuntimeUnavailable("the web page did not classify the row", ans.get("text") or "empty result")
+        target = edge / "web"
+        old = edge / f"{TEMP_MARK}web-old-{os.getpid()}"
+        if target.exists():
+            os.replace(target, old)
+        os.replace(staging, target)
+        fsync_dir(edge)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return edge / "web" / "screenshot.png"
