@@ -216,7 +216,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             config=json.loads(meta["config"]),
             metrics=json.loads(meta["metrics"]),
         )
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:  # AttributeError: JSON of the wrong shape
         raise ArtifactError("checkpoint metadata is incomplete", f"{p}: {exc}") from exc
 
 

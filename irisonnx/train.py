@@ -175,9 +175,15 @@ def _train(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig, run: Pa
     metrics: list[dict[str, Any]] = []
     start = 0
     if ckpt is not None:
-        model.load_state_dict(ckpt.model_state, strict=True)
-        opt.load_state_dict(ckpt.optimizer_state)
-        restore_rng(ckpt.rng, shuffle)
+        try:
+            model.load_state_dict(ckpt.model_state, strict=True)
+            opt.load_state_dict(ckpt.optimizer_state)
+            restore_rng(ckpt.rng, shuffle)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, OverflowError) as exc:
+            # A checkpoint that parsed but does not fit (a renamed tensor, a damaged RNG state):
+            # corrupt, and no bug of ours, so exit 3 rather than an internal error (70).
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArtifactError("checkpoint does not fit this run", f"{ckpt_dir / checkpoint_name(ckpt.epoch)}: {first}", "it is corrupt; delete it to resume from the one before") from None
         metrics = list(ckpt.metrics)
         start = ckpt.epoch
 

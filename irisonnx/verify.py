@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from irisonnx.checkpoint import list_checkpoints, load_checkpoint
-from irisonnx.errors import UsageError
+from irisonnx.errors import ArtifactError, UsageError
 from irisonnx.run import Run
 
 __all__ = ["ParamCheck", "VerifyResult", "verify_run"]
@@ -85,7 +85,10 @@ def verify_run(run_dir: str | os.PathLike) -> VerifyResult:
     final_model = run.load_model()
     ckpt = load_checkpoint(path)
     ckpt_model = MLP(run.model_config)
-    ckpt_model.load_state_dict(ckpt.model_state, strict=True)
+    try:
+        ckpt_model.load_state_dict(ckpt.model_state, strict=True)
+    except RuntimeError as exc:  # parsed, but its tensors do not fit the config: corrupt, not our bug
+        raise ArtifactError("checkpoint does not fit the run's model config", f"{path}: {str(exc).strip().splitlines()[0]}") from None
     ckpt_model.eval()
 
     params = []
