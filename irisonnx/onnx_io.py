@@ -410,7 +410,8 @@ def _check_domains(model: Any, path: Path) -> None:
 def _check_complete(model: Any, meta: dict[str, str], path: Path) -> None:
     if meta.get("format") != MODEL_FORMAT and not model.doc_string.startswith(_DOC_MARK):
         return  # not ours: foreign models need no irisonnx metadata
-    missing = [k for k in _REQUIRED_METADATA if k not in meta]
+    required = _REQUIRED_METADATA + (("onnxscript_version",) if meta.get("exporter") == "dynamo" else ())  # export's last key then
+    missing = [k for k in required if k not in meta]
     if missing:
         raise ArtifactError("incomplete irisonnx model", f"{path}: metadata lacks {', '.join(missing)}", "the file was cut short or edited; re-export it with irisonnx export")
 
