@@ -248,7 +248,8 @@ def _edge(run: Run) -> Section:
     for v in man.get("variants", []):
         f = v.get("figures", {})
         b = v.get("bench", {})
-        rows.append([v["variant"], v.get("bytes"), v.get("n_ops"), f.get("accuracy"), f.get("argmax_agreement"), f.get("max_abs_error"), b.get("batch1_latency_us"), b.get("throughput_rows_s"), v.get("gate")])
+        pct = lambda x: None if x is None else f"{x:.1%}"  # noqa: E731
+        rows.append([v["variant"], v.get("bytes"), v.get("n_ops"), pct(f.get("accuracy")), pct(f.get("argmax_agreement")), f.get("max_abs_error"), b.get("batch1_latency_us"), b.get("throughput_rows_s"), v.get("gate")])
     body = _table(["variant", "bytes", "ops", "accuracy", "agreement", "max abs err", "batch-1 µs", "rows/s", "gate"], rows)
     shot = run.dir / "edge" / "web" / "screenshot.png"
     if shot.exists():
@@ -269,20 +270,34 @@ def _bench(run: Run) -> Section:
     rts = [r for r in doc["runtimes"] if r.get("available") and r.get("throughput")]
     fig = _figure(7, 3)
     ax1, ax2 = fig.subplots(1, 2)
-    for i, r in enumerate(rts):
-        lat = r.get("latency_batch1") or {}
-        ax1.bar([i - 0.25, i, i + 0.25], [lat.get("p50_us", 0), lat.get("p90_us", 0), lat.get("p99_us", 0)], 0.25)
+    for q, off, color in (("p50", -0.25, "#4c72b0"), ("p90", 0.0, "#8da0cb"), ("p99", 0.25, "#c7d0e6")):
+        vals = [(r.get("latency_batch1") or {}).get(f"{q}_us", 0) for r in rts]
+        ax1.bar([i + off for i in range(len(rts))], vals, 0.25, label=q, color=color)
+    ax1.legend()
+    for r in rts:
         pts = r["throughput"]
         ax2.plot([p["batch_size"] for p in pts], [p["rows_per_s"] for p in pts], marker="o", label=r["runtime"])
     ax1.set_xticks(range(len(rts)), [r["runtime"] for r in rts])
-    ax1.set_ylabel("batch-1 latency, µs (p50 / p90 / p99)")
+    ax1.set_ylabel("batch-1 latency, µs")
     ax2.set_xscale("log")
     ax2.set_yscale("log")
     ax2.set_xlabel("batch size")
     ax2.set_ylabel("rows / s (median)")
     ax2.legend()
     mach = doc.get("machine", {})
-    s.body = f"<p>Machine: {E(str(mach.get('cpu', '')))}, {E(str(mach.get('cores', mach.get('logical_cpus', ''))))} cores; settings {E(str(doc.get('settings', {}).get('statistic', '')))}.</p>" + _img(fig, "latency and throughput")
+    cores = mach.get("usable_cores", mach.get("logical_cores", "?"))
+    load = mach.get("load_average")
+    rows = []
+    for r in doc["runtimes"]:
+        lat = r.get("latency_batch1") or {}
+        best = max(r.get("throughput") or [{"rows_per_s": None, "batch_size": None}], key=lambda p: p["rows_per_s"] or 0)
+        rows.append([r["runtime"], "yes" if r.get("available") else f"no: {r.get('reason', '')}", lat.get("p50_us"), lat.get("p90_us"), lat.get("p99_us"), best["rows_per_s"], best["batch_size"], r.get("threads", "")])
+    s.body = (
+        f"<p>Machine: {E(str(mach.get('cpu', '')))}, {E(str(cores))} cores" + (f", load average {E(str(load[0]))} at the time" if load else "")
+        + f". {E(str(doc.get('settings', {}).get('statistic', '')))}.</p>"
+        + _table(["runtime", "ran", "p50 µs", "p90 µs", "p99 µs", "best rows/s", "at batch", "threads"], rows)
+        + _img(fig, "latency and throughput")
+    )
     s.images = 1
     return s
 

@@ -26,5 +26,5 @@ def command(run: str, out: str | None, as_json: bool) -> None:
         echo_json({"report": str(res.path), "sections": [{"key": s.key, "title": s.title, "images": s.images, "missing": s.missing or None} for s in res.sections]})
         return
     for s in res.sections:
-        click.echo(f"  {s.title:<28} {'missing: ' + s.missing if s.missing else 'ok'}")
+        click.echo(f"  {s.title:<30} {'missing: ' + s.missing if s.missing else 'ok'}")
     click.echo(f"report: {res.path}")
