@@ -1,0 +1,352 @@
+"""Make the deployment variants of an exported model, each as one .onnx file.
+
+Every maker takes the source model's bytes and a scratch folder and returns the variant's
+bytes; nothing here judges the result (that is :mod:`irisonnx.edge_eval`'s job) or prints.
+onnxruntime's quantisation tools print and log freely, so each call runs under
+:func:`_quiet`.
+
+* ``fp32``: the exported bytes, unchanged (same sha256 as the run's model.onnx).
+* ``fp32-opt``: onnxruntime's offline graph optimisation at ``ORT_ENABLE_EXTENDED``, saved
+  through ``SessionOptions.optimized_model_filepath``. EXTENDED fuses Gemm+Relu into
+  ``com.microsoft.FusedGemm``, so the file needs an onnxruntime with contrib ops (every
+  standard build; a minimal build lists them in required_operators.config). ``ALL`` would
+  add layout transforms (NCHWc) that onnxruntime itself says are specific to the machine
+  that made them; an edge file must run on another CPU, so we stop at EXTENDED.
+* ``int8-dynamic``: ``quant_pre_process`` then ``quantize_dynamic``. Activations are
+  quantised at run time with one scale per call, so a row's result depends on the other
+  rows in the same call (edge_eval measures it).
+* ``int8-static``: ``quant_pre_process`` then ``quantize_static`` in QDQ format, calibrated
+  through a :class:`CalibrationDataReader` over the training split.
+* ``fp16``: ``onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)``
+  (ships with onnxruntime; no extra dependency), then the nodes are sorted again: the
+  converter appends its input/output Casts at the end, which onnx.checker rejects.
+
+Default int8 weights are uint8 (U8U8), not onnxruntime's int8: on x86 CPUs without VNNI
+(AVX2 only, like our build machines) the U8S8 kernels use VPMADDUBSW, whose int16
+saturation cost this Iris model 1-2 test rows; U8U8 kernels exist on every platform.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from irisonnx.errors import ArtifactError, UsageError
+
+__all__ = [
+    "VARIANTS",
+    "CALIBRATION_METHODS",
+    "INT8_WEIGHTS",
+    "OPT_LEVEL",
+    "QuantOptions",
+    "variant_file",
+    "make_variant",
+    "convert_to_ort",
+    "toposort",
+]
+
+VARIANTS = ("fp32", "fp32-opt", "int8-dynamic", "int8-static", "fp16")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+INT8_WEIGHTS = ("uint8", "int8")
+OPT_LEVEL = "extended"  # see the module docstring for why not "all"
+FP16_MAX = 65504.0
+FP16_MIN_POSITIVE = 5.96e-08  # the converter clamps smaller magnitudes up to this, not to 0
+ORT_TOOL = "onnxruntime.tools.convert_onnx_models_to_ort"
+ORT_CONFIG = "required_operators.config"
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    """How the int8 variants are made. ``per_channel`` applies to both int8 variants."""
+
+    calibration_method: str = "minmax"
+    per_channel: bool = False
+    int8_weights: str = "uint8"
+    reduce_range: bool = False
+    calibration_batch: int = 64  # rows per calibration call, at most (see _CalibrationRows)
+
+    def __post_init__(self) -> None:
+        if self.calibration_method not in CALIBRATION_METHODS:
+            raise UsageError("unknown calibration method", repr(self.calibration_method), f"choose one of {', '.join(CALIBRATION_METHODS)}")
+        if self.int8_weights not in INT8_WEIGHTS:
+            raise UsageError("unknown int8 weight type", repr(self.int8_weights), f"choose one of {', '.join(INT8_WEIGHTS)}")
+        if self.calibration_batch < 1:
+            raise UsageError("bad calibration batch size", repr(self.calibration_batch))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"calibration_method": self.calibration_method, "per_channel": self.per_channel, "int8_weights": self.int8_weights, "reduce_range": self.reduce_range}
+
+
+def variant_file(variant: str, fmt: str = "onnx") -> str:
+    """``model.<variant>.onnx`` (or ``.ort``): the names inside a bundle."""
+    return f"model.{variant}.{fmt}"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the quantisation tools: they print to stdout (``Number of tensors : 4``), log
+    warnings ('Please consider to run pre-processing') and warn; the library prints nothing."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)  # sessions the tools create log C++ warnings otherwise
+    names = ("root", "onnxruntime", "onnxruntime.quantization", "onnxruntime.transformers")
+    loggers = [logging.getLogger() if n == "root" else logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lvl in zip(loggers, levels):
+            lg.setLevel(lvl)
+
+
+def _session_options(level: str = "all") -> Any:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.graph_optimization_level = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
+    return so
+
+
+# --- the makers ----------------------------------------------------------------------------
+
+
+def _fp32_opt(src: Path, work: Path) -> bytes:
+    import onnxruntime as ort
+
+    out = work / "optimized.onnx"
+    so = _session_options(OPT_LEVEL)
+    so.optimized_model_filepath = os.fspath(out)
+    ort.InferenceSession(os.fspath(src), so, providers=["CPUExecutionProvider"])
+    return out.read_bytes()
+
+
+def _preprocessed(src: Path, work: Path) -> Path:
+    """onnxruntime's recommended step before quantising: ONNX shape inference plus basic
+    graph optimisation. Symbolic shape inference (for transformer-style dynamic shapes, and
+    ~6 s of sympy here) adds nothing to a Gemm MLP, so it is skipped."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = work / "preprocessed.onnx"
+    if not out.exists():
+        quant_pre_process(os.fspath(src), os.fspath(out), skip_symbolic_shape=True)
+    return out
+
+
+def _weight_types(opts: QuantOptions) -> tuple[Any, Any]:
+    """(activation type, weight type) for quantize_static; dynamic activations are always uint8."""
+    from onnxruntime.quantization import QuantType
+
+    if opts.int8_weights == "uint8":
+        return QuantType.QUInt8, QuantType.QUInt8
+    return QuantType.QInt8, QuantType.QInt8  # onnxruntime's QDQ default (S8S8)
+
+
+def _int8_dynamic(src: Path, work: Path, opts: QuantOptions) -> bytes:
+    from onnxruntime.quantization import quantize_dynamic
+
+    out = work / "int8-dynamic.onnx"
+    quantize_dynamic(os.fspath(_preprocessed(src, work)), os.fspath(out), per_channel=opts.per_channel, reduce_range=opts.reduce_range, weight_type=_weight_types(opts)[1])
+    return out.read_bytes()
+
+
+def _batch_size(n: int, at_most: int) -> int:
+    """The largest divisor of ``n`` not above ``at_most``: onnxruntime's histogram collectors
+    (entropy, percentile) stack every batch into one array and fail on a shorter last batch."""
+    for b in range(min(n, at_most), 0, -1):
+        if n % b == 0:
+            return b
+    return 1
+
+
+def _calibration_reader(rows: np.ndarray, input_name: str, batch: int) -> Any:
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class _CalibrationRows(CalibrationDataReader):
+        """The calibration rows in equal batches, rewindable (entropy/percentile read twice)."""
+
+        def __init__(self) -> None:
+            self.x = np.ascontiguousarray(rows, dtype=np.float32)  # (n, n_features)
+            self.batch = _batch_size(len(self.x), batch)
+            self.i = 0
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            if self.i >= len(self.x):
+                return None
+            chunk = self.x[self.i : self.i + self.batch]
+            self.i += self.batch
+            return {input_name: chunk}
+
+        def rewind(self) -> None:
+            self.i = 0
+
+    return _CalibrationRows()
+
+
+def _int8_static(src: Path, work: Path, opts: QuantOptions, calibration: np.ndarray, input_name: str) -> bytes:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
+
+    if calibration.ndim != 2 or len(calibration) == 0:
+        raise UsageError("no calibration rows", f"shape {calibration.shape}", "int8-static needs the training split (or rows) to calibrate on")
+    act, weight = _weight_types(opts)
+    out = work / "int8-static.onnx"
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[opts.calibration_method]
+    quantize_static(
+        os.fspath(_preprocessed(src, work)),
+        os.fspath(out),
+        _calibration_reader(calibration, input_name, opts.calibration_batch),
+        quant_format=QuantFormat.QDQ,
+        per_channel=opts.per_channel,
+        reduce_range=opts.reduce_range,
+        activation_type=act,
+        weight_type=weight,
+        calibrate_method=method,
+    )
+    return out.read_bytes()
+
+
+def toposort(graph: Any) -> None:
+    """Sort ``graph.node`` in place so every node comes after the nodes that feed it (Kahn)."""
+    nodes = list(graph.node)
+    produced = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+    deps = [{produced[x] for x in n.input if x in produced} for n in nodes]
+    done: set[int] = set()
+    order: list[int] = []
+    while len(order) < len(nodes):
+        ready = [i for i in range(len(nodes)) if i not in done and deps[i] <= done]
+        if not ready:
+            raise ArtifactError("cannot sort the graph", "it has a cycle")
+        for i in ready:  # keeps the original order among independent nodes
+            done.add(i)
+            order.append(i)
+    sorted_nodes = [nodes[i] for i in order]
+    del graph.node[:]
+    graph.node.extend(sorted_nodes)
+
+
+def fp16_clamped(proto: Any) -> int:
+    """How many float32 weights the fp16 conversion clamps (beyond ±65504, or non-zero below 5.96e-8)."""
+    from onnx import TensorProto, numpy_helper
+
+    n = 0
+    for t in proto.graph.initializer:
+        if t.data_type == TensorProto.FLOAT:
+            a = np.abs(numpy_helper.to_array(t))
+            n += int(((a > FP16_MAX) | ((a > 0) & (a < FP16_MIN_POSITIVE))).sum())
+    return n
+
+
+def _fp16(src_proto: Any) -> bytes:
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    proto = type(src_proto)()
+    proto.CopyFrom(src_proto)
+    converted = convert_float_to_float16(proto, keep_io_types=True)
+    toposort(converted.graph)
+    return converted.SerializeToString()
+
+
+def _finish(data: bytes, extra: dict[str, str]) -> bytes:
+    """The variant's bytes with ``edge_*`` keys added to metadata_props (the rest kept), and
+    only the opset imports its nodes use: onnxruntime's optimiser declares every domain it
+    knows (ai.onnx.training, com.microsoft.nchwc, org.pytorch.aten, ...), which loaders that
+    vet domains rightly refuse."""
+    import onnx
+
+    proto = onnx.load_model_from_string(data)
+    used = {n.domain or "" for n in proto.graph.node} | {""}
+    kept = [o for o in proto.opset_import if (o.domain or "") in used or o.domain == "ai.onnx"]
+    del proto.opset_import[:]
+    proto.opset_import.extend(kept)
+    keep = [(p.key, p.value) for p in proto.metadata_props if p.key not in extra]
+    del proto.metadata_props[:]
+    for k, v in keep + sorted(extra.items()):
+        proto.metadata_props.add(key=k, value=v)
+    return proto.SerializeToString()
+
+
+def make_variant(variant: str, info: Any, work: Path, opts: QuantOptions, calibration: np.ndarray | None) -> bytes:
+    """The bytes of one variant of the checked source model ``info`` (a ModelInfo).
+
+    ``work`` is a scratch folder (the tools read and write files). Derived variants carry
+    ``edge_variant`` and ``edge_source_sha256`` in their metadata; ``fp32`` is the source
+    byte for byte.
+    """
+    if variant not in VARIANTS:
+        raise UsageError("unknown variant", repr(variant), f"choose from {', '.join(VARIANTS)}")
+    if variant == "fp32":
+        return info.data
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / "source.onnx"
+    if not src.exists():
+        src.write_bytes(info.data)
+    with _quiet():
+        if variant == "fp32-opt":
+            data = _fp32_opt(src, work)
+        elif variant == "int8-dynamic":
+            data = _int8_dynamic(src, work, opts)
+        elif variant == "int8-static":
+            if calibration is None:
+                raise UsageError("int8-static needs calibration rows", "no dataset", "pass a run folder, or --data for a bare .onnx file")
+            data = _int8_static(src, work, opts, calibration, info.input.name)
+        else:
+            data = _fp16(info.proto)
+    return _finish(data, {"edge_variant": variant, "edge_source_sha256": info.sha256})
+
+
+# --- .ort format ---------------------------------------------------------------------------
+
+
+def convert_to_ort(folder: Path, timeout: float = 600) -> tuple[list[Path], Path]:
+    """Run onnxruntime's own converter on every ``*.onnx`` in ``folder`` (Fixed optimisation
+    style at its default level 'all'; without --target_platform it leaves out the
+    machine-specific NCHWc transformer). Returns (the .ort files, required_operators.config).
+
+    The config's comment lines name the converted files by absolute path, here a temp
+    folder; they are rewritten to bare file names so the bundle can move.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "ORT_CONVERT_ONNX_MODELS_TO_ORT_OPTIMIZATION_LEVEL"}
+    args = [os.fspath(folder), "--optimization_style", "Fixed", "--output_dir", os.fspath(folder)]
+    # As `python -m ORT_TOOL ARGS`, but with torch hidden: onnxruntime.tools/__init__ imports
+    # torch whenever it is installed (for an export helper the converter never uses), which
+    # is 5-6 s of a 7 s conversion here.
+    boot = f"import runpy, sys; sys.modules['torch'] = None; sys.argv = [{ORT_TOOL!r}] + sys.argv[1:]; runpy.run_module({ORT_TOOL!r}, run_name='__main__', alter_sys=True)"
+    cmd = [sys.executable, "-c", boot, *args]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise ArtifactError("ORT format conversion timed out", f"{ORT_TOOL} ran over {timeout:.0f} s") from None
+    if r.returncode != 0:
+        lines = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip()]
+        raise ArtifactError("ORT format conversion failed", f"{ORT_TOOL} exited {r.returncode}: {lines[-1] if lines else 'no output'}")
+    config = folder / ORT_CONFIG
+    if not config.is_file():
+        raise ArtifactError("ORT format conversion wrote no required_operators.config", os.fspath(folder))
+    base = os.fspath(folder.resolve())
+    text = config.read_text(encoding="utf-8")
+    lines = []
+    for ln in text.splitlines():
+        if ln.startswith("# - "):
+            ln = "# - " + Path(ln[4:].strip()).name
+        lines.append(ln.replace(base + os.sep, ""))
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return sorted(folder.glob("*.ort")), config
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
