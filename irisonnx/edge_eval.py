@@ -1,0 +1,354 @@
+"""Parity gates and side-by-side timing for edge variants. Returns data, prints nothing.
+
+Every variant is compared with the fp32 model (onnxruntime CPU, the same settings) by the
+compare engine (:class:`irisonnx.compare.PairStats`) on the test split and on seeded random
+rows (:func:`irisonnx.inputs.random_rows`: inside and far beyond the training range), each
+run two ways: all rows in one call, and one row per call. Both matter on a device, and
+they differ for int8-dynamic, whose activation scale is computed over the whole call.
+The baseline is run the same way, so each mode is compared like for like.
+
+The fp16 variant is also run by the ONNX reference evaluator (numpy float16 arithmetic):
+onnxruntime's CPU provider has no float16 Gemm on x86 and quietly computes such a graph in
+float32 with float16 weights, while a phone or GPU computes in float16. The reference run
+is what true fp16 arithmetic gives, overflow above 65504 included.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from irisonnx.compare import PairStats, Tolerance, bits_equal
+from irisonnx.errors import UsageError
+
+__all__ = ["Gates", "Check", "Figures", "Evaluator", "gate_checks", "summarise", "bench", "ort_format_session", "twin_matches"]
+
+MODES = ("all", "batch-1")
+_EPS = 1e-9  # 0.98 - 0.96 is 0.020000000000000018 in floats: not a gate failure
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What each variant must achieve against fp32. Agreements and drops are fractions
+    (0.97 = 97%, 0.02 = 2 accuracy points)."""
+
+    fp32_opt_atol: float = 1e-6  # max abs error, test + random rows, both batch modes
+    min_agreement: float = 0.97  # int8 variants: argmax agreement on the test split
+    fp16_min_agreement: float = 1.0  # fp16: argmax agreement on the test split
+    max_accuracy_drop: float = 0.02  # int8 and fp16: test accuracy below fp32's, at most
+
+    def __post_init__(self) -> None:
+        for name in ("fp32_opt_atol", "min_agreement", "fp16_min_agreement", "max_accuracy_drop"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+                raise UsageError(f"bad gate {name.replace('_', '-')}", repr(v), "use a finite number >= 0 (agreements and drops are fractions: 0.97, 0.02)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fp32_opt_atol": self.fp32_opt_atol, "min_agreement": self.min_agreement, "fp16_min_agreement": self.fp16_min_agreement, "max_accuracy_drop": self.max_accuracy_drop}
+
+    def describe(self, variant: str) -> str:
+        if variant == "fp32":
+            return "the exported model, byte for byte"
+        if variant == "fp32-opt":
+            return f"max abs err <= {self.fp32_opt_atol:g} (test + random rows)"
+        agree = self.fp16_min_agreement if variant == "fp16" else self.min_agreement
+        return f"agreement >= {agree:.1%} and accuracy drop <= {self.max_accuracy_drop * 100:g} points (test split)"
+
+
+@dataclass
+class Check:
+    """One gate condition with its measured value."""
+
+    name: str
+    value: float
+    limit: float
+    op: str  # ">=" or "<="
+    kind: str  # "fraction" (shown as %), "points" (fraction shown as points), "abs"
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        if not np.isfinite(self.value):
+            return False
+        return self.value >= self.limit - _EPS if self.op == ">=" else self.value <= self.limit + _EPS
+
+    def _fmt(self, v: float) -> str:
+        if self.kind == "flag":
+            return "yes" if v >= 1 else "no"
+        if self.kind == "fraction":
+            return f"{v:.2%}"
+        if self.kind == "points":
+            return f"{v * 100:.2f} points"
+        return f"{v:.3g}"
+
+    def describe(self) -> str:
+        if self.kind == "flag":
+            text = f"{self.name}: {self._fmt(self.value)}"
+        else:
+            text = f"{self.name} {self._fmt(self.value)} (limit {self.op} {self._fmt(self.limit)})"
+        if self.detail:
+            text += f" [{self.detail}]"
+        if not self.passed and self.kind != "flag":
+            gap = abs(self.value - self.limit) if np.isfinite(self.value) else float("inf")
+            by = f"{gap * 100:.2f} points" if self.kind in ("fraction", "points") else f"{gap:.3g}"
+            text += f": {'short' if self.op == '>=' else 'over'} by {by}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        v = self.value if np.isfinite(self.value) else repr(self.value)
+        return {"name": self.name, "value": v, "limit": self.limit, "op": self.op, "kind": self.kind, "detail": self.detail, "passed": self.passed, "description": self.describe()}
+
+
+@dataclass
+class Figures:
+    """One variant against fp32 on one split, by one runtime, in one batch mode."""
+
+    split: str  # "test" | "random"
+    runtime: str  # "ort-cpu" | "reference"
+    mode: str  # "all" | "batch-1"
+    stats: PairStats
+    logits_name: str = "logits"
+    accuracy: float | None = None  # test split only
+    fp32_accuracy: float | None = None
+
+    @property
+    def logits(self) -> Any:
+        return self.stats.outputs[self.logits_name]
+
+    @property
+    def rows(self) -> int:
+        return self.logits.argmax_rows
+
+    @property
+    def agreement(self) -> float:
+        return self.logits.argmax_agreement or 0.0
+
+    @property
+    def max_abs(self) -> float:
+        return max(s.max_abs for s in self.stats.outputs.values() if s.dtype.startswith("float"))
+
+    @property
+    def nonfinite(self) -> int:
+        return sum(s.n_nan_inf_mismatch for s in self.stats.outputs.values())
+
+    @property
+    def exact(self) -> bool:
+        return all(s.exact for s in self.stats.outputs.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "split": self.split,
+            "runtime": self.runtime,
+            "mode": self.mode,
+            "rows": self.rows,
+            "argmax_agreement": self.agreement,
+            "rows_agreeing": self.logits.argmax_agree,
+            "max_abs_error": self.max_abs if np.isfinite(self.max_abs) else repr(self.max_abs),
+            "bitwise_equal": self.exact,
+            "nonfinite_mismatches": self.nonfinite,
+        }
+        if self.accuracy is not None:
+            d["accuracy"] = self.accuracy
+            d["fp32_accuracy"] = self.fp32_accuracy
+        return d
+
+
+def _worst(figs: list[Figures], key: Callable[[Figures], float], highest: bool) -> Figures:
+    return (max if highest else min)(figs, key=key)
+
+
+def gate_checks(variant: str, figs: list[Figures], gates: Gates) -> list[Check]:
+    """The checks a variant must pass; the worst batch mode and runtime decide each one."""
+    if variant == "fp32":
+        return []  # edge.py checks it is the exported model byte for byte
+    if variant == "fp32-opt":
+        w = _worst(figs, lambda f: f.max_abs, True)
+        where = f"{w.split}, {w.mode}" + (", bitwise equal everywhere" if all(f.exact for f in figs) else "")
+        return [Check("max abs error vs fp32", w.max_abs, gates.fp32_opt_atol, "<=", "abs", where)]
+    test = [f for f in figs if f.split == "test"]
+    need = gates.fp16_min_agreement if variant == "fp16" else gates.min_agreement
+    checks = []
+    for rt in dict.fromkeys(f.runtime for f in test):
+        w = _worst([f for f in test if f.runtime == rt], lambda f: f.agreement, False)
+        label = "argmax agreement, test split" + ("" if rt == "ort-cpu" else " (fp16 arithmetic, onnx reference)")
+        checks.append(Check(label, w.agreement, need, ">=", "fraction", f"{w.logits.argmax_agree}/{w.rows} rows, {w.mode}"))
+    w = _worst(test, lambda f: (f.fp32_accuracy or 0.0) - (f.accuracy or 0.0), True)
+    drop = (w.fp32_accuracy or 0.0) - (w.accuracy or 0.0)
+    checks.append(Check("accuracy drop vs fp32", drop, gates.max_accuracy_drop, "<=", "points", f"{w.accuracy:.2%} vs {w.fp32_accuracy:.2%}, {w.runtime} {w.mode}"))
+    return checks
+
+
+def summarise(figs: list[Figures]) -> dict[str, Any]:
+    """The table's figures: the worst over batch modes and runtimes, per split."""
+    test = [f for f in figs if f.split == "test"]
+    rand = [f for f in figs if f.split == "random"]
+
+    def fin(v: float) -> Any:
+        return v if np.isfinite(v) else repr(v)
+
+    # Named as compare's JSON names them; the unsuffixed ones are the test split's.
+    out: dict[str, Any] = {}
+    if test:
+        out["accuracy"] = min(f.accuracy or 0.0 for f in test)
+        out["fp32_accuracy"] = min(f.fp32_accuracy or 0.0 for f in test)
+        out["argmax_agreement"] = min(f.agreement for f in test)
+        out["max_abs_error"] = fin(max(f.max_abs for f in test))
+    if rand:
+        out["argmax_agreement_random"] = min(f.agreement for f in rand)
+        out["max_abs_error_random"] = fin(max(f.max_abs for f in rand))
+        out["nonfinite_random"] = max(f.nonfinite for f in rand)
+    return out
+
+
+class Evaluator:
+    """Runs the fp32 baseline once per split and mode, then compares each variant with it."""
+
+    def __init__(self, baseline: Any, x_test: np.ndarray, y_test: np.ndarray, x_random: np.ndarray) -> None:
+        self.splits = {"test": np.ascontiguousarray(x_test, dtype=np.float32), "random": np.ascontiguousarray(x_random, dtype=np.float32)}
+        self.y_test = np.asarray(y_test)
+        self.base = {(s, m): run_modes(baseline.run, x, m) for s, x in self.splits.items() for m in MODES}
+
+    def _accuracy(self, out: dict[str, np.ndarray], logits: str) -> float:
+        return float((np.argmax(out[logits], axis=1) == self.y_test).mean())
+
+    def evaluate(self, predictor: Any, reference: Any = None) -> tuple[list[Figures], float]:
+        """(figures, max abs difference between the variant's own two batch modes)."""
+        logits = predictor.info.logits_name
+        figs: list[Figures] = []
+        own: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        runs: list[tuple[str, str, Callable[..., Any]]] = [("ort-cpu", m, predictor.run) for m in MODES]
+        if reference is not None:
+            runs.append(("reference", "all", lambda x, check=False: _quiet_numpy(reference.run, x)))
+        for split, x in self.splits.items():
+            for rt, mode, fn in runs:
+                out = run_modes(fn, x, mode)
+                base = self.base[(split, mode)]
+                if rt == "ort-cpu":
+                    own[(split, mode)] = out
+                ps = PairStats(rt, "fp32", Tolerance())
+                for name in base:
+                    if name in out:
+                        ps.update(name, np.asarray(out[name]), base[name])
+                f = Figures(split, rt, mode, ps, logits)
+                if split == "test":
+                    f.accuracy, f.fp32_accuracy = self._accuracy(out, logits), self._accuracy(base, logits)
+                figs.append(f)
+        diff = 0.0
+        for split in self.splits:
+            a, b = own[(split, "all")], own[(split, "batch-1")]
+            for name in a:
+                if a[name].dtype.kind == "f" and not bits_equal(a[name], b[name]).all():
+                    with np.errstate(invalid="ignore"):
+                        d = np.abs(a[name].astype(np.float64) - b[name].astype(np.float64))
+                    diff = max(diff, float(np.nanmax(d)) if np.isfinite(d).any() else float("inf"))
+        return figs, diff
+
+
+def _quiet_numpy(fn: Callable[..., Any], *args: Any) -> Any:
+    """float16 overflow (inf, then inf - inf) is a finding we count, not a warning to print."""
+    import warnings
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(*args)
+
+
+def run_modes(fn: Callable[..., dict[str, np.ndarray]], x: np.ndarray, mode: str) -> dict[str, np.ndarray]:
+    """All rows in one call, or one row per call (concatenated)."""
+    if mode == "all":
+        return {k: np.asarray(v) for k, v in fn(x, check=False).items()}
+    parts = [fn(x[i : i + 1], check=False) for i in range(len(x))]
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+
+
+def bench(predictors: dict[str, Any], n_features: int, lo: Any, hi: Any, *, rows: int = 65536, rounds: int = 15, reps: int = 200, seed: int = 0, cpu_clock: bool = False) -> dict[str, dict[str, Any]]:
+    """Batch-1 latency and ``rows``-row throughput of every predictor, measured side by side.
+
+    Each round times every variant in turn (the order rotates each round, so none always
+    runs first or last after another's cache traffic), after one warm-up round; medians over
+    rounds are returned. Batch-1 goes through the Predictor's cached I/O binding.
+
+    Wall-clock time is always measured. With ``cpu_clock`` (right only for one-thread
+    sessions, which run inline on the calling thread) the primary figures are this thread's
+    CPU time instead: on a shared, loaded machine wall time mostly measures the neighbours,
+    while CPU time stays within ~10% from run to run.
+    """
+    rng = np.random.default_rng(seed)
+    x1 = np.ascontiguousarray(rng.uniform(lo, hi, size=(1, n_features)), dtype=np.float32)  # (1, n_features)
+    big = np.ascontiguousarray(rng.uniform(lo, hi, size=(rows, n_features)), dtype=np.float32)  # (rows, n_features)
+    names = list(predictors)
+    keys = ("lat_wall", "lat_cpu", "thr_wall", "thr_cpu")
+    t: dict[str, dict[str, list[float]]] = {n: {k: [] for k in keys} for n in names}
+    wall, cpu = time.perf_counter, time.thread_time
+    for r in range(rounds + 1):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for n in order:
+            p = predictors[n]
+            w0, c0 = wall(), cpu()
+            for _ in range(reps):
+                p.run(x1, check=False)
+            w1, c1 = wall(), cpu()
+            p.run(big, check=False)
+            w2, c2 = wall(), cpu()
+            if r:  # round 0 warms up caches, bindings and thread pools
+                t[n]["lat_wall"].append((w1 - w0) / reps)
+                t[n]["lat_cpu"].append((c1 - c0) / reps)
+                t[n]["thr_wall"].append(rows / max(w2 - w1, 1e-9))
+                t[n]["thr_cpu"].append(rows / max(c2 - c1, 1e-9))
+    out = {}
+    for n in names:
+        med = {k: float(np.median(v)) for k, v in t[n].items()}
+        main = "cpu" if cpu_clock else "wall"
+        out[n] = {
+            "clock": "thread CPU time" if cpu_clock else "wall clock",
+            "batch1_latency_us": med[f"lat_{main}"] * 1e6,
+            "throughput_rows_s": med[f"thr_{main}"],
+            "batch1_wall_us": med["lat_wall"] * 1e6,
+            "throughput_wall_rows_s": med["thr_wall"],
+        }
+    return out
+
+
+def ort_format_session(data: bytes, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session over ORT-format bytes (the Predictor reads ONNX only).
+    Same rule as the Predictor: the provider that ran must be the one asked for."""
+    import onnxruntime as ort
+
+    from irisonnx.errors import ArtifactError, RuntimeUnavailable
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if threads is not None:
+        so.intra_op_num_threads = threads
+    try:
+        sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's pybind errors share no useful base class
+        raise ArtifactError("onnxruntime cannot load the ORT-format model", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
+    if sess.get_providers()[:1] != ["CPUExecutionProvider"]:
+        raise RuntimeUnavailable("CPUExecutionProvider was asked for", f"the session runs on {sess.get_providers()}")
+    return sess
+
+
+def twin_matches(sess: Any, predictor: Any, xs: list[np.ndarray]) -> tuple[bool, int]:
+    """Whether an ORT-format session gives bit-identical outputs to its .onnx twin, all rows
+    at once and one row per call. Returns (equal, rows checked)."""
+    in_name = predictor.info.input.name
+    names = [o.name for o in sess.get_outputs()]
+
+    def run(x: np.ndarray, check: bool = False) -> dict[str, np.ndarray]:
+        return dict(zip(names, sess.run(names, {in_name: x})))
+
+    n = 0
+    for x in xs:
+        for mode in MODES:
+            a, b = run_modes(run, x, mode), run_modes(predictor.run, x, mode)
+            ps = PairStats("ort-format", "onnx", Tolerance(mode="exact"))
+            for name in b:
+                ps.update(name, a[name], b[name])
+            if not ps.passed:
+                return False, n
+        n += len(x)
+    return True, n
