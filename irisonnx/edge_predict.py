@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Classify rows with a model from this irisonnx edge bundle. Needs only onnxruntime and numpy.
+
+    python predict.py --values "5.1,3.5,1.4,0.2"
+    python predict.py --input rows.csv --variant int8-static
+    python predict.py --input rows.csv --variant fp16 --ort --json
+
+Before loading, the model's sha256 (and labels.json's) is checked against manifest.json; a
+mismatch exits 3 and nothing is run. Input: --values for one row in the feature order of
+labels.json, or --input a CSV (a header is matched by column name; without one, each line
+holds the values in feature order). Output: a table of class and probabilities per row, or
+--json. Exit codes: 0 ok; 2 bad usage or input; 3 corrupt or modified bundle; 4 onnxruntime
+missing or unable to run the model.
+
+(irisonnx copies this file verbatim into each bundle as predict.py; it must not import
+irisonnx or anything beyond the standard library, numpy and onnxruntime.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import sys
+
+EXIT_USAGE, EXIT_ARTIFACT, EXIT_UNAVAILABLE = 2, 3, 4
+EDGE_FORMAT = "irisonnx-edge/1"
+
+
+class Fail(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_checked(bundle: str, name: str, files: dict) -> bytes:
+    """The file's bytes, after checking them against the manifest (exit 3 on any mismatch)."""
+    entry = files.get(name)
+    if not isinstance(entry, dict) or "sha256" not in entry:
+        raise Fail(EXIT_ARTIFACT, f"{name} is not listed in {bundle}/manifest.json; refusing to load it")
+    path = os.path.join(bundle, name)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise Fail(EXIT_ARTIFACT, f"{path} is missing from the bundle") from None
+    digest = sha256_bytes(data)
+    if digest != entry["sha256"]:
+        raise Fail(EXIT_ARTIFACT, f"{path} is corrupt or was modified: sha256 {digest[:12]}... differs from the manifest's {str(entry['sha256'])[:12]}...; refusing to load it")
+    return data
+
+
+def load_bundle(bundle: str) -> tuple[dict, dict]:
+    path = os.path.join(bundle, "manifest.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except FileNotFoundError:
+        raise Fail(EXIT_USAGE, f"no manifest.json in {bundle}; pass --bundle DIR (the folder irisonnx edge wrote)") from None
+    except (OSError, ValueError) as exc:
+        raise Fail(EXIT_ARTIFACT, f"{path} is unreadable or corrupt: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != EDGE_FORMAT or not isinstance(manifest.get("files"), dict):
+        raise Fail(EXIT_ARTIFACT, f"{path} is not an irisonnx edge manifest ({EDGE_FORMAT})")
+    try:
+        labels = json.loads(read_checked(bundle, "labels.json", manifest["files"]).decode("utf-8"))
+    except ValueError as exc:
+        raise Fail(EXIT_ARTIFACT, f"labels.json is corrupt: {exc}") from None
+    return manifest, labels
+
+
+def pick_model(manifest: dict, variant: str | None, model: str | None, ort_format: bool) -> str:
+    if model:
+        return os.path.basename(model)
+    listed = [v["variant"] for v in manifest.get("variants", [])]
+    name = variant or manifest.get("default_variant") or (listed[0] if listed else None)
+    if name not in listed:
+        raise Fail(EXIT_USAGE, f"variant {name!r} is not in this bundle; it has {', '.join(listed) or 'none'}")
+    return f"model.{name}.{'ort' if ort_format else 'onnx'}"
+
+
+def number(cell: str, where: str, column: str) -> float:
+    text = cell.strip()
+    if not text:
+        raise Fail(EXIT_USAGE, f"{where}, column {column!r} is empty")
+    try:
+        v = float(text)
+    except ValueError:
+        raise Fail(EXIT_USAGE, f"{where}, column {column!r} is not a number: {cell!r}") from None
+    if not math.isfinite(v):
+        raise Fail(EXIT_USAGE, f"{where}, column {column!r} is not finite: {cell!r}")
+    return v
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_values(text: str, features: list[str]) -> list[list[float]]:
+    cells = text.split(",")
+    if len(cells) != len(features):
+        raise Fail(EXIT_USAGE, f"--values has {len(cells)} values; the model takes {len(features)} ({', '.join(features)})")
+    return [[number(c, "--values", f) for c, f in zip(cells, features)]]
+
+
+def read_csv(path: str, features: list[str]) -> list[list[float]]:
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise Fail(EXIT_USAGE, f"input file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise Fail(EXIT_USAGE, f"{path} is not UTF-8 text: {exc}") from None
+    rows = list(csv.reader(io.StringIO(text)))
+    while rows and not any(c.strip() for c in rows[-1]):
+        rows.pop()
+    if not rows:
+        raise Fail(EXIT_USAGE, f"{path} is empty")
+    first = [c.strip() for c in rows[0]]
+    order, start, width = list(range(len(features))), 1, len(features)
+    if not all(is_number(c) for c in first if c):  # a header
+        missing = [f for f in features if f not in first]
+        if missing:
+            raise Fail(EXIT_USAGE, f"{path}: header lacks column(s) {', '.join(missing)}; the model's features are {', '.join(features)}")
+        order, start, width, rows = [first.index(f) for f in features], 2, len(first), rows[1:]
+    out = []
+    for i, row in enumerate(rows):
+        line = i + start
+        if len(row) != width:
+            raise Fail(EXIT_USAGE, f"{path}: line {line} has {len(row)} values, expected {width}")
+        out.append([number(row[c], f"{path}: line {line}", features[j]) for j, c in enumerate(order)])
+    if not out:
+        raise Fail(EXIT_USAGE, f"{path} has a header but no data rows")
+    return out
+
+
+def softmax(logits):  # float64 inside, float32 out: the same numbers irisonnx predict gives
+    import numpy as np
+
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z.astype(np.float32)
+
+
+def run_model(data: bytes, rows: list[list[float]], labels: dict, threads: int | None):
+    try:
+        import numpy as np
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise Fail(EXIT_UNAVAILABLE, f"{exc.name} is not installed: pip install onnxruntime numpy") from None
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = threads
+    try:
+        sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])  # the checked bytes, not the path
+    except Exception as exc:  # onnxruntime's errors share no useful base class
+        raise Fail(EXIT_UNAVAILABLE, f"onnxruntime {ort.__version__} cannot load the model: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+    if sess.get_providers()[:1] != ["CPUExecutionProvider"]:
+        raise Fail(EXIT_UNAVAILABLE, f"asked for CPUExecutionProvider, the session runs on {sess.get_providers()}")
+    x = np.asarray(rows, dtype=np.float32)  # (rows, n_features)
+    with np.errstate(over="ignore"):
+        if not np.isfinite(x).all():
+            raise Fail(EXIT_USAGE, "a value overflows float32")
+    names = [o.name for o in sess.get_outputs()]
+    out = dict(zip(names, sess.run(names, {labels["input"]["name"]: x})))
+    logits = out[labels.get("logits") or names[0]]
+    probs = out[labels["probabilities"]] if labels.get("probabilities") else softmax(logits)
+    label = out[labels["label"]] if labels.get("label") else logits.argmax(axis=1)
+    return label.astype(np.int64), probs, ort.__version__
+
+
+def table(label, probs, classes: list[str]) -> str:
+    width = max(5, *(len(c) for c in classes))
+    n_w = max(3, len(str(len(label))))
+    lines = [f"{'row':>{n_w}}  {'class':<{width}}  " + "  ".join(f"{c:>{max(len(c), 6)}}" for c in classes)]
+    for i, (lab, row) in enumerate(zip(label, probs), start=1):
+        cells = "  ".join(f"{float(p):>{max(len(c), 6)}.4f}" for c, p in zip(classes, row))
+        lines.append(f"{i:>{n_w}}  {classes[int(lab)]:<{width}}  {cells}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="predict.py", description="Classify rows with a model from this irisonnx edge bundle (onnxruntime + numpy only).")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--values", help='one row, comma-separated in feature order, e.g. "5.1,3.5,1.4,0.2"')
+    src.add_argument("--input", help="a CSV file (header matched by name, or values in feature order)")
+    ap.add_argument("--variant", help="which model of the bundle (default: the manifest's default_variant)")
+    ap.add_argument("--ort", action="store_true", help="load the ORT-format twin (model.<variant>.ort)")
+    ap.add_argument("--model", help="a model file of this bundle by name (overrides --variant)")
+    ap.add_argument("--bundle", default=os.path.dirname(os.path.abspath(__file__)), help="the bundle folder (default: this script's folder)")
+    ap.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
+    ap.add_argument("--json", action="store_true", help="print one JSON document")
+    args = ap.parse_args(argv)
+    try:
+        manifest, labels = load_bundle(args.bundle)
+        name = pick_model(manifest, args.variant, args.model, args.ort)
+        data = read_checked(args.bundle, name, manifest["files"])
+        features, classes = labels["feature_names"], labels["class_names"]
+        rows = parse_values(args.values, features) if args.values is not None else read_csv(args.input, features)
+        label, probs, version = run_model(data, rows, labels, args.threads)
+    except Fail as exc:
+        print(f"predict.py: error: {exc}", file=sys.stderr)
+        return exc.code
+    if args.json:
+        preds = [{"row": i + 1, "label": int(lab), "class": classes[int(lab)], "probabilities": {c: float(p) for c, p in zip(classes, row)}} for i, (lab, row) in enumerate(zip(label, probs))]
+        doc = {"model": name, "sha256": manifest["files"][name]["sha256"], "onnxruntime": version, "class_names": classes, "n_rows": len(preds), "predictions": preds}
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        print(table(label, probs, classes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
