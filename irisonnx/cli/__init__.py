@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("irisonnx.cli.predict_cmd", "Classify rows with onnxruntime (CPU or CUDA, no fallback); no torch needed."),
     "inspect": ("irisonnx.cli.inspect_cmd", "Show an ONNX model's signature, operators, parameters and metadata."),
     "compare": ("irisonnx.cli.compare_cmd", "Compare runtimes on the same inputs: exact, atol/rtol or ULP, with statistics."),
+    "edge": ("irisonnx.cli.edge_cmd", "Build fp32-opt, int8, fp16 and .ort variants, gate each on parity, bundle the passing ones."),
     "bench": ("irisonnx.cli.bench_cmd", "Measure batch-1 latency percentiles and throughput per runtime (torch, ort-cpu, ort-cuda)."),
     "report": ("irisonnx.cli.report_cmd", "Regenerate RUN/report.html (self-contained, with plots) from the run folder."),
     "pipeline": ("irisonnx.cli.pipeline_cmd", "The main job: data, train, verify, export, compare, edge, bench, report; resumable."),
