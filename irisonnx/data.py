@@ -80,7 +80,10 @@ def parse_csv(text: str, target: str, source: str = "CSV") -> ParsedCSV:
 
     Rows are numbered as a spreadsheet shows them: the header is row 1.
     """
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # a cell over csv's field size limit (131,072 characters) was exit 70
+        raise DataError(f"{source} is not a CSV irisonnx can read", str(exc)) from None
     # Trailing blank lines are common in hand-edited files; blank lines inside are ragged rows.
     while rows and not any(c.strip() for c in rows[-1]):
         rows.pop()
