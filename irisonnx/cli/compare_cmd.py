@@ -25,6 +25,13 @@ def _parse_tol(values: tuple[str, ...], flag: str) -> tuple[float | None, dict[s
     return default, per
 
 
+def _spec(text: str) -> str:
+    """One runtime spec, normalised: "ort-cpu", " ort-cpu" and "ort-cpu:" are one runtime,
+    so listing them together is "listed twice" (exit 2), not two runs under one name."""
+    name, _, option = text.strip().partition(":")
+    return f"{name.strip()}:{option.strip()}" if option.strip() else name.strip()
+
+
 @click.command("compare")
 @click.argument("target", type=click.Path())
 @click.option("--runtimes", help="Comma-separated runtimes: torch, ort-cpu, ort-cuda, reference, web (onnxruntime-web in headless Chromium), golden[:NAME]; ort-* take :O0..:O3 (graph optimisation), ort-cuda also :tf32. Default: torch, ort-cpu, reference and ort-cuda where they can run.")
@@ -98,9 +105,8 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
     try:
         res = run_compare(
             target,
-            # stripped: "ort-cpu, ort-cpu" is one runtime listed twice, not two runtimes
-            runtimes=[r.strip() for r in runtimes.split(",") if r.strip()] if runtimes else None,
-            baseline=baseline.strip() if baseline else baseline,
+            runtimes=[_spec(r) for r in runtimes.split(",") if r.strip()] if runtimes else None,
+            baseline=_spec(baseline) if baseline else baseline,
             model=model,
             inputs=inputs,
             seed=seed,
