@@ -9,9 +9,12 @@ bit-identical weights and metrics.
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+import numpy as np
 
 from irisonnx.checkpoint import Checkpoint, capture_rng, checkpoint_name, list_checkpoints, load_checkpoint, restore_rng, save_checkpoint, save_weights
 from irisonnx.config import ModelConfig, TrainConfig, diff, from_dict, to_dict
@@ -159,6 +162,10 @@ def _train(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig, run: Pa
 
     # --- model, optimiser, data --------------------------------------------------------
     torch.manual_seed(train_cfg.seed)
+    # Training draws only from torch, but every checkpoint records the numpy and python RNGs
+    # too; seeding them makes checkpoints of equal runs byte-identical, not just their weights.
+    random.seed(train_cfg.seed)
+    np.random.seed(train_cfg.seed)
     mean, std = dataset.meta["stats"]["mean"], dataset.meta["stats"]["std"]
     model = MLP(model_cfg, mean, std)
     if train_cfg.optimizer == "adam":
@@ -193,6 +200,9 @@ def _train(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig, run: Pa
         return result
 
     atomic_write_json(run / "config.json", cfg)
+    # Copies of the config inside safetensors files leave out the dataset's absolute folder,
+    # so the same training in two folders (or on two machines) gives byte-identical files.
+    portable = {**cfg, "data": {k: v for k, v in cfg["data"].items() if k != "dir"}}
     manifest.record([run / "config.json"])
     # The final files of an earlier, shorter run are about to be replaced: unlist them first,
     # so that a kill between writing the new ones and recording them leaves files the manifest
@@ -220,13 +230,13 @@ def _train(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig, run: Pa
         metrics.append(row)
 
         if epoch % train_cfg.checkpoint_every == 0 or epoch == train_cfg.epochs:
-            _save_checkpoint(run, manifest, train_cfg, Checkpoint(epoch, model.state_dict(), opt.state_dict(), capture_rng(shuffle), cfg, metrics))
+            _save_checkpoint(run, manifest, train_cfg, Checkpoint(epoch, model.state_dict(), opt.state_dict(), capture_rng(shuffle), portable, metrics))
             result.checkpoints_written.append(epoch)
         if on_epoch is not None:
             on_epoch(row)
 
     # --- final artifacts ------------------------------------------------------------------
-    save_weights(run / "model.safetensors", model.state_dict(), cfg)
+    save_weights(run / "model.safetensors", model.state_dict(), portable)
     atomic_write_json(run / "metrics.json", {"epochs": metrics, "final": metrics[-1]})
     manifest.record([run / "model.safetensors", run / "metrics.json"])
     # A kill between an earlier save's manifest write and its deletions leaves old

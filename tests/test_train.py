@@ -475,3 +475,14 @@ def test_cli_rerun_of_a_finished_run_prints_no_progress_bar(tmp_path: Path, iris
     assert res.exit_code == 0, res.output
     assert "resumed from epoch 30" in res.stdout
     assert "32/32" in res.stderr and "| 0/32" not in res.stderr  # the bar starts where it resumed
+
+
+def test_equal_runs_in_different_folders_give_byte_identical_files(iris, tmp_path) -> None:
+    """No absolute path and no unseeded RNG state leaks into the safetensors files."""
+    from irisonnx.config import ModelConfig, TrainConfig
+    from irisonnx.train import train
+
+    for name in ("a", "b"):
+        train(iris, ModelConfig(n_features=4, n_classes=3), TrainConfig(epochs=5, checkpoint_every=5), tmp_path / name)
+    for rel in ("model.safetensors", "checkpoints/epoch-0005.safetensors"):
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
