@@ -300,25 +300,16 @@ def _default_runtimes(run: Any, info: Any) -> list[str]:
     return (["torch"] if run is not None else []) + (["ort-cpu", "ort-cuda"] if info is not None else [])
 
 
-class _TorchThreads:
-    """torch's thread count is process-wide: set it for the bench, then put it back."""
-
-    def __init__(self, threads: int | None) -> None:
-        self.threads, self.saved = threads, None
-
-    def __enter__(self) -> str:
+def _threads_used(rt: Any, asked: int | None) -> str:
+    """What the runtime actually runs with, in words (read while it is active)."""
+    if rt.kind == "torch":
         import torch
 
-        if self.threads is not None:
-            self.saved = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
-        return f"{torch.get_num_threads()} (torch intra-op{'' if self.threads else ', its default'})"
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.saved is not None:
-            import torch
-
-            torch.set_num_threads(self.saved)
+        return f"{torch.get_num_threads()} (torch intra-op{'' if asked else '; irisonnx runs its tiny MLP on one by default'})"
+    pred = getattr(rt, "predictor", None)
+    if pred is not None and pred.provider == "cpu":
+        return f"{pred.workers} (Predictor workers over row chunks, one onnxruntime thread each{'' if asked else '; default: the usable cores'})"
+    return f"{asked} (onnxruntime intra-op)" if asked else "onnxruntime default"
 
 
 def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, settings: BenchSettings | None = None, progress: Progress | None = None) -> BenchResult:
@@ -370,11 +361,7 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, s
         t0 = time.perf_counter()
         rt.activate()
         b.setup_seconds = time.perf_counter() - t0
-        threads_ctx = _TorchThreads(s.threads) if rt.kind == "torch" else None
-        if threads_ctx is not None:
-            b.threads = threads_ctx.__enter__()
-        else:
-            b.threads = f"{s.threads} (onnxruntime intra-op)" if s.threads else f"onnxruntime default (one per physical core; {machine['usable_cores']} usable cores)"
+        b.threads = _threads_used(rt, s.threads)
         try:
             fn = rt.run
             if progress:
@@ -386,8 +373,6 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, s
                 b.throughput.append(_throughput(fn, x[:bs], s))
             b.info = rt.info()
         finally:
-            if threads_ctx is not None:
-                threads_ctx.__exit__(None, None, None)
             rt.deactivate()
     return BenchResult(
         target=str(target),

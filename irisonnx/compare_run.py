@@ -288,7 +288,9 @@ def _keep_top_rows(heap: list[tuple[float, int]], mine: dict[str, np.ndarray], b
             continue
         with np.errstate(invalid="ignore", over="ignore"):
             d = np.abs(a.astype(np.float64) - b.astype(np.float64))
-        d = np.nan_to_num(d, nan=np.inf).reshape(a.shape[0], -1).max(axis=1)
+        if not np.isfinite(d).all():  # nan_to_num is the identity on finite errors: skip its passes
+            d = np.nan_to_num(d, nan=np.inf)
+        d = _row_max(d.reshape(a.shape[0], -1))
         row_err = d if row_err is None else np.maximum(row_err, d)
     if row_err is None:
         return
@@ -300,3 +302,14 @@ def _keep_top_rows(heap: list[tuple[float, int]], mine: dict[str, np.ndarray], b
             heapq.heappush(heap, item)
         elif item > heap[0]:
             heapq.heapreplace(heap, item)
+
+
+def _row_max(d: np.ndarray) -> np.ndarray:
+    """``d.max(axis=1)`` for (rows, k) without NaN. For a few columns (3 classes) numpy's
+    reduction along the short last axis loops per row; column by column is ~3x faster."""
+    if d.shape[1] > 16:
+        return d.max(axis=1)
+    m = d[:, 0].copy()
+    for j in range(1, d.shape[1]):
+        np.maximum(m, d[:, j], out=m)
+    return m

@@ -18,6 +18,8 @@ from irisonnx.errors import DataError, UsageError
 
 __all__ = ["random_rows", "read_rows", "make_inputs"]
 
+_GEN_ROWS = 1 << 16  # rows of random inputs drawn at a time (float64 temporaries of ~2 MB)
+
 
 def random_rows(n: int, lo: Sequence[float], hi: Sequence[float], seed: int = 0) -> np.ndarray:
     """``n`` seeded rows (float32, (n, n_features)) within and beyond [lo, hi] per feature."""
@@ -31,11 +33,29 @@ def random_rows(n: int, lo: Sequence[float], hi: Sequence[float], seed: int = 0)
     m = max(n - len(probes), 0)
     n_in, n_out = m // 2, m // 4
     n_log = m - n_in - n_out
-    inside = rng.uniform(lo_a, hi_a, size=(n_in, f))
-    beyond = rng.uniform(lo_a - 3 * span, hi_a + 3 * span, size=(n_out, f))
-    logmag = 10.0 ** rng.uniform(-6, 6, size=(n_log, f)) * rng.choice([-1.0, 1.0], size=(n_log, f))
-    rows = np.concatenate([probes, inside, beyond, logmag])[:n]
-    return rows.astype(np.float32)
+    # Written straight into the float32 result, _GEN_ROWS rows at a time: for 1M rows the
+    # float64 parts and their concatenation peaked at ~76 MB for a 16 MB result. The draws
+    # come in the same order as whole-array calls (every exponent, then every sign), so the
+    # rows are bit for bit those of the whole-array formula (tests/test_performance.py).
+    out = np.empty((n, f), dtype=np.float32)  # (n, n_features)
+    out[: min(n, len(probes))] = probes[:n]
+    pos = len(probes)
+
+    def fill(count: int, draw: Any) -> None:
+        nonlocal pos
+        for s in range(0, count, _GEN_ROWS):
+            c = min(_GEN_ROWS, count - s)
+            out[pos : pos + c] = draw(c)
+            pos += c
+
+    fill(n_in, lambda c: rng.uniform(lo_a, hi_a, size=(c, f)))
+    fill(n_out, lambda c: rng.uniform(lo_a - 3 * span, hi_a + 3 * span, size=(c, f)))
+    start = pos
+    fill(n_log, lambda c: 10.0 ** rng.uniform(-6, 6, size=(c, f)))
+    for s in range(0, n_log, _GEN_ROWS):  # a sign flip is exact in float32 too
+        c = min(_GEN_ROWS, n_log - s)
+        out[start + s : start + s + c] *= rng.choice([-1.0, 1.0], size=(c, f))
+    return out
 
 
 def read_rows(path: str | os.PathLike, feature_names: Sequence[str]) -> np.ndarray:

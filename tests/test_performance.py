@@ -219,3 +219,78 @@ def test_compare_memory_follows_the_chunk_not_the_row_count(run: Path, tmp_path:
     # the run; streaming holds one chunk per runtime plus the comparison's temporaries.
     assert peak - base <= 1_000_000, (peak, base)
     assert seen[-1][0] - base <= 200_000, (seen[-1][0], base)  # and nothing accumulates
+
+
+# --- compare at scale: the faster statistics and inputs are the same numbers -------------
+
+
+def _random_rows_whole(n: int, lo: list[float], hi: list[float], seed: int) -> np.ndarray:
+    """random_rows as one whole-array formula (what it was before it was streamed)."""
+    lo_a, hi_a = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    span = np.maximum(hi_a - lo_a, 1e-3)
+    f = lo_a.shape[0]
+    probes = np.stack([np.zeros(f), lo_a, hi_a, (lo_a + hi_a) / 2, 10 * hi_a, -10 * hi_a, np.full(f, 1e6), np.full(f, -1e6), np.full(f, 1e-30), np.full(f, -1e-30)])
+    rng = np.random.default_rng(seed)
+    m = max(n - len(probes), 0)
+    n_in, n_out = m // 2, m // 4
+    n_log = m - n_in - n_out
+    inside = rng.uniform(lo_a, hi_a, size=(n_in, f))
+    beyond = rng.uniform(lo_a - 3 * span, hi_a + 3 * span, size=(n_out, f))
+    logmag = 10.0 ** rng.uniform(-6, 6, size=(n_log, f)) * rng.choice([-1.0, 1.0], size=(n_log, f))
+    return np.concatenate([probes, inside, beyond, logmag])[:n].astype(np.float32)
+
+
+def test_streamed_random_rows_are_the_whole_array_formulas_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    import irisonnx.inputs as inputs
+
+    for gen_rows in (2, 7, 64, inputs._GEN_ROWS):
+        monkeypatch.setattr(inputs, "_GEN_ROWS", gen_rows)
+        for n, f, seed in ((1, 4, 0), (10, 4, 0), (11, 3, 1), (13, 5, 2), (1001, 4, 3), (4099, 1, 4)):
+            lo, hi = list(np.linspace(0, 1, f)), list(np.linspace(2, 9, f))
+            assert np.array_equal(_bits(inputs.random_rows(n, lo, hi, seed)), _bits(_random_rows_whole(n, lo, hi, seed))), (gen_rows, n, f)
+
+
+def test_finite_fast_path_gives_the_general_paths_statistics() -> None:
+    from irisonnx.compare import PairStats, Tolerance
+
+    rng = np.random.default_rng(0)
+    b = (rng.standard_normal((4000, 3)) * 5).astype(np.float32)
+    a = (b + rng.standard_normal(b.shape).astype(np.float32) * 1e-6).astype(np.float32)
+    a2, b2 = a.copy(), b.copy()
+    b2[:100] = 0  # relative error against a zero baseline: inf
+    a2[:50] = 0  # 0 vs 0: relative error 0, not 0/0
+    a2[50:60] = -0.0
+    b2[200:300] = a2[200:300]  # bitwise equal rows
+    tiny = np.full((10, 3), 1e-45, np.float32)  # subnormals either side of zero
+    cases = [(a, b), (a2, b2), (np.zeros((10, 3), np.float32), -np.zeros((10, 3), np.float32)), (tiny, -tiny), (a.astype(np.float16), b.astype(np.float16))]
+    for tol in (Tolerance(), Tolerance(mode="exact"), Tolerance(mode="ulp", max_ulp=3), Tolerance(atol=0.0, rtol=1e-7)):
+        for x, y in cases:
+            fast, general = PairStats("r", "b", tol), PairStats("r", "b", tol)
+            general._all_finite = lambda a, b: False  # type: ignore[method-assign]
+            for i in range(3):  # several chunks: the streamed sums and maxima too
+                fast.update("logits", x, y, i * len(x))
+                general.update("logits", x, y, i * len(x))
+            assert fast.to_dict() == general.to_dict(), (tol, x.dtype)
+
+
+def test_row_max_and_top_rows_match_the_plain_reduction() -> None:
+    from irisonnx.compare_run import _row_max
+
+    d = np.abs(np.random.default_rng(5).standard_normal((1000, 3)))
+    assert np.array_equal(_row_max(d), d.max(axis=1))
+    wide = np.abs(np.random.default_rng(6).standard_normal((50, 40)))
+    assert np.array_equal(_row_max(wide), wide.max(axis=1))
+
+
+def test_torch_runtime_runs_on_one_thread_and_gives_the_callers_back(run: Path) -> None:
+    import torch
+
+    from irisonnx.run import Run
+    from irisonnx.runtimes import RuntimeContext, create
+
+    before = torch.get_num_threads()
+    rt = create("torch", RuntimeContext(run=Run.open(run)))
+    rt.activate()
+    assert torch.get_num_threads() == 1
+    rt.deactivate()
+    assert torch.get_num_threads() == before

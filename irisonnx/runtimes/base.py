@@ -25,7 +25,7 @@ class RuntimeContext:
     output_names: list[str] = field(default_factory=lambda: ["logits"])
     golden_dir: Path | None = None
     model_info: Any = None  # irisonnx.onnx_io.ModelInfo, already checked for safety
-    threads: int | None = None  # the Predictor's threads (bench --threads); None: its default
+    threads: int | None = None  # bench --threads: Predictor workers, torch intra-op threads; None: defaults
 
 
 @dataclass
