@@ -144,7 +144,12 @@ def parse_csv(text: str, target: str, source: str = "CSV") -> ParsedCSV:
             )
     index = {name: i for i, name in enumerate(class_names)}
     labels = np.array([index[s] for s in raw_labels], dtype=np.int64)
-    return ParsedCSV(feats.astype(np.float32), labels, feature_names, class_names)
+    with np.errstate(over="ignore"):
+        feats32 = feats.astype(np.float32)
+    if not np.isfinite(feats32).all():  # finite as float64 but beyond float32's 3.4e38: it was stored as inf
+        r, j = np.argwhere(~np.isfinite(feats32))[0]
+        raise DataError(f"{source}: row {r + 2}, column {feature_names[j]!r} overflows float32", repr(float(feats[r, j])), "values beyond +-3.4e38 cannot be stored")
+    return ParsedCSV(feats32, labels, feature_names, class_names)
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -354,7 +359,7 @@ def load_dataset(name_or_dir: str | os.PathLike, datastore: str | os.PathLike | 
             raise ArtifactError("dataset file is corrupt or was modified", str(path), "re-create it with irisonnx data")
         try:
             arrays[fname] = np.load(io.BytesIO(blob), allow_pickle=False)
-        except (ValueError, OSError, EOFError, MemoryError) as exc:  # objects (need pickle: refused), not .npy, or a header claiming more than the bytes (allocation refused; nothing was touched)
+        except Exception as exc:  # noqa: BLE001 - objects (need pickle: refused), not .npy (numpy raises many types), or a header claiming more than the bytes (MemoryError; nothing touched)
             raise ArtifactError("dataset file is not a plain .npy array", f"{path}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}", "re-create it with irisonnx data") from None
         if not isinstance(arrays[fname], np.ndarray):  # an .npz archive under an .npy name
             raise ArtifactError("dataset file is not a plain .npy array", f"{path}: {type(arrays[fname]).__name__}", "re-create it with irisonnx data")

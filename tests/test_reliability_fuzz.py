@@ -135,6 +135,12 @@ def test_data_csv_property(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
         src.write_bytes(raw if raw is not None else text.encode("utf-8", "surrogatepass"))
         code, _, err = run(capsys, "data", "--csv", str(src), "--target", target, "--name", "fuzz", "--datastore", str(tmp_path / "store"), "--json")
         check_contract(code, err, {0, 2}, "data CSV")
+        if code == 0:  # what was written is a dataset training can use
+            from irisonnx.data import load_dataset
+
+            ds = load_dataset(tmp_path / "store" / "processed" / "fuzz")
+            assert ds.features.dtype == np.float32 and np.isfinite(ds.features).all()
+            assert len(ds.class_names) >= 2 and len(ds.test_idx) >= len(ds.class_names)
 
     prop()
 
