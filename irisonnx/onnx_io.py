@@ -366,6 +366,9 @@ def load_model_safely(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES,
     inputs = [_spec(i) for i in model.graph.input if i.name not in inits]
     outputs = [_spec(o) for o in model.graph.output]
     meta = {m.key: m.value for m in model.metadata_props}
+    # proto2 strings are not checked for UTF-8: invalid bytes come back as bytes, not str
+    if not all(isinstance(s, str) for s in [*meta, *meta.values(), *(t.name for t in inputs + outputs)]):
+        raise ArtifactError("corrupt ONNX model", f"{p}: a metadata entry or a graph input/output name is not UTF-8 text")
     _check_domains(model, p)
     _check_complete(model, meta, p)
     n_features, n_classes, features, classes = _check_signature(p, inputs, outputs, meta)
@@ -402,13 +405,13 @@ def _check_domains(model: Any, path: Path) -> None:
     allowed = _KNOWN_DOMAINS | {f.domain for f in model.functions}
     used = {o.domain for o in model.opset_import} | {n.domain for n in _iter_nodes(model.graph)}
     used |= {n.domain for f in model.functions for n in f.node}
-    unknown = sorted(used - allowed)
+    unknown = sorted(used - allowed, key=repr)  # repr: a non-UTF-8 domain comes back as bytes
     if unknown:
         raise ArtifactError("unsupported model", f"{path} uses operator domain(s) {', '.join(map(repr, unknown))}", "irisonnx runs standard ONNX, ai.onnx.ml and com.microsoft operators only and never loads custom-op libraries")
 
 
 def _check_complete(model: Any, meta: dict[str, str], path: Path) -> None:
-    if meta.get("format") != MODEL_FORMAT and not model.doc_string.startswith(_DOC_MARK):
+    if meta.get("format") != MODEL_FORMAT and not (isinstance(model.doc_string, str) and model.doc_string.startswith(_DOC_MARK)):
         return  # not ours: foreign models need no irisonnx metadata
     required = _REQUIRED_METADATA + (("onnxscript_version",) if meta.get("exporter") == "dynamo" else ())  # export's last key then
     missing = [k for k in required if k not in meta]

@@ -125,7 +125,7 @@ def read_npy(path: Path) -> InputRows:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
         if isinstance(arr, np.memmap):
             arr = np.array(arr)
-    except (ValueError, OSError, EOFError) as exc:  # not .npy, truncated, or objects (need pickle: refused)
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser raises ValueError, EOFError, OSError, SyntaxError, tokenize.TokenError...: all mean a bad file
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path} is not a numeric .npy array", why, "save one with numpy.save: float32, shape (rows, n_features)") from None
     if not isinstance(arr, np.ndarray):
