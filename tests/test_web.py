@@ -108,3 +108,18 @@ def test_page_that_cannot_load_the_model_fails_fast(tmp_path: Path) -> None:
         with BrowserSession(tmp_path, "runner.html?model=missing.onnx", timeout=15):
             pass
     assert time.monotonic() - t < 90  # a clear error, not a hang (the step limit is 15 s)
+
+
+def test_edge_web_flag_adds_a_tried_bundle(exported: Path, tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    out = tmp_path / "edge"
+    r = run_cli("edge", str(exported), "--variants", "fp32", "--out", str(out), "--web", "--bench-rounds", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    doc = json.loads(r.stdout)
+    shot = Path(doc["web"]["screenshot"])
+    assert shot == out / "web" / "screenshot.png" and shot.read_bytes()[:4] == b"\x89PNG"
+    assert {p.name for p in (out / "web").iterdir()} == {"index.html", "app.mjs", "labels.json", "model.fp32.onnx", "ort", "screenshot.png"}
+    assert not [p for p in out.iterdir() if p.name.startswith(".irisonnx-tmp-")]

@@ -25,8 +25,9 @@ _VARIANTS = "fp32,fp32-opt,int8-dynamic,int8-static,fp16"  # irisonnx.edge_varia
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the random rows.")
 @click.option("--threads", default=1, show_default=True, type=int, help="onnxruntime intra-op threads for the checks and timings (0: onnxruntime's default).")
 @click.option("--bench-rounds", default=15, show_default=True, type=int, help="Timing rounds (each variant timed in turn, medians reported); 0 skips timing. With one thread the figures are CPU time of the calling thread, else wall clock.")
+@click.option("--web", is_flag=True, help="Also add edge/web/: a static page that runs the fp32 model with onnxruntime-web (tried in headless Chromium, screenshot saved as edge/web/screenshot.png).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def command(target: str, out: str | None, variants: str, ort_format: bool, data: str | None, min_agreement: float, fp16_min_agreement: float, max_accuracy_drop: float, fp32_opt_atol: float, calibration_method: str, per_channel: bool, int8_weights: str, reduce_range: bool, random_rows: int, seed: int, threads: int, bench_rounds: int, as_json: bool) -> None:
+def command(target: str, out: str | None, variants: str, ort_format: bool, data: str | None, min_agreement: float, fp16_min_agreement: float, max_accuracy_drop: float, fp32_opt_atol: float, calibration_method: str, per_channel: bool, int8_weights: str, reduce_range: bool, random_rows: int, seed: int, threads: int, bench_rounds: int, web: bool, as_json: bool) -> None:
     """Build edge variants of an exported model, gate each on parity with fp32, and bundle
     the ones that pass with a standalone predict.py (needs only onnxruntime and numpy).
 
@@ -59,6 +60,7 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
     Examples:
       irisonnx edge artifacts/runs/iris
       irisonnx edge artifacts/runs/iris --variants fp32,int8-static --ort-format
+      irisonnx edge artifacts/runs/iris --web
       irisonnx edge artifacts/runs/iris --calibration-method entropy --per-channel --json
       irisonnx edge model.onnx --data iris --out /tmp/iris-edge --min-agreement 0.99
       python artifacts/runs/iris/edge/predict.py --values "5.1,3.5,1.4,0.2" --variant fp16
@@ -82,10 +84,17 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
         threads=threads or None,
         bench_rounds=bench_rounds,
     )
+    doc = res.to_dict()
+    if web and res.passed:
+        from irisonnx.web import add_web_bundle
+
+        doc["web"] = {"screenshot": str(add_web_bundle(res.out))}
     if as_json:
-        echo_json(res.to_dict())
+        echo_json(doc)
     else:
         click.echo(render_text(res), nl=False)
+        if "web" in doc:
+            click.echo(f"web bundle: {doc['web']['screenshot'].rsplit('/', 1)[0]}/index.html (tried in Chromium; screenshot {doc['web']['screenshot']})")
     if not res.passed:
         why = "; ".join(f"{v.variant}: {c.describe()}" for v in res.failed for c in v.failed_checks)
         raise CheckFailed("gate failed, bundle not written", why, "drop the variant with --variants, or change its settings or gate")
