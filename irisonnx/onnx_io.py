@@ -432,7 +432,23 @@ def _manifest_entry(folder: Path, name: str) -> tuple[dict[str, Any], dict[str, 
     data = read_json(mpath, "manifest")
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
         raise ArtifactError("corrupt manifest", f"{mpath}: no 'files' table")
-    return data, data["files"].get(name)
+    entry = data["files"].get(name)
+    if entry is not None and not isinstance(entry, dict):
+        raise ArtifactError("corrupt manifest", f"{mpath}: the entry of {name!r} is not a table")
+    return data, entry
+
+
+def _refuse_changed(p: Path, max_bytes: int) -> None:
+    """A model its folder's manifest lists is checked against its sha256 before it is parsed,
+    so a tampered file never reaches the parsers (a flipped bit once crashed one, exit 70)."""
+    if not (p.parent / MANIFEST_NAME).is_file() or not p.is_file():
+        return
+    _, entry = _manifest_entry(p.parent, p.name)
+    if entry is None:
+        return
+    digest = sha256_bytes(read_model_bytes(p, max_bytes))
+    if digest != entry.get("sha256"):
+        raise ArtifactError("model is corrupt or was modified", f"{p}: sha256 {digest[:12]}… differs from the manifest's {str(entry.get('sha256'))[:12]}…", f"re-export it: irisonnx export {p.parent}")
 
 
 def resolve_model(model_or_run: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES, allow_unvalidated: bool = False) -> ModelInfo:
@@ -450,6 +466,7 @@ def resolve_model(model_or_run: str | os.PathLike, max_bytes: int = MAX_MODEL_BY
         if not (p / "model.onnx").exists():
             raise UsageError("run has no model.onnx", str(p), f"export it first: irisonnx export {p}")
         p = p / "model.onnx"
+    _refuse_changed(p, max_bytes)
     info = load_model_safely(p, max_bytes)
     folder = p.parent
     if (folder / MANIFEST_NAME).is_file():
