@@ -144,8 +144,6 @@ def _canonicalise_header(path: Path) -> None:
 
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
     """Write one checkpoint atomically."""
-    from safetensors.torch import save_file
-
     tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in ckpt.model_state.items()}
     opt_tensors, opt_extra = _flatten_optimizer(ckpt.optimizer_state)
     tensors.update(opt_tensors)
@@ -158,30 +156,24 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> None:
         "metrics": json.dumps(ckpt.metrics),
     }
     with atomic_writer(path) as tmp:
-        _save_file(save_file, tensors, tmp, metadata)
+        _write_safetensors(tensors, tmp, metadata)
         _canonicalise_header(tmp)
 
 
-_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+def _write_safetensors(tensors: dict[str, Any], tmp: Path, metadata: dict[str, str]) -> None:
+    """Serialise in memory and write the bytes to our own temp file.
 
-
-def _save_file(save_file: Any, tensors: dict[str, Any], tmp: Path, metadata: dict[str, str]) -> None:
-    """safetensors' ``save_file``, with its I/O failures raised as the OSError they are.
-
-    The Rust writer reports a full disk as ``SafetensorError("... No space left on device
-    (os error 28)")``, which is no OSError: atomic_writer removed the temp file but the CLI
-    called it an internal error (exit 70) instead of an I/O failure (exit 4).
+    safetensors' ``save_file`` writes a ``.tmpXXXXXX`` file of its own next to the target
+    and renames it: a kill inside that window left a stray file in checkpoints/ that no
+    start removed (found by 200 SIGKILLs), and its I/O errors came as SafetensorError, not
+    OSError (a full disk was exit 70). Written here, a failed write is an OSError (exit 4)
+    and a killed one leaves only our temp file, which the next start removes.
     """
-    from safetensors import SafetensorError
+    from safetensors.torch import save
 
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-    except SafetensorError as exc:
-        m = _OS_ERROR.search(str(exc))
-        if m is None:
-            raise
-        code = int(m.group(1))
-        raise OSError(code, os.strerror(code), str(tmp)) from exc
+    data = save(tensors, metadata=metadata)
+    with open(tmp, "wb") as fh:
+        fh.write(data)
 
 
 def _open_safetensors(path: Path, what: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -222,11 +214,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def save_weights(path: str | os.PathLike, model_state: dict[str, Any], config: dict[str, Any]) -> None:
     """Final weights: keys ``model.<name>`` exactly as ``state_dict()`` names them."""
-    from safetensors.torch import save_file
-
     tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in model_state.items()}
     with atomic_writer(path) as tmp:
-        _save_file(save_file, tensors, tmp, {"format": WEIGHTS_FORMAT, "config": json.dumps(config, sort_keys=True)})
+        _write_safetensors(tensors, tmp, {"format": WEIGHTS_FORMAT, "config": json.dumps(config, sort_keys=True)})
         _canonicalise_header(tmp)
 
 
