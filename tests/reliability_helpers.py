@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from irisonnx.storage import TEMP_MARK, Manifest, sha256_file
 
@@ -185,10 +184,3 @@ def object_npy(dst: Path, canary: Path) -> Path:
 def copy_run(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
-
-
-def skip_unless_slow(request: pytest.FixtureRequest) -> None:
-    """For tests marked ``slow``: run with IRISONNX_SLOW=1 or ``-m slow``; skip otherwise, so
-    that plain ``pytest -q`` (CI) stays quick."""
-    if request.node.get_closest_marker("slow") and not SLOW and "slow" not in (request.config.getoption("-m") or ""):
-        pytest.skip("slow: set IRISONNX_SLOW=1 or select with -m slow")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import re
 import signal
 from collections import Counter
 from pathlib import Path
@@ -48,6 +49,9 @@ def reference(zygote: Zygote, iris, tmp_path_factory: pytest.TempPathFactory) ->
     r = zygote.run(train_argv(iris.dir, ref, EPOCHS), env={"IRISONNX_TEST_SAVE_DELAY": SAVE_DELAY})
     assert r["exit"] == 0, r
     return ref, r["elapsed"]
+
+
+_RUN_FILE = re.compile(r"^(config\.json|manifest\.json|metrics\.json|model\.safetensors|checkpoints/epoch-\d{4,}\.safetensors|(checkpoints/)?" + re.escape(TEMP_MARK) + r".*)$")
 
 
 def _saving(name: str, pid: int) -> str:
@@ -108,6 +112,8 @@ def test_sigkill_anywhere_loses_nothing(zygote: Zygote, reference: tuple[Path, f
         for p in left:
             inside[_saving(p.name, r["pid"])] += 1
         assert len(left) <= 1
+        strays = [rel for rel in snapshot(run) if not _RUN_FILE.match(rel)]
+        assert strays == [], strays  # a killed writer must leave nothing but our own temp file
         assert_newest_checkpoint_loads(run)
         assert_manifest_matches(run, exact=False)
     # Finish the last run: it must end like the oracle.
@@ -121,22 +127,26 @@ def test_sigkill_anywhere_loses_nothing(zygote: Zygote, reference: tuple[Path, f
 
 
 def test_sigint_exits_130_and_resumes_bit_identical(zygote: Zygote, reference: tuple[Path, float], iris, tmp_path: Path) -> None:
-    """Ctrl-C at random instants: exit 130 with one line, the interrupted save abandoned
-    cleanly (no temp file left at all), the newest checkpoint loads, and the run resumes to
-    the oracle's bytes."""
+    """Ctrl-C at random instants (every third one inside a checkpoint save): exit 130 with
+    one message, the interrupted save abandoned cleanly (no temp file left at all), the
+    newest checkpoint loads, and every run resumes to the oracle's bytes."""
     ref, duration = reference
     env = {"IRISONNX_TEST_SAVE_DELAY": SAVE_DELAY}
     rng = random.Random(130)
-    run = tmp_path / "run"
-    interrupts = 0
     err = tmp_path / "stderr.txt"
-    for i in range(sized(6, 50)):
-        if i % 3 == 2:
+    n_interrupts = sized(6, 50)
+    interrupts = finished = 0
+    run = tmp_path / "run-0"
+    while interrupts < n_interrupts:
+        if interrupts % 3 == 2:
             r = zygote.run(train_argv(iris.dir, run, EPOCHS), env=env, stderr=err, sig=signal.SIGINT, when=(run / "checkpoints", f"{TEMP_MARK}*epoch-*", rng.uniform(0, 0.005)))
         else:
-            r = zygote.run(train_argv(iris.dir, run, EPOCHS), env=env, stderr=err, sig=signal.SIGINT, after=rng.uniform(0, duration / 2))
+            r = zygote.run(train_argv(iris.dir, run, EPOCHS), env=env, stderr=err, sig=signal.SIGINT, after=rng.uniform(0, duration))
         if r["exit"] == 0:
-            break
+            _assert_finished(run, ref)
+            finished += 1
+            run = tmp_path / f"run-{finished}"
+            continue
         assert r["exit"] == 130, (r, err.read_text())
         # One message line; click puts a newline first, so that it does not follow the "^C".
         assert err.read_text().strip("\n") == "irisonnx: interrupted; finished files are intact and a re-run resumes"
@@ -144,40 +154,21 @@ def test_sigint_exits_130_and_resumes_bit_identical(zygote: Zygote, reference: t
         assert temp_files(run) == set()
         assert_newest_checkpoint_loads(run)
         assert_manifest_matches(run, exact=False)
-    assert interrupts >= 1
     r = zygote.run(train_argv(iris.dir, run, EPOCHS), env=env)
     assert r["exit"] == 0
     _assert_finished(run, ref)
-    print(f"\nSIGINT: {interrupts} interrupts, each exit 130, resumed bit-identical")
+    print(f"\nSIGINT: {interrupts} interrupts, each exit 130 with no temp file left, {finished + 1} runs resumed bit-identical")
 
 
 # --- disk full and permission denied, simulated -------------------------------------------------
 
 
-def _safetensors_failure(monkeypatch: pytest.MonkeyPatch, name: str, code: int) -> None:
-    """safetensors' writer fails on the save of ``name`` after writing half the file, with
-    the error it really raises (a SafetensorError, not an OSError)."""
-    import safetensors.torch
-    from safetensors import SafetensorError
-
-    real = safetensors.torch.save_file
-
-    def save_file(tensors: Any, filename: str, metadata: Any = None) -> None:
-        real(tensors, filename, metadata=metadata)
-        if Path(filename).name.endswith(name):
-            size = Path(filename).stat().st_size
-            with open(filename, "r+b") as fh:
-                fh.truncate(size // 2)
-            raise SafetensorError(f"Error while serializing: I/O error: {os.strerror(code)} (os error {code})")
-
-    monkeypatch.setattr(safetensors.torch, "save_file", save_file)
-
-
 def _write_failure(monkeypatch: pytest.MonkeyPatch, name: str, code: int) -> None:
-    """storage's own writes of ``name`` fail half way (json files: manifest, metrics, config)."""
+    """irisonnx's writes of ``name`` (its temp file) fail half way through, as a full disk or
+    a revoked permission makes them: json files (storage) and safetensors (checkpoint)."""
     import builtins
 
-    from irisonnx import storage
+    from irisonnx import checkpoint, storage
 
     class Half:
         def __init__(self, fh: Any) -> None:
@@ -197,7 +188,8 @@ def _write_failure(monkeypatch: pytest.MonkeyPatch, name: str, code: int) -> Non
         fh = builtins.open(path, mode, *a, **kw)
         return Half(fh) if "w" in mode and Path(path).name.endswith(name) and Path(path).name.startswith(TEMP_MARK) else fh
 
-    monkeypatch.setattr(storage, "open", fake_open, raising=False)
+    for module in (storage, checkpoint):
+        monkeypatch.setattr(module, "open", fake_open, raising=False)
 
 
 def _rename_failure(monkeypatch: pytest.MonkeyPatch, name: str, code: int) -> None:
@@ -217,8 +209,8 @@ def _rename_failure(monkeypatch: pytest.MonkeyPatch, name: str, code: int) -> No
 @pytest.mark.parametrize(
     "where, how, code, survivor",
     [
-        ("epoch-0010.safetensors", _safetensors_failure, errno.ENOSPC, "epoch-0005"),
-        ("model.safetensors", _safetensors_failure, errno.EACCES, "epoch-0010"),
+        ("epoch-0010.safetensors", _write_failure, errno.ENOSPC, "epoch-0005"),
+        ("model.safetensors", _write_failure, errno.EACCES, "epoch-0010"),
         ("manifest.json", _write_failure, errno.ENOSPC, "epoch-0005"),
         ("epoch-0010.safetensors", _rename_failure, errno.EACCES, "epoch-0005"),
         ("metrics.json", _write_failure, errno.EROFS, "epoch-0010"),
