@@ -146,6 +146,10 @@ def run_compare(
 
     # --- which runtimes ---------------------------------------------------------------------
     explicit = runtimes is not None
+    if runtimes is not None:
+        runtimes = [r.strip() for r in runtimes if r.strip()]
+        if not runtimes:
+            raise UsageError("no runtimes given", "--runtimes is empty", "name at least one, e.g. --runtimes torch,ort-cpu")
     if runtimes is None:
         if load_io:
             runtimes = ["ort-cpu"] if model_path is not None else []
