@@ -171,12 +171,15 @@ def run_compare(
         is_explicit = explicit or s == baseline
         statuses.append(RuntimeStatus(rt.name, ok, why, is_explicit))
         if not ok:
+            if is_explicit and info is None and run is not None and rt.kind not in ("torch", "golden"):
+                # Not a runtime problem: the file it would run is missing (exit 2, like any missing file).
+                raise UsageError(f"runtime {rt.name} needs the run's model.onnx", f"{run.onnx_path} does not exist", f"export it first: irisonnx export {run.dir}")
             if is_explicit:
                 raise RuntimeUnavailable(f"runtime {rt.name} unavailable", why)
             continue
         active.append(rt)
     if len(active) < 2:
-        raise UsageError("nothing to compare", f"only {', '.join(r.name for r in active) or 'no runtime'} can run", "ask for at least two runtimes with --runtimes")
+        raise UsageError("nothing to compare", f"only {', '.join(r.name for r in active) or 'no runtime'} can run" + "".join(f" ({n})" for n in notes), "ask for at least two runtimes with --runtimes")
 
     # --- inputs -----------------------------------------------------------------------------
     dataset = None
