@@ -6,10 +6,12 @@ that ``predict`` uses, ``torch`` is the run's weights in eager mode), called on 
 returning every model output as numpy arrays. Nothing here creates a session of its own.
 
 * **Latency** at batch 1: ``warmup`` untimed calls, then ``latency_calls`` calls each timed on
-  its own (``perf_counter_ns``); p50/p90/p99 of those.
+  its own (``perf_counter_ns``); p50/p90/p99 of those (nearest rank).
 * **Throughput** at each batch size: ``warmup`` untimed calls, then ``repeats`` timed repeats;
   a repeat makes enough calls to last at least ``min_repeat_s`` (so batch 1 is not a single
   2 µs call measured by a 0.1 µs clock), and rows/s is the median over the repeats.
+* The runtimes take turns (latency in blocks of 50 calls, throughput repeat by repeat), so
+  that other processes' load hits all of them alike and their ratios mean something.
 
 The numbers depend on what else the machine is doing: the result carries the CPU model, the
 cores this process may use and the load average when the run started.
@@ -104,7 +106,7 @@ class BenchSettings:
             "seed": self.seed,
             "quick": self.quick,
             "input": f"uniform [{INPUT_LOW:g}, {INPUT_HIGH:g}) float32 rows, seed {self.seed}",
-            "statistic": "latency: percentiles of single timed calls; throughput: median rows/s over the repeats",
+            "statistic": "latency: nearest-rank percentiles of single timed calls; throughput: median rows/s over the repeats; runtimes take turns",
         }
 
 
@@ -241,39 +243,58 @@ def _percentile(sorted_vals: list[float], q: float) -> float:
     return sorted_vals[k]
 
 
-def _latency(fn: Callable[[Any], Any], x1: Any, s: BenchSettings) -> LatencyStats:
+_LATENCY_BLOCK = 50  # single calls per runtime before the next runtime's turn
+
+
+def _median(vals: list[float]) -> float:
+    v = sorted(vals)
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+def _latency(fns: list[Callable[[Any], Any]], x1: Any, s: BenchSettings) -> list[LatencyStats]:
+    """Batch-1 latency of every runtime, taking turns in blocks of single timed calls."""
     clock = time.perf_counter_ns
-    for _ in range(max(s.warmup, 1)):
-        fn(x1)
-    ns = []
-    for _ in range(s.latency_calls):
-        t0 = clock()
-        fn(x1)
-        ns.append(clock() - t0)
-    ns.sort()
-    us = [v / 1000 for v in ns]
-    return LatencyStats(len(us), _percentile(us, 50), _percentile(us, 90), _percentile(us, 99), sum(us) / len(us), us[0])
+    for fn in fns:
+        for _ in range(max(s.warmup, 1)):
+            fn(x1)
+    ns: list[list[int]] = [[] for _ in fns]
+    done = 0
+    while done < s.latency_calls:
+        block = min(_LATENCY_BLOCK, s.latency_calls - done)
+        for fn, out in zip(fns, ns):
+            for _ in range(block):
+                t0 = clock()
+                fn(x1)
+                out.append(clock() - t0)
+        done += block
+    stats = []
+    for out in ns:
+        us = sorted(v / 1000 for v in out)
+        stats.append(LatencyStats(len(us), _percentile(us, 50), _percentile(us, 90), _percentile(us, 99), sum(us) / len(us), us[0]))
+    return stats
 
 
-def _throughput(fn: Callable[[Any], Any], x: Any, s: BenchSettings) -> ThroughputPoint:
+def _throughput(fns: list[Callable[[Any], Any]], x: Any, s: BenchSettings) -> list[ThroughputPoint]:
+    """Rows/s of every runtime at one batch size, the runtimes taking turns repeat by repeat."""
     clock = time.perf_counter
     n = x.shape[0]
-    last = 0.0
-    for _ in range(max(s.warmup, 1)):  # at least one: the first call may build buffers
-        t0 = clock()
-        fn(x)
-        last = clock() - t0
-    calls = max(1, math.ceil(s.min_repeat_s / max(last, 1e-9)))
-    rates = []
-    for _ in range(s.repeats):
-        t0 = clock()
-        for _ in range(calls):
+    calls = []
+    for fn in fns:
+        last = 0.0
+        for _ in range(max(s.warmup, 1)):  # at least one: the first call may build buffers
+            t0 = clock()
             fn(x)
-        rates.append(n * calls / (clock() - t0))
-    rates.sort()
-    mid = len(rates) // 2
-    median = rates[mid] if len(rates) % 2 else (rates[mid - 1] + rates[mid]) / 2
-    return ThroughputPoint(n, median, rates[0], rates[-1], calls, s.repeats)
+            last = clock() - t0
+        calls.append(max(1, math.ceil(s.min_repeat_s / max(last, 1e-9))))
+    rates: list[list[float]] = [[] for _ in fns]
+    for _ in range(s.repeats):
+        for fn, k, out in zip(fns, calls, rates):
+            t0 = clock()
+            for _ in range(k):
+                fn(x)
+            out.append(n * k / (clock() - t0))
+    return [ThroughputPoint(n, _median(r), min(r), max(r), k, s.repeats) for r, k in zip(rates, calls)]
 
 
 # --- the target --------------------------------------------------------------------------
@@ -355,24 +376,31 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, s
     rng = np.random.default_rng(s.seed)
     x = rng.uniform(INPUT_LOW, INPUT_HIGH, size=(max(s.batch_sizes), n_features)).astype(np.float32)  # (rows, n_features)
 
-    for rt, b in active:
-        if progress:
-            progress(f"{rt.name}: setting up")
-        t0 = time.perf_counter()
-        rt.activate()
-        b.setup_seconds = time.perf_counter() - t0
-        b.threads = _threads_used(rt, s.threads)
-        try:
-            fn = rt.run
+    # Every runtime is active at once and they take turns (latency in blocks of calls,
+    # throughput repeat by repeat), so a change in the machine's load hits them alike.
+    try:
+        for rt, b in active:
             if progress:
-                progress(f"{rt.name}: latency at batch 1")
-            b.latency = _latency(fn, x[:1], s)
+                progress(f"{rt.name}: setting up")
+            t0 = time.perf_counter()
+            rt.activate()
+            b.setup_seconds = time.perf_counter() - t0
+            b.threads = _threads_used(rt, s.threads)
+        fns = [rt.run for rt, _ in active]
+        if fns:
+            if progress:
+                progress("latency at batch 1")
+            for (_, b), lat in zip(active, _latency(fns, x[:1], s)):
+                b.latency = lat
             for bs in s.batch_sizes:
                 if progress:
-                    progress(f"{rt.name}: throughput at batch {bs:,}")
-                b.throughput.append(_throughput(fn, x[:bs], s))
+                    progress(f"throughput at batch {bs:,}")
+                for (_, b), point in zip(active, _throughput(fns, x[:bs], s)):
+                    b.throughput.append(point)
+        for rt, b in active:
             b.info = rt.info()
-        finally:
+    finally:
+        for rt, _ in active:
             rt.deactivate()
     return BenchResult(
         target=str(target),
