@@ -29,6 +29,8 @@ def _spec(text: str) -> str:
     """One runtime spec, normalised: "ort-cpu", " ort-cpu" and "ort-cpu:" are one runtime,
     so listing them together is "listed twice" (exit 2), not two runs under one name."""
     name, _, option = text.strip().partition(":")
+    if not name.strip():
+        return text.strip()  # ":x" names no runtime: left for run_compare to refuse (exit 2)
     return f"{name.strip()}:{option.strip()}" if option.strip() else name.strip()
 
 
