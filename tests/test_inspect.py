@@ -81,3 +81,21 @@ def test_inspect_refuses_what_predict_refuses(tmp_path: Path, capsys) -> None:
     assert code == 2 and "model not found" in one_error_line(err)
     code, _, err = cli(capsys, "inspect", str(tmp_path))
     assert code == 2 and "not a run folder" in one_error_line(err)
+
+
+def test_declared_but_unused_domains_are_accepted(full: Path, tmp_path: Path) -> None:
+    """Optimisers declare opset imports for domains the graph never calls; only a node in an
+    unknown domain needs a custom-op library and is refused."""
+    import onnx
+
+    from irisonnx.errors import ArtifactError
+    from irisonnx.onnx_io import load_model_safely
+
+    m = onnx.load(str(full / "model.onnx"))
+    m.opset_import.append(onnx.helper.make_opsetid("ai.onnx.training", 1))
+    onnx.save(m, str(tmp_path / "declared.onnx"))
+    assert load_model_safely(tmp_path / "declared.onnx").n_classes == 3
+    m.graph.node[-1].domain = "ai.onnx.training"
+    onnx.save(m, str(tmp_path / "used.onnx"))
+    with pytest.raises(ArtifactError, match="ai.onnx.training"):
+        load_model_safely(tmp_path / "used.onnx")
