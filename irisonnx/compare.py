@@ -259,20 +259,22 @@ class PairStats:
         st.max_ulp = max(st.max_ulp, float(ulp.max()))
         eq = bits_equal(a, b)
         st.n_bitwise_equal += int(eq.sum())
-        mode = self.tol.mode
-        if mode == "exact":
-            ok = eq
-            st.requirement = "bitwise exact"
-        elif mode == "ulp":
-            ok = ulp <= self.tol.max_ulp
-            st.requirement = f"<= {self.tol.max_ulp} ULP"
-        else:
-            atol, rtol = self.tol.for_output(name)
-            ok = close_mask(a64, b64, atol, rtol)
-            st.requirement = f"|a-b| <= {atol:g} + {rtol:g}*|b|"
+        ok = self._judge(st, name, eq, ulp, lambda atol, rtol: close_mask(a64, b64, atol, rtol))
         st.n_fail += int((~ok).sum())
         self._track(st, name, np.where(bad, np.inf, diff), a, b, row_offset, ulp)
         self._hist(st, np.where(bad, np.nan, diff))
+
+    def _judge(self, st: OutputStats, name: str, eq: np.ndarray, ulp: np.ndarray, close: Any) -> np.ndarray:
+        """The pass mask for the tolerance mode; ``close(atol, rtol)`` computes the atol/rtol one."""
+        if self.tol.mode == "exact":
+            st.requirement = "bitwise exact"
+            return eq
+        if self.tol.mode == "ulp":
+            st.requirement = f"<= {self.tol.max_ulp} ULP"
+            return ulp <= self.tol.max_ulp
+        atol, rtol = self.tol.for_output(name)
+        st.requirement = f"|a-b| <= {atol:g} + {rtol:g}*|b|"
+        return close(atol, rtol)
 
     @staticmethod
     def _all_finite(a: np.ndarray, b: np.ndarray) -> bool:
@@ -299,17 +301,7 @@ class PairStats:
         st.max_ulp = max(st.max_ulp, float(ulp.max()))
         eq = bits_equal(a, b)
         st.n_bitwise_equal += int(np.count_nonzero(eq))
-        mode = self.tol.mode
-        if mode == "exact":
-            ok = eq
-            st.requirement = "bitwise exact"
-        elif mode == "ulp":
-            ok = ulp <= self.tol.max_ulp
-            st.requirement = f"<= {self.tol.max_ulp} ULP"
-        else:
-            atol, rtol = self.tol.for_output(name)
-            ok = diff <= atol + rtol * abs_b  # numpy.isclose for finite values
-            st.requirement = f"|a-b| <= {atol:g} + {rtol:g}*|b|"
+        ok = self._judge(st, name, eq, ulp, lambda atol, rtol: diff <= atol + rtol * abs_b)  # numpy.isclose for finite values
         st.n_fail += ok.size - int(np.count_nonzero(ok))
         self._track(st, name, diff, a, b, row_offset, ulp)
         self._hist_finite(st, diff)
