@@ -72,6 +72,15 @@ def _ort_package() -> str:
     return "unknown"
 
 
+def _ort_errors() -> tuple[type, ...]:
+    """onnxruntime's run-time exception classes: its pybind ones derive from Exception, and the
+    C++ ``run_with_iobinding`` raises a plain RuntimeError ("Error in execution: ...")."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as st
+
+    names = ("Fail", "InvalidArgument", "RuntimeException", "InvalidGraph", "NotImplemented", "EPFail")
+    return (RuntimeError,) + tuple(c for c in (getattr(st, n, None) for n in names) if isinstance(c, type))
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row softmax computed in float64 (max subtracted, so no overflow), returned as float32."""
     # Column by column: numpy's reductions along a short last axis (3 classes) pay a loop per
@@ -288,13 +297,19 @@ class Predictor:
         names = tuple(outputs) if outputs else self._all_names
         x = self.check_input(x) if check else x
         n = x.shape[0]
-        if n <= _SMALL:
-            b = self._bindings.get((n, names))  # the hot path: one dict lookup, then run
-            if b is None:
-                b = self._new_binding(n, names)
-            return b.run(x)
-        self._check_names(names)
-        return self._chunked(x, n, names)
+        try:  # free in Python 3.11 unless it raises
+            if n <= _SMALL:
+                b = self._bindings.get((n, names))  # the hot path: one dict lookup, then run
+                if b is None:
+                    b = self._new_binding(n, names)
+                return b.run(x)
+            self._check_names(names)
+            return self._chunked(x, n, names)
+        except _ort_errors() as exc:
+            # A model that loads but cannot run (a bias of the wrong shape, say) is a broken
+            # artifact (exit 3), not an internal error.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArtifactError("onnxruntime cannot run the model", f"{self.info.path}: {first}") from None
 
     def _check_names(self, names: tuple[str, ...]) -> None:
         for name in names:

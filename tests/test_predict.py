@@ -395,3 +395,32 @@ def test_cuda_matches_cpu_with_tf32_off_and_on(full: Path, iris) -> None:
     assert within(off, cpu).all()  # fp32 on both: a few ulps
     assert err_on < 5e-2  # TF32 keeps 10 mantissa bits: ~1e-3 relative on logits of ~10
     assert (on.argmax(1) == cpu.argmax(1)).mean() > 0.99
+
+
+def test_a_model_that_loads_but_cannot_run_is_exit_3(tmp_path: Path) -> None:
+    """Found by fuzzing: a Gemm bias of the wrong shape passes the checker and session creation
+    and fails only when run. That is a broken artifact (exit 3), not an internal error."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from irisonnx.errors import ArtifactError
+    from irisonnx.predictor import Predictor
+
+    w = numpy_helper.from_array(np.ones((4, 3), np.float32), "w")
+    b = numpy_helper.from_array(np.ones((2,), np.float32), "b")  # 2 cannot broadcast to 3
+    g = helper.make_graph(
+        [helper.make_node("Gemm", ["features", "w", "b"], ["logits"])],
+        "bad_bias",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])],
+        [w, b],
+    )
+    path = tmp_path / "bad_bias.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    p = Predictor(path)
+    for rows in (1, 100_000):  # the bound fast path and the chunked path
+        with pytest.raises(ArtifactError, match="cannot run the model"):
+            p.run(np.ones((rows, 4), np.float32))
+    r = run_cli("predict", str(path), "--values", "1,2,3,4")
+    assert r.returncode == 3 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
