@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from irisonnx.errors import RuntimeUnavailable
+from irisonnx.errors import RuntimeUnavailable, UsageError
 from irisonnx.runtimes.base import Intermediate, Runtime
 
 __all__ = ["ReferenceRuntime"]
@@ -24,7 +24,7 @@ class ReferenceRuntime(Runtime):
         if self.ctx.model_info is None:
             return False, "needs an ONNX model"
         if self.option:
-            return False, f"reference takes no option, got {self.option!r}"
+            raise UsageError(f"reference takes no option", f"got {self.option!r}", "options exist only for ort-cpu and ort-cuda (:O0..:O3, :tf32)")
         custom = sorted({n.domain for n in self._model().graph.node if n.domain not in _STANDARD_DOMAINS})
         if custom:
             return False, f"the ONNX reference evaluator implements only standard ONNX ops; this model uses domain(s) {', '.join(custom)} (e.g. com.microsoft contrib ops from onnxruntime's optimiser)"

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from irisonnx.errors import UsageError
 from irisonnx.runtimes.base import Intermediate, Runtime
 
 __all__ = ["TorchRuntime"]
@@ -21,7 +22,7 @@ class TorchRuntime(Runtime):
         if self.ctx.run is None:
             return False, "needs a run folder (the torch weights), not just an .onnx file"
         if self.option:
-            return False, f"torch takes no option, got {self.option!r}"
+            raise UsageError(f"torch takes no option", f"got {self.option!r}", "options exist only for ort-cpu and ort-cuda (:O0..:O3, :tf32)")
         return True, ""
 
     def _activate(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from irisonnx.errors import RuntimeUnavailable
+from irisonnx.errors import RuntimeUnavailable, UsageError
 from irisonnx.runtimes.base import Runtime
 
 __all__ = ["WebRuntime"]
@@ -31,7 +31,7 @@ class WebRuntime(Runtime):
         if self.ctx.model_info is None:
             return False, "needs an ONNX model"
         if self.option:
-            return False, f"web takes no option, got {self.option!r}"
+            raise UsageError(f"web takes no option", f"got {self.option!r}", "options exist only for ort-cpu and ort-cuda (:O0..:O3, :tf32)")
         from irisonnx.web import browser_available
 
         return browser_available()
