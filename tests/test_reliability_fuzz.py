@@ -253,7 +253,9 @@ def _expected_runtimes(specs: list[str], has_cuda: bool) -> int | None:
     for n, o in dict.fromkeys((s.partition(":")[0], s.partition(":")[2]) for s in ordered):
         if n in ("ort-cpu", "ort-cuda") and o not in ("", "O0", "O1", "O2", "O3") and not (n == "ort-cuda" and o == "tf32"):
             return 2
-        if n in ("torch", "golden") or (n == "reference" and o) or (n == "ort-cuda" and not has_cuda):
+        if n == "reference" and o:
+            return 2  # options exist only for ort-*: a usage error, as for ort-cpu:x
+        if n in ("torch", "golden") or (n == "ort-cuda" and not has_cuda):
             return 4
         usable += 1
     return 2 if usable < 2 else None
