@@ -140,6 +140,9 @@ def run_compare(
     model_sha = info.sha256 if info is not None else None
     if info is not None:
         ctx.output_names = info.output_names
+        unknown = sorted(set(tolerance.per_output) - set(info.output_names))
+        if unknown:
+            raise UsageError(f"tolerance for unknown output(s) {', '.join(map(repr, unknown))}", f"the model's outputs are {', '.join(info.output_names)}")
         feature_names = info.feature_names
     else:
         feature_names = run.config["data"]["feature_names"] if run is not None else []

@@ -211,3 +211,9 @@ def test_json_and_report(exported: Path, tmp_path: Path) -> None:
     html = tmp_path / "cmp.html"
     assert run_cli("compare", str(exported), "--runtimes", "torch,ort-cpu", "--report", str(html)).returncode == 0
     assert html.read_text().startswith("<!doctype html>")
+
+
+def test_tolerance_for_an_output_the_model_lacks_is_refused(exported: Path) -> None:
+    with pytest.raises(UsageError, match="unknown output"):
+        run_compare(exported, runtimes=["torch", "ort-cpu"], tolerance=Tolerance(per_output={"probs": (1e-3, 0.0)}))
+    assert run_compare(exported, runtimes=["torch", "ort-cpu"], tolerance=Tolerance(per_output={"logits": (1e-3, 0.0)})).passed
