@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from irisonnx.data import _is_number  # one definition of what counts as a number in a CSV cell
 from irisonnx.errors import DataError, UsageError
 from irisonnx.storage import atomic_write_text, atomic_writer, dumps_json
 
@@ -55,14 +56,6 @@ def parse_values(text: str, feature_names: list[str]) -> InputRows:
         raise DataError(f"--values has {len(cells)} values", f"the model takes {len(feature_names)} ({', '.join(feature_names)})")
     row = [_number(c, "--values", name) for c, name in zip(cells, feature_names)]
     return InputRows(np.array([row], dtype=np.float32), "--values")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def read_csv(path: Path, feature_names: list[str]) -> InputRows:

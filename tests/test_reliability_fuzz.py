@@ -205,7 +205,8 @@ def _tol_ok(v: str) -> bool:
         f = float(num)
     except ValueError:
         return False
-    return f >= 0 and (not eq or bool(name.strip()))
+    # NAME must be one of the model's outputs (the fixture's: logits, probabilities, label)
+    return f >= 0 and (not eq or name.strip() in ("logits", "probabilities", "label"))
 
 
 TOL = st.one_of(

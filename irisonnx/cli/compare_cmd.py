@@ -19,7 +19,7 @@ def _parse_tol(values: tuple[str, ...], flag: str) -> tuple[float | None, dict[s
         if eq and not name.strip():
             raise click.BadParameter(f"{v!r} names no output", param_hint=flag)
         if eq:
-            per[name] = f
+            per[name.strip()] = f
         else:
             default = f
     return default, per
