@@ -59,11 +59,12 @@ def _storage_error(path: Path, exc: OSError) -> StorageError:
     return StorageError(f"cannot write {path}", why, hint)
 
 @contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_writer(path: str | os.PathLike, synced: bool = False) -> Iterator[Path]:
     """Yield a temp path next to ``path``; on success it is fsynced and renamed over ``path``.
 
     The caller writes the temp path however it likes (``np.save``, ``safetensors``,
     ``onnx.save``). On any exception the temp file is removed and the target is untouched.
+    ``synced=True``: the caller created the file with mode _FILE_MODE and fsynced it itself.
     """
     target = Path(path)
     folder = target.parent
@@ -75,12 +76,13 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         _hook_before_commit(target)
-        os.chmod(tmp, _FILE_MODE)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if not synced:
+            os.chmod(tmp, _FILE_MODE)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp, target)
         fsync_dir(folder)
     except OSError as exc:
@@ -107,9 +109,13 @@ def _unlink_quietly(path: Path) -> None:
         path.unlink()
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_writer(path) as tmp:
-        with open(tmp, "wb") as fh:
+    """atomic_writer for bytes in memory, on one descriptor: write, fsync, close (a checkpoint
+    save's hot path: no second open for the fsync)."""
+    with atomic_writer(path, synced=True) as tmp:
+        with open(tmp, "wb") as fh:  # created with _FILE_MODE (0o666 less the umask)
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
@@ -210,6 +216,10 @@ class Manifest:
             rel = self._rel(p)
             full = self.root / rel
             self.files[rel] = {"sha256": sha256_file(full), "size": full.stat().st_size, **extra}
+
+    def record_digest(self, path: str | os.PathLike, sha256: str, size: int) -> None:
+        """List a file this process just wrote from bytes it hashed (no re-read)."""
+        self.files[self._rel(path)] = {"sha256": sha256, "size": size}
 
     def forget(self, paths: Iterable[str | os.PathLike]) -> None:
         for p in paths:
