@@ -218,6 +218,33 @@ def run_compare(
         from irisonnx.golden import GoldenWriter
 
         writer = GoldenWriter(save_io, n)
+    def fold(start: int, chunk: np.ndarray, outs: dict[str, dict[str, np.ndarray]]) -> None:
+        """Statistics, top rows and the golden files for one chunk (chunks strictly in order)."""
+        base = outs[base_rt.name]
+        for rt in others:
+            mine = outs[rt.name]
+            common = [o for o in base if o in mine]
+            if start == 0 and (set(base) ^ set(mine)):
+                only_in[rt.name] = {base_rt.name: sorted(set(base) - set(mine)), rt.name: sorted(set(mine) - set(base))}
+            for o in common:
+                pairs[rt.name].update(o, np.asarray(mine[o]), np.asarray(base[o]), start)
+            _keep_top_rows(tops[rt.name], mine, base, common, start)
+        if writer is not None:
+            writer.write_inputs(start, chunk)
+            for name, o in outs.items():
+                writer.write_outputs(name, start, o)
+
+    # Two stages: the runtimes compute chunk k+1 on this thread while chunk k's statistics
+    # (numpy, which releases the GIL in its loops) run on another, one chunk in flight. On a
+    # 1M-row compare the statistics cost about what the inference does, so this overlaps
+    # them on two cores; the folds still happen one at a time, in row order, so every
+    # number is what a sequential run gives. Runtimes return fresh arrays per call.
+    pool = None
+    if n > batch_size:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="irisonnx-compare")
+    pending: Any = None
     try:
         for start in range(0, n, batch_size):
             chunk = np.ascontiguousarray(x[start : start + batch_size], dtype=np.float32)
@@ -226,21 +253,19 @@ def run_compare(
                 t = time.perf_counter()
                 outs[rt.name] = rt.run(chunk, start)
                 seconds[rt.name] += time.perf_counter() - t
-            base = outs[base_rt.name]
-            for rt in others:
-                mine = outs[rt.name]
-                common = [o for o in base if o in mine]
-                if start == 0 and (set(base) ^ set(mine)):
-                    only_in[rt.name] = {base_rt.name: sorted(set(base) - set(mine)), rt.name: sorted(set(mine) - set(base))}
-                for o in common:
-                    pairs[rt.name].update(o, np.asarray(mine[o]), np.asarray(base[o]), start)
-                _keep_top_rows(tops[rt.name], mine, base, common, start)
-            if writer is not None:
-                writer.write_inputs(start, chunk)
-                for name, o in outs.items():
-                    writer.write_outputs(name, start, o)
-            if progress is not None:
-                progress(min(start + batch_size, n), n)
+            if pending is not None:
+                pending.result()  # re-raises the fold's error here
+                if progress is not None:
+                    progress(start, n)
+            if pool is None:
+                fold(start, chunk, outs)
+            else:
+                pending = pool.submit(fold, start, chunk, outs)
+        if pending is not None:
+            pending.result()
+            pending = None
+        if progress is not None:
+            progress(n, n)
         infos = {}
         for st, rt in zip([s for s in statuses if s.available], active):
             st.info, st.seconds, st.setup_seconds = rt.info(), seconds[rt.name], setup[rt.name]
@@ -248,10 +273,14 @@ def run_compare(
         if writer is not None:
             writer.finish(base_rt.name, infos, inputs_desc)
     except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)  # a fold in flight finishes before the abort
         if writer is not None:
             writer.abort()
         raise
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         for rt in active:
             rt.deactivate()
 

@@ -54,7 +54,10 @@ def random_rows(n: int, lo: Sequence[float], hi: Sequence[float], seed: int = 0)
     fill(n_log, lambda c: 10.0 ** rng.uniform(-6, 6, size=(c, f)))
     for s in range(0, n_log, _GEN_ROWS):  # a sign flip is exact in float32 too
         c = min(_GEN_ROWS, n_log - s)
-        out[start + s : start + s + c] *= rng.choice([-1.0, 1.0], size=(c, f))
+        # The draws of rng.choice([-1.0, 1.0], size): it takes integers(0, 2) and indexes;
+        # negating where it would pick -1.0 gives the same rows at a third of its cost.
+        block = out[start + s : start + s + c]
+        np.negative(block, out=block, where=rng.integers(0, 2, size=(c, f)) == 0)
     return out
 
 
