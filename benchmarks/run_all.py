@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = [
     ("startup.py", ["--repeats", "20"], ["--repeats", "3"]),
     ("predict_latency.py", ["--calls", "2000", "--repeats", "21"], ["--calls", "500", "--repeats", "3"]),
-    ("throughput.py", ["--repeats", "15", "--cli-repeats", "9"], ["--repeats", "3", "--cli-repeats", "2"]),
+    ("throughput.py", ["--repeats", "7", "--calls", "9", "--cli-repeats", "9"], ["--repeats", "1", "--calls", "3", "--cli-repeats", "2"]),
     ("compare_scale.py", ["--repeats", "5"], ["--repeats", "1", "--rows", "100000"]),
     ("training.py", ["--repeats", "9"], ["--repeats", "2", "--epochs", "20"]),
 ]
