@@ -218,33 +218,6 @@ def run_compare(
         from irisonnx.golden import GoldenWriter
 
         writer = GoldenWriter(save_io, n)
-    def fold(start: int, chunk: np.ndarray, outs: dict[str, dict[str, np.ndarray]]) -> None:
-        """Statistics, top rows and the golden files for one chunk (chunks strictly in order)."""
-        base = outs[base_rt.name]
-        for rt in others:
-            mine = outs[rt.name]
-            common = [o for o in base if o in mine]
-            if start == 0 and (set(base) ^ set(mine)):
-                only_in[rt.name] = {base_rt.name: sorted(set(base) - set(mine)), rt.name: sorted(set(mine) - set(base))}
-            for o in common:
-                pairs[rt.name].update(o, np.asarray(mine[o]), np.asarray(base[o]), start)
-            _keep_top_rows(tops[rt.name], mine, base, common, start)
-        if writer is not None:
-            writer.write_inputs(start, chunk)
-            for name, o in outs.items():
-                writer.write_outputs(name, start, o)
-
-    # Two stages: the runtimes compute chunk k+1 on this thread while chunk k's statistics
-    # (numpy, which releases the GIL in its loops) run on another, one chunk in flight. On a
-    # 1M-row compare the statistics cost about what the inference does, so this overlaps
-    # them on two cores; the folds still happen one at a time, in row order, so every
-    # number is what a sequential run gives. Runtimes return fresh arrays per call.
-    pool = None
-    if n > batch_size:
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="irisonnx-compare")
-    pending: Any = None
     try:
         for start in range(0, n, batch_size):
             chunk = np.ascontiguousarray(x[start : start + batch_size], dtype=np.float32)
@@ -253,19 +226,21 @@ def run_compare(
                 t = time.perf_counter()
                 outs[rt.name] = rt.run(chunk, start)
                 seconds[rt.name] += time.perf_counter() - t
-            if pending is not None:
-                pending.result()  # re-raises the fold's error here
-                if progress is not None:
-                    progress(start, n)
-            if pool is None:
-                fold(start, chunk, outs)
-            else:
-                pending = pool.submit(fold, start, chunk, outs)
-        if pending is not None:
-            pending.result()
-            pending = None
-        if progress is not None:
-            progress(n, n)
+            base = outs[base_rt.name]
+            for rt in others:
+                mine = outs[rt.name]
+                common = [o for o in base if o in mine]
+                if start == 0 and (set(base) ^ set(mine)):
+                    only_in[rt.name] = {base_rt.name: sorted(set(base) - set(mine)), rt.name: sorted(set(mine) - set(base))}
+                for o in common:
+                    pairs[rt.name].update(o, np.asarray(mine[o]), np.asarray(base[o]), start)
+                _keep_top_rows(tops[rt.name], mine, base, common, start, pairs[rt.name].finite_abs_err)
+            if writer is not None:
+                writer.write_inputs(start, chunk)
+                for name, o in outs.items():
+                    writer.write_outputs(name, start, o)
+            if progress is not None:
+                progress(min(start + batch_size, n), n)
         infos = {}
         for st, rt in zip([s for s in statuses if s.available], active):
             st.info, st.seconds, st.setup_seconds = rt.info(), seconds[rt.name], setup[rt.name]
@@ -273,14 +248,10 @@ def run_compare(
         if writer is not None:
             writer.finish(base_rt.name, infos, inputs_desc)
     except BaseException:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)  # a fold in flight finishes before the abort
         if writer is not None:
             writer.abort()
         raise
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
         for rt in active:
             rt.deactivate()
 
@@ -318,23 +289,33 @@ def _inputs(spec: str, dataset: Any, feature_names: list[str], ranges: Any, seed
     return make_inputs(spec, dataset=dataset, feature_names=feature_names, ranges=ranges, seed=seed)
 
 
-def _keep_top_rows(heap: list[tuple[float, int]], mine: dict[str, np.ndarray], base: dict[str, np.ndarray], common: list[str], start: int) -> None:
-    """Keep the TOP_ROWS rows with the largest error over all float outputs (a min-heap)."""
+def _keep_top_rows(heap: list[tuple[float, int]], mine: dict[str, np.ndarray], base: dict[str, np.ndarray], common: list[str], start: int, known: dict[str, np.ndarray] | None = None) -> None:
+    """Keep the TOP_ROWS rows with the largest error over all float outputs (a min-heap).
+    ``known``: |a - b| per output already computed for this chunk (finite outputs only)."""
     row_err = None
     for o in common:
         a, b = np.asarray(mine[o]), np.asarray(base[o])
         if a.dtype.kind != "f" or a.ndim == 0 or a.shape[0] == 0:
             continue
-        with np.errstate(invalid="ignore", over="ignore"):
-            d = np.abs(a.astype(np.float64) - b.astype(np.float64))
-        if not np.isfinite(d).all():  # nan_to_num is the identity on finite errors: skip its passes
-            d = np.nan_to_num(d, nan=np.inf)
+        d = known.pop(o, None) if known else None
+        if d is None:
+            with np.errstate(invalid="ignore", over="ignore"):
+                d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+            if not np.isfinite(d).all():  # nan_to_num is the identity on finite errors: skip its passes
+                d = np.nan_to_num(d, nan=np.inf)
         d = _row_max(d.reshape(a.shape[0], -1))
         row_err = d if row_err is None else np.maximum(row_err, d)
     if row_err is None:
         return
-    k = min(TOP_ROWS, row_err.shape[0])
-    cand = np.argpartition(-row_err, k - 1)[:k]
+    # The heap orders rows by (error, row): ties go to the later row. Rows of this chunk come
+    # after every row in the heap, so one whose error equals the heap's smallest still
+    # displaces it: when the heap is full, only rows with err >= its minimum can enter.
+    cand = np.flatnonzero(row_err >= heap[0][0]) if len(heap) == TOP_ROWS else np.arange(row_err.shape[0])
+    if cand.size > TOP_ROWS:
+        vals = row_err[cand]
+        t = np.partition(vals, -TOP_ROWS)[-TOP_ROWS]  # the TOP_ROWS-th largest error
+        above, tied = cand[vals > t], cand[vals == t]  # both in row order
+        cand = np.concatenate([above, tied[tied.size - (TOP_ROWS - above.size) :]])
     for i in cand:
         item = (float(row_err[i]), int(i) + start)
         if len(heap) < TOP_ROWS:

@@ -139,3 +139,25 @@ def test_integer_outputs_must_be_equal() -> None:
     ps = PairStats("r", "b", Tolerance("ulp", max_ulp=100))
     ps.update("label", np.array([0, 1, 2]), np.array([0, 1, 1]))
     assert ps.outputs["label"].n_fail == 1 and not ps.passed
+
+
+def test_top_rows_are_the_largest_errors_with_ties_to_the_later_row() -> None:
+    """compare keeps, chunk by chunk, the TOP_ROWS rows with the largest (error, row): checked
+    against a plain sort over all rows, with many tied errors and every chunk size."""
+    from irisonnx.compare import PairStats, Tolerance
+    from irisonnx.compare_run import TOP_ROWS, _keep_top_rows
+
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        n, chunk = int(rng.integers(1, 120)), int(rng.integers(1, 40))
+        a = rng.integers(0, 4, (n, 3)).astype(np.float32)  # errors 0..3: ties everywhere
+        b = np.zeros((n, 3), np.float32)
+        heap: list[tuple[float, int]] = []
+        pair = PairStats("x", "y", Tolerance())
+        for s in range(0, n, chunk):
+            pair.update("o", a[s : s + chunk], b[s : s + chunk], s)
+            known = pair.finite_abs_err if trial % 2 else None  # the reused errors and fresh ones agree
+            _keep_top_rows(heap, {"o": a[s : s + chunk]}, {"o": b[s : s + chunk]}, ["o"], s, known)
+        err = np.abs(a.astype(np.float64)).max(axis=1)
+        want = sorted(((float(err[i]), i) for i in range(n)), reverse=True)[:TOP_ROWS]
+        assert sorted(heap, reverse=True) == want, trial
