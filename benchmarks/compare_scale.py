@@ -78,7 +78,7 @@ print(json.dumps(out))
 def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--batch-size", type=int, default=65536, help="compare's --batch-size (its default)")
+    ap.add_argument("--batch-size", type=int, default=32768, help="compare's --batch-size (its default)")
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     run = str(prepare_run(a.run))

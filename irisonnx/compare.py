@@ -104,6 +104,33 @@ def _ordered(a: np.ndarray) -> np.ndarray:
     return mag
 
 
+def _ordered_narrow(a: np.ndarray) -> np.ndarray:
+    """:func:`_ordered` for float32 and narrower, in the float's own integer width (the
+    magnitude is below 2**(bits-1), so -magnitude fits too)."""
+    n = a.dtype.itemsize
+    i = np.ascontiguousarray(a).view(_INT[n])
+    s = i >> (8 * n - 1)
+    mag = i & _INT[n]((1 << (8 * n - 1)) - 1)
+    mag ^= s
+    mag -= s
+    return mag
+
+
+def _row_argmax_finite(x: np.ndarray) -> np.ndarray:
+    """``np.argmax(x, axis=1)`` (as int8) for a (rows, k <= 127) array without NaN: numpy's
+    argmax along a 3-wide axis pays a call per row; on the transposed copy each step is one
+    contiguous pass (~2x faster). The first maximum wins, as in numpy: columns equal to the
+    row maximum are taken from the last to the first, so the first one is what remains."""
+    xt = np.ascontiguousarray(x.T)  # (k, rows)
+    m = xt[0].copy()
+    for j in range(1, xt.shape[0]):
+        np.maximum(m, xt[j], out=m)
+    idx = np.full(xt.shape[1], xt.shape[0] - 1, dtype=np.int8)
+    for j in range(xt.shape[0] - 2, -1, -1):
+        idx = np.where(xt[j] == m, np.int8(j), idx)
+    return idx
+
+
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """ULP distance per element as float64 (exact up to 2**53; inf where NaN meets non-NaN).
 
@@ -237,7 +264,10 @@ class PairStats:
             self._hist(st, diff)
         if is_float and a.ndim == 2 and a.shape[1] > 1:
             st.argmax_rows += a.shape[0]
-            st.argmax_agree += int((np.argmax(a, axis=1) == np.argmax(b, axis=1)).sum())
+            if name in self.finite_abs_err and a.shape[1] <= 8:  # this chunk took the finite path
+                st.argmax_agree += int(np.count_nonzero(_row_argmax_finite(a) == _row_argmax_finite(b)))
+            else:
+                st.argmax_agree += int((np.argmax(a, axis=1) == np.argmax(b, axis=1)).sum())
 
     def _update_float(self, st: OutputStats, name: str, a: np.ndarray, b: np.ndarray, row_offset: int) -> None:
         b = b.astype(a.dtype, copy=False) if a.dtype.itemsize >= b.dtype.itemsize else b
@@ -301,7 +331,10 @@ class PairStats:
             # skips NaN, and an all-NaN chunk (every diff and baseline 0) has max 0.
             rel_max = float(np.fmax.reduce(diff / abs_b, axis=None))
         st.max_rel = max(st.max_rel, 0.0 if rel_max != rel_max else rel_max)
-        ulp = np.abs(_ordered(a) - _ordered(b.astype(a.dtype, copy=False))).astype(np.float64)
+        # The ordered integers of float32 (or narrower) fit in int32; their difference, up
+        # to 2**32, is exact in float64: half the memory traffic of the int64 route.
+        ulp = np.subtract(_ordered_narrow(a), _ordered_narrow(b.astype(a.dtype, copy=False)), dtype=np.float64)
+        np.abs(ulp, out=ulp)
         st.max_ulp = max(st.max_ulp, float(ulp.max()))
         eq = bits_equal(a, b)
         st.n_bitwise_equal += int(np.count_nonzero(eq))

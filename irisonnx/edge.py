@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import platform
-import secrets
 import tempfile
 import time
 from collections import Counter
@@ -413,7 +412,7 @@ def build_edge(
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out_dir)
-    staging = out_dir.parent / f"{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}-{out_dir.name}"
+    staging = out_dir.parent / f"{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}-{out_dir.name}"
     staging.mkdir()
     result = EdgeResult(
         source=str(info.path),

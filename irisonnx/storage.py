@@ -13,7 +13,6 @@ import errno
 import hashlib
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -72,7 +71,7 @@ def atomic_writer(path: str | os.PathLike, synced: bool = False) -> Iterator[Pat
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _storage_error(target, exc) from exc
-    tmp = folder / f"{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}-{target.name}"
+    tmp = folder / f"{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}-{target.name}"
     try:
         yield tmp
         _hook_before_commit(target)

@@ -161,3 +161,18 @@ def test_top_rows_are_the_largest_errors_with_ties_to_the_later_row() -> None:
         err = np.abs(a.astype(np.float64)).max(axis=1)
         want = sorted(((float(err[i]), i) for i in range(n)), reverse=True)[:TOP_ROWS]
         assert sorted(heap, reverse=True) == want, trial
+
+
+def test_fast_row_argmax_and_narrow_ulp_match_numpy_and_the_int64_route() -> None:
+    """The finite path's column-wise argmax picks numpy's row (first maximum on ties) and its
+    int32 ordered-integer ULP mapping equals the int64 one, signed zeros and extremes included."""
+    from irisonnx.compare import _ordered, _ordered_narrow, _row_argmax_finite
+
+    rng = np.random.default_rng(1)
+    for k in range(2, 9):
+        x = rng.integers(-3, 3, (5000, k)).astype(np.float32)  # ties in most rows
+        assert np.array_equal(_row_argmax_finite(x), np.argmax(x, axis=1)), k
+    for dt in (np.float32, np.float16):
+        v = rng.standard_normal(10000).astype(dt)
+        v[:6] = [0.0, -0.0, np.finfo(dt).max, -np.finfo(dt).max, np.finfo(dt).smallest_subnormal, -np.finfo(dt).smallest_subnormal]
+        assert np.array_equal(_ordered_narrow(v).astype(np.int64), _ordered(v)), dt

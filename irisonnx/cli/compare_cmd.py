@@ -41,7 +41,7 @@ def _spec(text: str) -> str:
 @click.option("--model", type=click.Path(dir_okay=False), help="With a run: compare this ONNX file instead of RUN/model.onnx against the run's torch weights.")
 @click.option("--inputs", help="test (default with a run), all, random:N (default random:1000 for a bare model), or FILE.npy|FILE.csv.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for random:N.")
-@click.option("--batch-size", default=65536, show_default=True, type=int, help="Rows per chunk; memory stays bounded for millions of rows.")
+@click.option("--batch-size", default=32768, show_default=True, type=int, help="Rows per chunk; memory stays bounded for millions of rows.")
 @click.option("--exact", is_flag=True, help="Bitwise equality of float bit patterns: NaN equals NaN only with the same bits; -0.0 and +0.0 differ.")
 @click.option("--atol", multiple=True, help="Absolute tolerance (default 1e-5), or OUTPUT=VALUE for one output. Pass: |a-b| <= atol + rtol*|b|, b the baseline (numpy.isclose; NaN matches NaN).")
 @click.option("--rtol", multiple=True, help="Relative tolerance (default 1e-5), or OUTPUT=VALUE.")
