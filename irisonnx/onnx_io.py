@@ -164,7 +164,14 @@ def read_model_bytes(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES) 
     if size == 0:
         raise ArtifactError("not an ONNX model", f"{p} is empty")
     with open(p, "rb") as fh:
-        return fh.read(max_bytes + 1)
+        # read(n) allocates n bytes up front: ask for the stat'd size (+1 to notice a file
+        # that grew since), not the 256 MiB limit, which every model load used to request.
+        data = fh.read(size + 1)
+        if len(data) > size:  # it grew: read on, still bounded by the limit
+            data += fh.read(max_bytes + 1 - len(data))
+    if len(data) > max_bytes:
+        raise ArtifactError("model file too large", f"{p} grew past {max_bytes:,} bytes while being read", "an irisonnx model is a few KB; check the path")
+    return data
 
 
 def _iter_graph_tensors(graph: Any) -> Any:

@@ -294,3 +294,23 @@ def test_torch_runtime_runs_on_one_thread_and_gives_the_callers_back(run: Path) 
     assert torch.get_num_threads() == 1
     rt.deactivate()
     assert torch.get_num_threads() == before
+
+
+def test_reading_a_small_model_does_not_allocate_the_size_limit(tmp_path: Path) -> None:
+    """read_model_bytes asks for the file's size, not the 256 MiB limit (read(n) allocates n
+    up front); a file larger than the limit is still refused."""
+    from irisonnx.errors import ArtifactError
+    from irisonnx.onnx_io import read_model_bytes
+
+    f = tmp_path / "m.onnx"
+    f.write_bytes(b"\x08\x07" * 2000)
+    tracemalloc.start()
+    try:
+        data = read_model_bytes(f)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert data == f.read_bytes()
+    assert peak < 1 << 20, peak
+    with pytest.raises(ArtifactError, match="too large"):
+        read_model_bytes(f, max_bytes=3999)
