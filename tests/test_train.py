@@ -460,6 +460,34 @@ def test_saving_the_same_checkpoint_twice_gives_the_same_bytes(tmp_path: Path, t
     assert all(again.model_state[k].equal(v) for k, v in ck.model_state.items())
 
 
+def test_our_safetensors_layout_is_byte_identical_to_safetensors_own(tmp_path: Path, tiny_run: Path) -> None:
+    """Checkpoints are laid out by irisonnx (faster on the training path); the bytes must be
+    exactly safetensors' serialiser's plus the sorted header, for what training saves and for
+    awkward metadata, and safetensors must read them back."""
+    from safetensors import safe_open
+    from safetensors.torch import save
+
+    from irisonnx.checkpoint import _canonical, _flatten_optimizer, _safetensors_bytes
+
+    ck = load_checkpoint(tiny_run / "checkpoints" / "epoch-0030.safetensors")
+    tensors = {f"model.{k}": v for k, v in ck.model_state.items()}
+    tensors.update(_flatten_optimizer(ck.optimizer_state)[0])
+    metas: list = [{"format": "x", "metrics": json.dumps(ck.metrics)}, {"k": 'é "quoted" \\ \u2028 \x01 /'}, {}, None]
+    for meta in metas:
+        ours = _safetensors_bytes(tensors, meta)
+        assert ours == _canonical(save({k: v.clone() for k, v in tensors.items()}, metadata=meta)), meta
+        (tmp_path / "t.safetensors").write_bytes(ours)
+        with safe_open(tmp_path / "t.safetensors", framework="pt") as fh:
+            assert sorted(fh.keys()) == sorted(tensors)
+            assert all(fh.get_tensor(k).equal(v) for k, v in tensors.items())
+            assert fh.metadata() == (meta or None) or (meta == {} and not fh.metadata())
+    import torch
+
+    # mixed dtypes take safetensors' own serialiser (its dtype ordering), still canonical
+    mixed = {"a": torch.zeros(3, dtype=torch.float64), "b": torch.ones(2, dtype=torch.int64)}
+    assert _safetensors_bytes(mixed, {"m": "1"}) == _canonical(save(mixed, metadata={"m": "1"}))
+
+
 def test_cli_rerun_of_a_finished_run_prints_no_progress_bar(tmp_path: Path, iris, tiny_run: Path) -> None:
     from click.testing import CliRunner
 
