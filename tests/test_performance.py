@@ -151,6 +151,40 @@ def test_predictor_is_bitwise_equal_to_plain_session_run(run: Path, rows: int) -
         assert np.array_equal(_bits(again), _bits(want))
 
 
+@pytest.mark.parametrize("rows", [1, 256, 257, 100_003])
+def test_predict_labels_and_probabilities_are_bitwise_plain_session_run_plus_softmax(run: Path, rows: int) -> None:
+    """predict() computes softmax and argmax inside the chunk workers (for more than 256 rows):
+    bitwise what one plain session.run plus a textbook float64 softmax and argmax give."""
+    import onnxruntime as ort
+
+    from irisonnx.predictor import Predictor
+
+    plain = ort.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(rows).uniform(-50, 50, size=(rows, 4)).astype(np.float32)  # (rows, 4)
+    logits = plain.run(None, {"features": x})[0]
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    for pred in (Predictor(run, threads=1), Predictor(run, threads=3, chunk_rows=4096)):
+        for _ in range(2):  # the second call reuses the pool and nothing leaks between calls
+            labels, probs = pred.predict(x)
+            assert labels.dtype == np.int64 and np.array_equal(labels, logits.argmax(axis=1))
+            assert probs.dtype == np.float32 and np.array_equal(_bits(probs), _bits(z.astype(np.float32)))
+
+
+def test_predict_on_many_rows_allocates_only_its_outputs(run: Path) -> None:
+    from irisonnx.predictor import Predictor
+
+    pred = Predictor(run, threads=2, chunk_rows=2048)
+    x = np.random.default_rng(1).uniform(0, 8, size=(200_000, 4)).astype(np.float32)
+    pred.predict(x)
+    peak = _numpy_peak(lambda: pred.predict(x))
+    # probabilities (float32) and labels (int64), the finite check's mask, and per-worker
+    # scratch of a few chunks; whole-array logits or float64 copies (4.8 MB) would exceed it
+    assert peak <= 200_000 * (3 * 4 + 8) + x.size + 2 * 2048 * 3 * 16 + 256 * 1024, peak
+
+
 def test_softmax_is_bitwise_the_textbook_one() -> None:
     from irisonnx.predictor import softmax
 
