@@ -209,6 +209,11 @@ def run_pipeline(cfg: PipelineConfig, on_event: Event | None = None) -> Pipeline
         if man_path.exists() and state.get("model_sha"):
             man = read_json(man_path, "edge manifest")
             if man.get("source", {}).get("sha256") == state["model_sha"]:
+                # The bundle is current. Its web page may not be: `irisonnx edge` without --web
+                # replaces the bundle and drops edge/web; add it back rather than rebuild all.
+                if cfg.web is not False and not (run_dir / "edge" / "web" / "screenshot.png").is_file():
+                    web = _web_bundle(run_dir, cfg)
+                    return ("done" if web.startswith("; web bundle") else "up to date"), _edge_summary(man) + web, {}
                 return "up to date", _edge_summary(man), {}
         variants = parse_variants(None)
         r = build_edge(run_dir, variants=variants)

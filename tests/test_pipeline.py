@@ -58,3 +58,25 @@ def test_failure_names_the_stage_and_keeps_the_exit_code(piped, tmp_path: Path, 
     r = run_cli("pipeline", "--run", str(broken), "--epochs", "20", "--exporter", "torchscript", "--no-web", env={"IRISONNX_DATASTORE": str(datastore)})
     assert r.returncode == 3, r.stderr
     assert r.stderr.startswith("irisonnx: error: pipeline stage 'train' failed:") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_current_edge_bundle_without_its_web_page_gets_the_page_back(piped, tmp_path: Path, datastore: Path) -> None:
+    """`irisonnx edge` without --web replaces the bundle and drops edge/web; a pipeline run
+    that wants the web page adds it back instead of calling the edge stage up to date."""
+    import os
+
+    from irisonnx.web import browser_available
+
+    ok, why = browser_available()
+    if not ok and not os.environ.get("IRISONNX_REQUIRE_BROWSER"):
+        pytest.skip(f"browser runtime unavailable: {why}")
+    run, _, _ = piped
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert not (copy / "edge" / "web").exists()  # built with --no-web
+    r = run_cli("pipeline", "--run", str(copy), "--epochs", "20", "--exporter", "torchscript", "--web", "--no-bench", "--json", env={"IRISONNX_DATASTORE": str(datastore)}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    edge = {s["stage"]: s for s in json.loads(r.stdout)["stages"]}["edge"]
+    assert edge["status"] == "done" and "web bundle with screenshot" in edge["summary"], edge
+    assert (copy / "edge" / "web" / "screenshot.png").stat().st_size > 1000
+    assert json.loads((copy / "edge" / "manifest.json").read_text()) == json.loads((run / "edge" / "manifest.json").read_text())  # the bundle itself was kept
