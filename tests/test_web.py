@@ -73,6 +73,8 @@ def test_web_int8_is_bitwise_equal_to_the_onnx_reference(exported: Path, tmp_pat
     by = {p.runtime: p.outputs["logits"] for p in res.pairs}
     assert by["web"].exact, by["web"].to_dict()
     assert by["web"].n_elements == 150 * 3
+    notes = {st.spec: st.info.get("note", "") for st in res.runtimes}
+    assert notes["web"].startswith("quantised model"), notes  # not the fp32 "use atol/rtol" advice
     cpu = by["ort-cpu"]
     print(f"int8 on 150 Iris rows vs the ONNX reference: web exact; ort-cpu exact={cpu.exact} max_abs={cpu.max_abs:.3g} argmax={cpu.argmax_agreement:.2%}")
 

@@ -22,6 +22,9 @@ from irisonnx.runtimes.base import Runtime
 __all__ = ["WebRuntime"]
 
 NOTE = "fp32 in WASM is not bitwise equal to ORT CPU (different summation order); use atol/rtol, not --exact"
+NOTE_QUANTISED = "quantised model: integer matmuls are exact and the float ops around them elementwise, so WASM can match other runtimes bit for bit (the Iris int8 model does the ONNX reference evaluator's); --exact is a fair test"
+# Operators that make a graph's matmuls integer arithmetic (onnxruntime's quantisation output).
+_INTEGER_OPS = {"MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv", "DynamicQuantizeLinear", "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QGemm"}
 
 
 class WebRuntime(Runtime):
@@ -52,6 +55,11 @@ class WebRuntime(Runtime):
     def _run(self, features: np.ndarray, start: int) -> dict[str, np.ndarray]:
         return self.session.run(features)
 
+    def _note(self) -> str:
+        proto = getattr(self.ctx.model_info, "proto", None)
+        ops = {n.op_type for n in proto.graph.node} if proto is not None else set()
+        return NOTE_QUANTISED if ops & _INTEGER_OPS else NOTE
+
     def deactivate(self) -> None:
         if self._active:
             self.requests = self.session.requests()
@@ -60,7 +68,7 @@ class WebRuntime(Runtime):
         super().deactivate()
 
     def info(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "kind": self.kind, "backend": "wasm", "threads": 1, "note": NOTE}
+        d: dict[str, Any] = {"name": self.name, "kind": self.kind, "backend": "wasm", "threads": 1, "note": self._note()}
         if self._active:
             d["versions"] = {"onnxruntime-web": self._info.get("info", {}).get("ortVersion", "unknown")}
             d["browser_requests"] = self._info.get("requests", [])
