@@ -333,12 +333,42 @@ def _threads_used(rt: Any, asked: int | None) -> str:
     return f"{asked} (onnxruntime intra-op)" if asked else "onnxruntime default"
 
 
-def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, settings: BenchSettings | None = None, progress: Progress | None = None) -> BenchResult:
+def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
+    """(variant, ModelInfo) for each asked-for variant of ``RUN/edge`` (``all``: every one),
+    each file checked against the bundle's manifest (a modified one is exit 3)."""
+    from irisonnx.errors import ArtifactError
+    from irisonnx.onnx_io import resolve_model
+    from irisonnx.storage import read_json, sha256_file
+
+    if run is None:
+        raise UsageError("--variants needs a run folder", "edge variants live in RUN/edge", "pass the run folder, or bench a variant's .onnx file directly")
+    man_path = run.dir / "edge" / "manifest.json"
+    if not man_path.is_file():
+        raise UsageError("the run has no edge bundle", f"{man_path} does not exist", f"build it first: irisonnx edge {run.dir}")
+    entries = {v["variant"]: v for v in read_json(man_path, "edge manifest").get("variants", [])}
+    wanted = list(entries) if names == ["all"] else names
+    unknown = [n for n in wanted if n not in entries]
+    if unknown:
+        raise UsageError(f"no such variant in the edge bundle: {', '.join(unknown)}", f"it has {', '.join(entries) or 'none'}")
+    if len(set(wanted)) != len(wanted):
+        raise UsageError("a variant is listed twice", ", ".join(wanted))
+    out = []
+    for name in wanted:
+        path = run.dir / "edge" / entries[name]["file"]
+        if not path.is_file() or sha256_file(path) != entries[name].get("sha256"):
+            raise ArtifactError(f"edge variant {name} is missing or was modified", f"{path} does not match edge/manifest.json", f"rebuild the bundle: irisonnx edge {run.dir}")
+        out.append((name, resolve_model(path, allow_unvalidated=True)))
+    return out
+
+
+def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, variants: list[str] | None = None, settings: BenchSettings | None = None, progress: Progress | None = None) -> BenchResult:
     """Benchmark ``target`` (a run folder or an .onnx file) on each runtime.
 
     Runtimes asked for that cannot run raise RuntimeUnavailable (exit 4) before anything is
     measured; of the defaults (torch with a run, ort-cpu, ort-cuda), those that cannot run are
-    listed as unavailable with the reason.
+    listed as unavailable with the reason. ``variants`` (names from ``RUN/edge``, or ``["all"]``)
+    adds each edge variant as one more runtime, ``edge:NAME``: the same Predictor on CPU as
+    ort-cpu, on that variant's file, taking turns with the others.
     """
     import numpy as np
 
@@ -358,6 +388,7 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, s
     if len(set(specs)) != len(specs):
         raise UsageError("a runtime is listed twice", ", ".join(specs))
 
+    edge = _edge_variants(run, variants) if variants else []
     ctx = RuntimeContext(model_path=info.path if info else None, run=run, model_info=info, threads=s.threads)
     if info is not None:
         ctx.output_names = info.output_names
@@ -371,6 +402,14 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, s
             raise RuntimeUnavailable(f"runtime {rt.name} unavailable", why)
         if ok:
             active.append((rt, benches[-1]))
+    for name, vinfo in edge:
+        rt = create("ort-cpu", RuntimeContext(model_path=vinfo.path, run=run, model_info=vinfo, threads=s.threads, output_names=vinfo.output_names))
+        rt.label = f"edge:{name}"
+        ok, why = rt.is_available()
+        if not ok:
+            raise RuntimeUnavailable(f"runtime {rt.name} unavailable", why)
+        benches.append(RuntimeBench(rt.name, ok, why, True))
+        active.append((rt, benches[-1]))
 
     n_features = info.n_features if info is not None else run.model_config.n_features
     rng = np.random.default_rng(s.seed)

@@ -121,3 +121,49 @@ def test_library_call_and_quick_defaults(run: Path) -> None:
     d = res.to_dict()
     assert d["runtimes"][0]["runtime"] == "ort-cpu:O0" and d["runtimes"][0]["info"]["graph_optimization"] == "disable"
     assert json.loads(json.dumps(d)) == d  # plain data all the way down
+
+
+@pytest.fixture(scope="module")
+def with_edge(tmp_path_factory: pytest.TempPathFactory, run: Path) -> Path:
+    """A copy of the run with a two-variant edge bundle (no edge benchmark: quick)."""
+    import shutil
+
+    from irisonnx.edge import build_edge
+
+    copy = tmp_path_factory.mktemp("bench-edge") / "run"
+    shutil.copytree(run, copy)
+    build_edge(copy, variants=["fp32", "int8-dynamic"], bench_rounds=0)
+    return copy
+
+
+def test_edge_variants_are_timed_beside_the_other_runtimes(capsys: pytest.CaptureFixture, with_edge: Path) -> None:
+    code, out, err = _bench(capsys, str(with_edge), "--runtimes", "ort-cpu", "--variants", "all", "--batch-sizes", "1,300", "--json", *FAST)
+    assert code == 0, err
+    doc = json.loads(out)
+    by = {r["runtime"]: r for r in doc["runtimes"]}
+    assert list(by) == ["ort-cpu", "edge:fp32", "edge:int8-dynamic"]
+    man = json.loads((with_edge / "edge" / "manifest.json").read_text())
+    files = {v["variant"]: v["file"] for v in man["variants"]}
+    for name in ("fp32", "int8-dynamic"):
+        r = by[f"edge:{name}"]
+        assert r["available"] and r["info"]["model"].endswith(files[name]), r["info"]
+        assert r["latency_batch1"]["p50_us"] > 0 and [p["batch_size"] for p in r["throughput"]] == [1, 300]
+    code, out, err = _bench(capsys, str(with_edge), "--runtimes", "ort-cpu", "--variants", "int8-dynamic", *FAST)
+    assert code == 0 and "edge:int8-dynamic" in out and "edge:fp32" not in out, err
+
+
+def test_bad_variants(capsys: pytest.CaptureFixture, run: Path, with_edge: Path, tmp_path: Path) -> None:
+    import shutil
+
+    code, _, err = _bench(capsys, str(run), "--variants", "fp32", *FAST)  # no edge bundle
+    assert code == 2 and "no edge bundle" in one_error_line(err) and "irisonnx edge" in err
+    code, _, err = _bench(capsys, str(with_edge), "--variants", "int4", *FAST)
+    assert code == 2 and "no such variant in the edge bundle: int4" in one_error_line(err) and "int8-dynamic" in err
+    code, _, err = _bench(capsys, str(with_edge / "model.onnx"), "--variants", "fp32", *FAST)
+    assert code == 2 and "--variants needs a run folder" in one_error_line(err)
+    tampered = tmp_path / "run"
+    shutil.copytree(with_edge, tampered)
+    f = next((tampered / "edge").glob("*int8*.onnx"))
+    f.write_bytes(f.read_bytes() + b"\0")
+    code, _, err = _bench(capsys, str(tampered), "--variants", "int8-dynamic", *FAST)
+    assert code == 3 and "edge variant int8-dynamic is missing or was modified" in one_error_line(err)

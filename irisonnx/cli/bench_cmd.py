@@ -11,6 +11,7 @@ from irisonnx.cli import echo_json, parse_int_list
 @click.command("bench")
 @click.argument("target", metavar="RUN_OR_MODEL", type=click.Path())
 @click.option("--runtimes", help="Comma-separated: torch (a run's weights), ort-cpu, ort-cuda; ort-* take :O0..:O3. Default: all that can run (asked for and unavailable exits 4).")
+@click.option("--variants", help="Also time these variants of RUN/edge (comma-separated, or 'all'), each as runtime edge:NAME on the CPU Predictor, taking turns with the others.")
 @click.option("--batch-sizes", help="Comma-separated batch sizes for throughput. Default 1,64,4096,65536,1000000 (--quick: 1,64,4096,65536).")
 @click.option("--repeats", type=int, help="Timed repeats per batch size; rows/s is their median. Default 7 (--quick: 3).")
 @click.option("--warmup", type=int, help="Untimed calls before each measurement. Default 5 (--quick: 2).")
@@ -19,7 +20,7 @@ from irisonnx.cli import echo_json, parse_int_list
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the random input rows.")
 @click.option("--quick", is_flag=True, help="A few seconds in all: fewer repeats and calls, no 1M batch (used by pipeline).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def command(target: str, runtimes: str | None, batch_sizes: str | None, repeats: int | None, warmup: int | None, latency_calls: int | None, threads: int | None, seed: int, quick: bool, as_json: bool) -> None:
+def command(target: str, runtimes: str | None, variants: str | None, batch_sizes: str | None, repeats: int | None, warmup: int | None, latency_calls: int | None, threads: int | None, seed: int, quick: bool, as_json: bool) -> None:
     """Measure batch-1 latency (p50/p90/p99) and throughput (rows/s) per runtime.
 
     RUN_OR_MODEL is a run folder (torch weights and model.onnx) or an .onnx file, such as an
@@ -32,6 +33,7 @@ def command(target: str, runtimes: str | None, batch_sizes: str | None, repeats:
     Examples:
       irisonnx bench artifacts/runs/iris
       irisonnx bench artifacts/runs/iris --runtimes ort-cpu --threads 1 --json
+      irisonnx bench artifacts/runs/iris --runtimes ort-cpu --variants all
       irisonnx bench edge/model.int8.onnx --batch-sizes 1,4096 --quick
     """
     from irisonnx.bench import BenchSettings, run_bench
@@ -44,6 +46,12 @@ def command(target: str, runtimes: str | None, batch_sizes: str | None, repeats:
 
         raise UsageError("bad --runtimes", repr(runtimes), "give at least one runtime, e.g. ort-cpu")
 
+    variant_names = [v.strip() for v in variants.split(",") if v.strip()] if variants is not None else None
+    if variant_names is not None and not variant_names:
+        from irisonnx.errors import UsageError
+
+        raise UsageError("bad --variants", repr(variants), "name edge variants, e.g. fp32,int8-dynamic, or all")
+
     status = None
     if not as_json and sys.stderr.isatty():
 
@@ -51,7 +59,7 @@ def command(target: str, runtimes: str | None, batch_sizes: str | None, repeats:
             click.echo(f"\rbench: {msg:<60}", err=True, nl=False)
 
     try:
-        res = run_bench(target, runtimes=names, settings=settings, progress=status)
+        res = run_bench(target, runtimes=names, variants=variant_names, settings=settings, progress=status)
     finally:
         if status is not None:
             click.echo("\r" + " " * 70 + "\r", err=True, nl=False)

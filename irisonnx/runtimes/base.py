@@ -47,9 +47,12 @@ class Runtime:
     def __init__(self, ctx: RuntimeContext, option: str = "") -> None:
         self.ctx, self.option = ctx, option
         self._active = False
+        self.label: str | None = None  # a display name in place of the spec (bench's edge:VARIANT)
 
     @property
     def name(self) -> str:
+        if self.label:
+            return self.label
         return f"{self.kind}:{self.option}" if self.option else self.kind
 
     def is_available(self) -> tuple[bool, str]:

@@ -61,7 +61,7 @@ class _OrtRuntime(Runtime):
     def info(self) -> dict[str, Any]:
         import onnxruntime as ort
 
-        d = {"name": self.name, "kind": self.kind, "versions": {"onnxruntime": ort.__version__}, "threads": self.ctx.threads, **self._settings()}
+        d = {"name": self.name, "kind": self.kind, "model": str(self.ctx.model_path) if self.ctx.model_path else None, "versions": {"onnxruntime": ort.__version__}, "threads": self.ctx.threads, **self._settings()}
         if self._active:
             d["providers"] = self.predictor.providers
         return d
