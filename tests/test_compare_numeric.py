@@ -176,3 +176,24 @@ def test_fast_row_argmax_and_narrow_ulp_match_numpy_and_the_int64_route() -> Non
         v = rng.standard_normal(10000).astype(dt)
         v[:6] = [0.0, -0.0, np.finfo(dt).max, -np.finfo(dt).max, np.finfo(dt).smallest_subnormal, -np.finfo(dt).smallest_subnormal]
         assert np.array_equal(_ordered_narrow(v).astype(np.int64), _ordered(v)), dt
+
+
+def test_a_huge_tolerance_passes_everything_finite_without_numpy_warnings() -> None:
+    """rtol 1e308 makes rtol*|b| overflow to inf, the right bound: no RuntimeWarning on stderr
+    (the CLI prints one line), on the finite fast path and on the general one."""
+    import warnings
+
+    from irisonnx.compare import PairStats, Tolerance
+
+    a = np.array([[1e30, 2.0, -3e38]], np.float32)
+    b = np.array([[1.1e30, 2.5, 3e38]], np.float32)
+    with_nan = a.copy()
+    with_nan[0, 0] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast = PairStats("x", "y", Tolerance(atol=1e308, rtol=1e308))
+        fast.update("o", a, b)
+        general = PairStats("x", "y", Tolerance(atol=1e308, rtol=1e308))
+        general.update("o", with_nan, b)
+    assert fast.outputs["o"].n_fail == 0
+    assert general.outputs["o"].n_fail == 1 and general.outputs["o"].n_nan_inf_mismatch == 1  # only the NaN fails
