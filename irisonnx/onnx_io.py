@@ -378,13 +378,18 @@ def load_model_safely(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES,
         raise ArtifactError("corrupt ONNX model", f"{p}: a metadata entry or a graph input/output name is not UTF-8 text")
     _check_domains(model, p)
     _check_complete(model, meta, p)
-    n_features, n_classes, features, classes = _check_signature(p, inputs, outputs, meta)
-    units = _feature_units(meta, p)
+    return _model_info(p, data, sha256_bytes(data), model, inputs, outputs, meta, has_external_data=has_external)
+
+
+def _model_info(path: Path, data: bytes, sha256: str, proto: Any, inputs: list[TensorSpec], outputs: list[TensorSpec], meta: dict[str, str], **extra: Any) -> ModelInfo:
+    """A ModelInfo once the signature has passed the checks against the metadata (both the
+    full path, from the parsed proto, and the vouched path, from an onnxruntime session)."""
+    n_features, n_classes, features, classes = _check_signature(path, inputs, outputs, meta)
     return ModelInfo(
-        path=p,
+        path=path,
         data=data,
-        sha256=sha256_bytes(data),
-        proto=model,
+        sha256=sha256,
+        proto=proto,
         inputs=inputs,
         outputs=outputs,
         metadata=meta,
@@ -392,9 +397,9 @@ def load_model_safely(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES,
         n_classes=n_classes,
         feature_names=features,
         class_names=classes,
-        feature_units=units,
-        has_external_data=has_external,
+        feature_units=_feature_units(meta, path),
         has_irisonnx_metadata=meta.get("format") == MODEL_FORMAT,
+        **extra,
     )
 
 
@@ -534,25 +539,7 @@ class VouchedModel:
         inputs = [spec(a) for a in sess.get_inputs()]
         outputs = [spec(a) for a in sess.get_outputs()]
         meta = dict(sess.get_modelmeta().custom_metadata_map)
-        n_features, n_classes, features, classes = _check_signature(self.path, inputs, outputs, meta)
-        return ModelInfo(
-            path=self.path,
-            data=self.data,
-            sha256=self.sha256,
-            proto=None,
-            inputs=inputs,
-            outputs=outputs,
-            metadata=meta,
-            n_features=n_features,
-            n_classes=n_classes,
-            feature_names=features,
-            class_names=classes,
-            feature_units=_feature_units(meta, self.path),
-            has_external_data=False,
-            has_irisonnx_metadata=meta.get("format") == MODEL_FORMAT,
-            manifest_entry=self.entry,
-            export_record=self.export_record,
-        )
+        return _model_info(self.path, self.data, self.sha256, None, inputs, outputs, meta, has_external_data=False, manifest_entry=self.entry, export_record=self.export_record)
 
 
 def vouched_model(model_or_run: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES) -> VouchedModel | None:
