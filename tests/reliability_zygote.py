@@ -30,6 +30,11 @@ import sys
 import time
 
 
+# Exit code of a child whose SIGINT landed outside irisonnx.cli.main (in the fork server's
+# own set-up before main, or after main returned): a harness event, not the CLI's answer.
+OUTSIDE_MAIN = 75
+
+
 def _preload():  # type: ignore[no-untyped-def]
     import numpy  # noqa: F401
     import safetensors.torch  # noqa: F401
@@ -76,7 +81,7 @@ def _serve(main, req: dict) -> dict:  # type: ignore[no-untyped-def]
         try:
             code = _child(main, req)
         except KeyboardInterrupt:  # a SIGINT after main returned, or before it started
-            code = 130
+            code = OUTSIDE_MAIN
         except BaseException:  # noqa: BLE001 - the child must never return into the server loop
             code = 71
         finally:
