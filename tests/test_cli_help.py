@@ -140,3 +140,22 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     r = run_cli("--debug", "verify", str(tmp_path / "nope"))
     assert r.returncode != 0
     assert "Traceback" in r.stderr and "UsageError: run folder not found" in r.stderr
+
+
+def test_progress_bars_get_a_size_when_the_terminal_reports_none(monkeypatch) -> None:  # noqa: ANN001
+    """A pty nobody sized (``script``, some CI runners) reports 0x0: tqdm then drew nothing at
+    all, so the bars get 80x24 there; a real terminal keeps dynamic width; a file or pipe too."""
+    import os
+
+    import irisonnx.cli as cli_mod
+
+    monkeypatch.setattr(cli_mod.os, "get_terminal_size", lambda fd: os.terminal_size((0, 0)))
+    assert cli_mod.bar_width() == {"ncols": 80, "nrows": 24}
+    monkeypatch.setattr(cli_mod.os, "get_terminal_size", lambda fd: os.terminal_size((120, 40)))
+    assert cli_mod.bar_width() == {"dynamic_ncols": True}
+
+    def not_a_tty(fd):  # noqa: ANN001, ANN202
+        raise OSError(25, "Inappropriate ioctl for device")
+
+    monkeypatch.setattr(cli_mod.os, "get_terminal_size", not_a_tty)
+    assert cli_mod.bar_width() == {"dynamic_ncols": True}

@@ -130,3 +130,14 @@ def parse_int_list(text: str, what: str) -> tuple[int, ...]:
     if not vals:
         raise click.BadParameter("give at least one value", param_hint=what)
     return vals
+
+
+def bar_width() -> dict[str, Any]:
+    """tqdm's size arguments. ``dynamic_ncols`` follows the terminal, but a terminal that
+    reports a 0x0 size (a pty nobody sized: ``script``, some CI runners, ``docker exec -t``)
+    made tqdm draw nothing at all (no row left for the bar); there it gets 80x24."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return {"dynamic_ncols": True}  # not a terminal (a file, a pipe): tqdm copes
+    return {"dynamic_ncols": True} if size.columns > 0 and size.lines > 0 else {"ncols": 80, "nrows": 24}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from irisonnx.cli import echo_json
+from irisonnx.cli import bar_width, echo_json
 
 
 def _parse_tol(values: tuple[str, ...], flag: str) -> tuple[float | None, dict[str, float]]:
@@ -101,7 +101,7 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
             if bar is None:
                 if total <= batch_size:
                     return  # one chunk: nothing to show
-                bar = tqdm(total=total, desc="compare", unit="row", unit_scale=True, leave=False, dynamic_ncols=True)
+                bar = tqdm(total=total, desc="compare", unit="row", unit_scale=True, leave=False, **bar_width())
             bar.update(done - bar.n)
 
     try:

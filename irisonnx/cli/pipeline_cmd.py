@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from irisonnx.cli import echo_json, parse_int_list
+from irisonnx.cli import bar_width, echo_json, parse_int_list
 
 
 @click.command("pipeline")
@@ -39,7 +39,7 @@ def command(name: str, csv_path: str | None, target: str | None, run_dir: str | 
         from tqdm import tqdm
 
         # disable=None: no bar when stderr is not a terminal (logs stay readable in CI)
-        bar = tqdm(total=len(STAGES), desc="pipeline", unit="stage", dynamic_ncols=True, leave=False, disable=None, mininterval=0.2)
+        bar = tqdm(total=len(STAGES), desc="pipeline", unit="stage", leave=False, disable=None, mininterval=0.2, **bar_width())
 
         def on_event(stage: str, msg: str) -> None:
             bar.set_description(f"pipeline: {stage}", refresh=False)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from irisonnx.cli import echo_json, parse_int_list
+from irisonnx.cli import bar_width, echo_json, parse_int_list
 
 
 @click.command("train")
@@ -50,7 +50,7 @@ def command(data_name: str, run_dir: str | None, hidden: str, activation: str, e
         # shows no stray 0% bar, and a resumed one starts at the epoch it resumed from.
         def on_epoch(row: dict) -> None:
             if not bars:
-                bars.append(tqdm(total=epochs, initial=row["epoch"] - 1, desc="train", unit="epoch", leave=True, dynamic_ncols=True))
+                bars.append(tqdm(total=epochs, initial=row["epoch"] - 1, desc="train", unit="epoch", leave=True, **bar_width()))
             bars[0].set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row['train_acc']:.3f}", test=f"{row['test_acc']:.3f}", refresh=False)
             bars[0].update(1)
 
