@@ -211,7 +211,9 @@ def run_pipeline(cfg: PipelineConfig, on_event: Event | None = None) -> Pipeline
             if man.get("source", {}).get("sha256") == state["model_sha"]:
                 # The bundle is current. Its web page may not be: `irisonnx edge` without --web
                 # replaces the bundle and drops edge/web; add it back rather than rebuild all.
-                if cfg.web is not False and not (run_dir / "edge" / "web" / "screenshot.png").is_file():
+                from irisonnx.web import web_bundle_current
+
+                if cfg.web is not False and not web_bundle_current(run_dir / "edge"):
                     web = _web_bundle(run_dir, cfg)
                     return ("done" if web.startswith("; web bundle") else "up to date"), _edge_summary(man) + web, {}
                 return "up to date", _edge_summary(man), {}

@@ -257,11 +257,14 @@ def add_web_bundle(edge_dir: str | os.PathLike, values: list[float] | None = Non
     Chromium with ``values`` typed into the form, and save ``edge/web/screenshot.png``.
 
     Built beside the target and swapped in only after the page has classified the row, so a
-    page that fails leaves the previous ``edge/web`` as it was. Returns the screenshot path.
+    page that fails leaves the previous ``edge/web`` as it was. Then the bundle's manifest
+    gets a ``web`` section: the sha256 and size of every file of the page, the variant it
+    serves, and the row tried with the class the page gave (see :func:`web_bundle_current`).
+    Returns the screenshot path.
     """
     from irisonnx.errors import ArtifactError
     from irisonnx.onnx_io import load_model_safely
-    from irisonnx.storage import TEMP_MARK, fsync_dir, read_json, sha256_file
+    from irisonnx.storage import TEMP_MARK, atomic_write_json, fsync_dir, read_json, sha256_file
 
     edge = Path(edge_dir)
     man = read_json(edge / "manifest.json", "edge manifest")
@@ -291,4 +294,21 @@ def add_web_bundle(edge_dir: str | os.PathLike, values: list[float] | None = Non
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    files = {p.relative_to(edge).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size} for p in sorted((edge / "web").rglob("*")) if p.is_file()}
+    man["web"] = {"variant": entry["variant"], "files": files, "tried": {"values": values, "label": ans["label"], "text": ans.get("text")}}
+    atomic_write_json(edge / "manifest.json", man)  # a kill before this line leaves a page the manifest does not list: re-added
     return edge / "web" / "screenshot.png"
+
+
+def web_bundle_current(edge_dir: str | os.PathLike) -> bool:
+    """True when ``edge/web`` is the page the bundle's manifest lists: every file there with its
+    sha256, and nothing else (a bundle rebuilt without --web has no ``web`` section)."""
+    from irisonnx.storage import read_json, sha256_file
+
+    edge = Path(edge_dir)
+    try:
+        listed = read_json(edge / "manifest.json", "edge manifest").get("web", {}).get("files", {})
+    except Exception:  # noqa: BLE001 - a missing or unreadable manifest: not current
+        return False
+    present = {p.relative_to(edge).as_posix() for p in (edge / "web").rglob("*") if p.is_file()} if (edge / "web").is_dir() else set()
+    return bool(listed) and present == set(listed) and all(sha256_file(edge / f) == e.get("sha256") for f, e in listed.items())

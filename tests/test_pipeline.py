@@ -65,6 +65,7 @@ def test_a_current_edge_bundle_without_its_web_page_gets_the_page_back(piped, tm
     that wants the web page adds it back instead of calling the edge stage up to date."""
     import os
 
+    from irisonnx.storage import sha256_file
     from irisonnx.web import browser_available
 
     ok, why = browser_available()
@@ -79,4 +80,17 @@ def test_a_current_edge_bundle_without_its_web_page_gets_the_page_back(piped, tm
     edge = {s["stage"]: s for s in json.loads(r.stdout)["stages"]}["edge"]
     assert edge["status"] == "done" and "web bundle with screenshot" in edge["summary"], edge
     assert (copy / "edge" / "web" / "screenshot.png").stat().st_size > 1000
-    assert json.loads((copy / "edge" / "manifest.json").read_text()) == json.loads((run / "edge" / "manifest.json").read_text())  # the bundle itself was kept
+    man = json.loads((copy / "edge" / "manifest.json").read_text())
+    web = man.pop("web")
+    assert man == json.loads((run / "edge" / "manifest.json").read_text())  # the bundle itself was kept
+    assert web["variant"] == "fp32" and "web/screenshot.png" in web["files"] and "web/index.html" in web["files"]
+    assert web["tried"]["label"] in ("setosa", "versicolor", "virginica")
+    assert all(web["files"][f]["sha256"] == sha256_file(copy / "edge" / f) for f in web["files"])
+    # A file of the page changed: the next run puts the page back, then it is up to date again.
+    (copy / "edge" / "web" / "labels.json").write_text("{}")
+    env = {"IRISONNX_DATASTORE": str(datastore)}
+    args = ["pipeline", "--run", str(copy), "--epochs", "20", "--exporter", "torchscript", "--web", "--no-bench", "--json"]
+    edge = {s["stage"]: s for s in json.loads(run_cli(*args, env=env, timeout=600).stdout)["stages"]}["edge"]
+    assert edge["status"] == "done" and "web bundle with screenshot" in edge["summary"], edge
+    edge = {s["stage"]: s for s in json.loads(run_cli(*args, env=env, timeout=600).stdout)["stages"]}["edge"]
+    assert edge["status"] == "up to date", edge
