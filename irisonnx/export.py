@@ -220,7 +220,7 @@ def _export_proto(wrapped: Any, n_features: int, out_names: list[str], exporter:
                 )
                 # model_proto holds every initializer inline; we never call prog.save(), so
                 # nothing (no .onnx.data) is written beside the model.
-                return prog.model_proto
+                return _strip_stack_traces(prog.model_proto)
             buf = io.BytesIO()
             torch.onnx.export(
                 wrapped,
@@ -296,6 +296,36 @@ def _doc_string(meta: dict[str, str], outputs: list[str]) -> str:
         f"Exported by torch {meta['torch_version']} ({meta['exporter']} exporter, opset {meta['opset']}) "
         f"from weights sha256 {meta['weights_sha256'][:16]}…; see metadata_props for the training config."
     )
+
+
+_STACK_TRACE = "pkg.torch.onnx.stack_trace"
+
+
+def _strip_stack_traces(proto: Any) -> Any:
+    """Drop the dynamo exporter's per-node Python stack traces. They hold absolute source
+    paths ("/home/alice/src/irisonnx/export.py", line ...): a model shipped to a device would
+    carry its builder's file system, and the same training gave different model bytes in
+    every checkout. The other per-node entries (fx node, name scopes, class hierarchy) are
+    path-free and stay."""
+
+    def strip(nodes: Any) -> None:
+        for node in nodes:
+            keep = [m for m in node.metadata_props if m.key != _STACK_TRACE]
+            if len(keep) != len(node.metadata_props):
+                kept = [(m.key, m.value) for m in keep]
+                del node.metadata_props[:]
+                for k, v in kept:
+                    node.metadata_props.add(key=k, value=v)
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    strip(attr.g.node)
+                for g in attr.graphs:
+                    strip(g.node)
+
+    strip(proto.graph.node)
+    for fn in proto.functions:
+        strip(fn.node)
+    return proto
 
 
 def _write_model(proto: Any, out: Path) -> float:

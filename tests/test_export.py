@@ -240,3 +240,23 @@ def test_export_needs_a_trained_run(tmp_path: Path, tiny_run: Path) -> None:
     (run / "model.safetensors").unlink()
     with pytest.raises(UsageError, match="weights file missing"):
         export_run(run, exporter="torchscript")
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_the_model_carries_no_path_of_the_machine_that_built_it(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path, exporter: str) -> None:
+    """The dynamo exporter stores a Python stack trace per node, with absolute source paths:
+    a shipped model would carry its builder's file system, and its bytes would change with
+    the checkout folder. Export strips them; the path-free node metadata stays."""
+    import onnx
+
+    import irisonnx
+
+    run = exported_run(tmp_path_factory, tiny_run, exporter)[0]
+    blob = (run / "model.onnx").read_bytes()
+    assert str(Path(irisonnx.__file__).resolve().parent).encode() not in blob
+    assert str(run.resolve()).encode() not in blob and str(Path.home()).encode() + b"/" not in blob
+    model = onnx.load_from_string(blob)
+    keys = {m.key for n in model.graph.node for m in n.metadata_props}
+    assert "pkg.torch.onnx.stack_trace" not in keys
+    if exporter == "dynamo":
+        assert "pkg.torch.onnx.name_scopes" in keys  # what --locate can map back to modules
