@@ -169,7 +169,7 @@ def _safetensors_bytes(tensors: dict[str, Any], metadata: dict[str, str] | None)
     For what irisonnx saves (tensors of one dtype, float32 in practice) the file is laid out
     here directly: tensors in name order, the compact sorted JSON header padded with spaces
     to a multiple of 8, which is byte for byte what safetensors' own serialiser followed by
-    _canonical gives (tests/test_checkpoint.py compares the two), at a third of the cost on
+    _canonical gives (tests/test_train.py compares the two), at a third of the cost on
     the training path. Anything else takes safetensors' serialiser.
     """
     arrays = {k: v.detach().contiguous().numpy() if hasattr(v, "detach") else np.ascontiguousarray(v) for k, v in tensors.items()}

@@ -255,8 +255,9 @@ class PairStats:
         if a.size == 0:
             return
         is_float = a.dtype.kind == "f" and b.dtype.kind == "f"
+        finite = False
         if is_float:
-            self._update_float(st, name, a, b, row_offset)
+            finite = self._update_float(st, name, a, b, row_offset)
         else:
             eq = a == b
             st.n_bitwise_equal += int(eq.sum())
@@ -267,16 +268,17 @@ class PairStats:
             self._hist(st, diff)
         if is_float and a.ndim == 2 and a.shape[1] > 1:
             st.argmax_rows += a.shape[0]
-            if name in self.finite_abs_err and a.shape[1] <= 8:  # this chunk took the finite path
+            if finite and a.shape[1] <= 8:  # no NaN: the column-wise argmax is numpy's
                 st.argmax_agree += int(np.count_nonzero(_row_argmax_finite(a) == _row_argmax_finite(b)))
             else:
                 st.argmax_agree += int((np.argmax(a, axis=1) == np.argmax(b, axis=1)).sum())
 
-    def _update_float(self, st: OutputStats, name: str, a: np.ndarray, b: np.ndarray, row_offset: int) -> None:
+    def _update_float(self, st: OutputStats, name: str, a: np.ndarray, b: np.ndarray, row_offset: int) -> bool:
+        """Fold a float chunk; True when it was all finite (the fast path took it)."""
         b = b.astype(a.dtype, copy=False) if a.dtype.itemsize >= b.dtype.itemsize else b
         if self._all_finite(a, b):
             self._update_finite(st, name, a, b, row_offset)
-            return
+            return True
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
             diff = np.abs(a64 - b64)  # inf - inf -> nan
@@ -299,6 +301,7 @@ class PairStats:
         st.n_fail += int((~ok).sum())
         self._track(st, name, np.where(bad, np.inf, diff), a, b, row_offset, ulp)
         self._hist(st, np.where(bad, np.nan, diff))
+        return False
 
     def _judge(self, st: OutputStats, name: str, eq: np.ndarray, ulp: np.ndarray, close: Any) -> np.ndarray:
         """The pass mask for the tolerance mode; ``close(atol, rtol)`` computes the atol/rtol one."""
