@@ -591,6 +591,46 @@ def _iter_nodes(graph: Any) -> Any:
                 yield from _iter_nodes(g)
 
 
+# Bits per element of ONNX's fixed-size element types (TensorProto.DataType); sub-byte types are packed.
+_ITEM_BITS = {1: 32, 2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 9: 8, 10: 16, 11: 64, 12: 32, 13: 64, 14: 64, 15: 128, 16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4, 23: 4, 24: 8, 25: 2, 26: 2, 27: 6, 28: 6}
+
+
+def _tensor_bytes(t: Any, n: int) -> int:
+    """A tensor's raw size in bytes: its raw_data, its external length, or elements x item size."""
+    from onnx import TensorProto
+
+    if t.data_location == TensorProto.EXTERNAL:
+        entries = {e.key: e.value for e in t.external_data}
+        if "length" in entries and entries["length"].isdigit():
+            return int(entries["length"])
+    elif t.raw_data:
+        return len(t.raw_data)
+    if t.data_type == TensorProto.STRING:
+        return sum(len(v) for v in t.string_data)
+    return (n * _ITEM_BITS.get(t.data_type, 0) + 7) // 8
+
+
+def _external_files(model: Any, path: Path) -> dict[str, int]:
+    """{external data file: bytes the model reads from it} (locations were checked at load)."""
+    from onnx import TensorProto
+
+    files: dict[str, int] = {}
+    for t in _all_tensors(model):
+        if t.data_location != TensorProto.EXTERNAL:
+            continue
+        entries = {e.key: e.value for e in t.external_data}
+        loc = entries.get("location", "")
+        if "length" in entries and entries["length"].isdigit():
+            n = int(entries["length"])
+        else:
+            try:
+                n = (path.parent / loc).stat().st_size - int(entries.get("offset", "0") or 0)
+            except (OSError, ValueError):
+                n = 0
+        files[loc] = files.get(loc, 0) + n
+    return dict(sorted(files.items()))
+
+
 def describe(info: ModelInfo) -> dict[str, Any]:
     """Everything ``irisonnx inspect`` shows, as plain data."""
     from collections import Counter
@@ -600,11 +640,13 @@ def describe(info: ModelInfo) -> dict[str, Any]:
     for node in _iter_nodes(model.graph):
         ops[f"{node.domain}::{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type] += 1
     n_params = 0
+    n_bytes = 0
     for t in model.graph.initializer:
         n = 1
         for d in t.dims:
             n *= int(d)
         n_params += n
+        n_bytes += _tensor_bytes(t, n)
     out: dict[str, Any] = {
         "path": str(info.path),
         "size": info.size,
@@ -618,8 +660,13 @@ def describe(info: ModelInfo) -> dict[str, Any]:
         "n_nodes": sum(ops.values()),
         "n_initializers": len(model.graph.initializer),
         "n_parameters": n_params,
+        "initializer_bytes": n_bytes,
         "external_data": info.has_external_data,
+        "external_data_files": _external_files(model, info.path) if info.has_external_data else {},
+        "opset_declarations": [{"domain": o.domain or "ai.onnx", "version": int(o.version)} for o in model.opset_import],
         "irisonnx_metadata": info.has_irisonnx_metadata,
+        "irisonnx_model": info.has_irisonnx_metadata,
+        "classifier": info.is_classifier,
         "class_names": info.class_names,
         "feature_names": info.feature_names,
         "feature_units": info.feature_units,
