@@ -1,5 +1,6 @@
 """Rows in, predictions out, for ``irisonnx predict``: CSV/.npy/--values parsing and atomic
-writing of CSV/JSON/.npy results. numpy and the standard library only (no torch, no onnx).
+writing of CSV/JSON/.npy results for classifiers, and of every output (.npz, JSON) for any
+model. numpy and the standard library only (no torch, no onnx).
 
 Every bad input is a DataError (exit 2) whose one-line message names the line, the column
 and the value. CSV lines are numbered as an editor shows them (the first line is 1).
@@ -21,9 +22,11 @@ from irisonnx.data import _is_number  # one definition of what counts as a numbe
 from irisonnx.errors import DataError, UsageError
 from irisonnx.storage import atomic_write_text, atomic_writer, dumps_json
 
-__all__ = ["InputRows", "parse_values", "read_input", "predictions_doc", "write_predictions", "OUTPUT_FORMATS"]
+__all__ = ["InputRows", "parse_values", "read_input", "predictions_doc", "write_predictions", "OUTPUT_FORMATS", "JSON_MAX_VALUES", "dtype_name", "plain_outputs", "outputs_doc", "write_npz", "class_scores"]
 
 OUTPUT_FORMATS = (".csv", ".json", ".npy")
+JSON_MAX_VALUES = 100_000  # predict --json prints at most this many output values (all outputs together)
+PROBABILITY_SUM_TOL = 1e-4  # --classify: rows that sum to 1 within this are probabilities already
 
 
 @dataclass
@@ -176,3 +179,76 @@ def write_predictions(path: str | os.PathLike, labels: np.ndarray, probs: np.nda
             with open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(probs, dtype=np.float32), allow_pickle=False)
     return suffix[1:]
+
+
+# --- any model: every output by name ----------------------------------------------------------
+
+
+def dtype_name(arr: np.ndarray) -> str:
+    return "string" if arr.dtype.kind == "U" else str(arr.dtype)
+
+
+def plain_outputs(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Outputs as arrays a .npz holds without pickle: string tensors (onnxruntime gives object
+    arrays of str) become fixed-width unicode; any other object array is refused naming it."""
+    out: dict[str, np.ndarray] = {}
+    for name, arr in outputs.items():
+        arr = np.asarray(arr)
+        if arr.dtype == object:
+            if not all(isinstance(v, str) for v in arr.flat):
+                raise DataError(f"output {name!r} holds Python objects, not numbers or strings", f"{type(next(iter(arr.flat), None)).__name__} values", "irisonnx writes tensors of numbers, bool and strings")
+            arr = arr.astype(np.str_) if arr.size else np.zeros(arr.shape, dtype="U1")
+        out[name] = arr
+    return out
+
+
+def outputs_doc(outputs: dict[str, np.ndarray], columns: dict[str, list[str]] | None = None, max_values: int = JSON_MAX_VALUES, **about: Any) -> dict[str, Any]:
+    """``about`` plus every output as {name, dtype, shape, values (nested lists)}; a map output
+    made a (rows, keys) array also has its ``columns``. More than ``max_values`` values in all
+    is a UsageError pointing to --output FILE.npz."""
+    total = sum(int(a.size) for a in outputs.values())
+    if total > max_values:
+        raise UsageError(f"the outputs hold {total:,} values, more than --json prints ({max_values:,})", "", "write them with --output FILE.npz (every output by name; numpy.load reads it)")
+    docs = []
+    for name, arr in outputs.items():
+        d: dict[str, Any] = {"name": name, "dtype": dtype_name(arr), "shape": list(arr.shape), "values": arr.tolist()}
+        if columns and name in columns:
+            d["columns"] = columns[name]
+        docs.append(d)
+    return {**about, "outputs": docs}
+
+
+def write_npz(path: str | os.PathLike, outputs: dict[str, np.ndarray]) -> None:
+    """Every output by name in one .npz, written atomically, without pickle. This is the
+    layout np.savez writes (a zip of NAME.npy members) but written member by member:
+    np.savez(file, **arrays) would take outputs named 'file' or 'allow_pickle' as its own
+    parameters."""
+    import zipfile
+
+    p = Path(path)
+    if p.suffix.lower() != ".npz":
+        raise UsageError("unknown output format", f"{p.name!r}", "every output is written to a .npz file")
+    if p.is_dir():
+        raise UsageError("output path is a folder", str(p))
+    arrays = plain_outputs(outputs)
+    with atomic_writer(p) as tmp:
+        with zipfile.ZipFile(tmp, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, arr in arrays.items():
+                with zf.open(name + ".npy", "w", force_zip64=True) as fh:
+                    np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
+
+
+def class_scores(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(labels int64 (rows,), probabilities float32 (rows, classes), softmax applied) for a
+    2-D float output read as class scores (``predict --classify``). Rows that are already a
+    probability distribution (every value in [0, 1], each row summing to 1 within 1e-4) are
+    kept as the model gives them; anything else gets a row softmax (float64 inside). Labels
+    are the argmax of the scores as given (ties: the first class)."""
+    from irisonnx.predictor import softmax
+
+    scores = np.asarray(scores)
+    labels = scores.argmax(axis=1).astype(np.int64) if scores.shape[1] else np.zeros(len(scores), np.int64)
+    finite = bool(np.isfinite(scores).all())
+    if finite and scores.size and (scores >= 0).all() and (scores <= 1).all() and np.abs(scores.astype(np.float64).sum(axis=1) - 1.0).max() <= PROBABILITY_SUM_TOL:
+        return labels, scores.astype(np.float32, copy=False), False
+    return labels, softmax(scores), True

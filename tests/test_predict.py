@@ -181,7 +181,7 @@ def test_bad_npy_files_and_arguments_exit_2(full: Path, tmp_path: Path, capsys) 
     cases = [
         (["--input", str(obj)], "is not a numeric .npy array"),  # never unpickled
         (["--input", str(junk)], "is not a numeric .npy array"),
-        (["--input", str(txt)], "unknown input format: 'rows.txt'; give a .csv or .npy file"),
+        (["--input", str(txt)], "unknown input format: 'rows.txt'; give a .npz (arrays by input name), .npy or .csv file"),
         (["--input", str(tmp_path / "missing.csv")], "input file not found"),
         (["--values", "5.1,3.5,1.4"], "--values has 3 values: the model takes 4"),
         (["--values", "5.1,3.5,x,0.2"], "column 'petal_length' is not a number"),

@@ -72,7 +72,8 @@ def _render(d: dict[str, Any]) -> None:
 
     click.echo(f"model     {d['path']}")
     click.echo(f"  file      {d['size']:,} bytes, sha256 {d['sha256']}" + (" (+ external data)" if d["external_data"] else ""))
-    click.echo(f"  onnx      IR {d['ir_version']}, producer {d['producer'] or '?'}, opsets " + ", ".join(f"{k} {v}" for k, v in d["opset_imports"].items()))
+    twice = sorted({o["domain"] for o in d["opset_declarations"] if sum(p["domain"] == o["domain"] for p in d["opset_declarations"]) > 1})
+    click.echo(f"  onnx      IR {d['ir_version']}, producer {d['producer'] or '?'}, opsets " + ", ".join(f"{k} {v}" for k, v in d["opset_imports"].items()) + (f" ({', '.join(twice)} declared more than once)" if twice else ""))
     for what, items in (("input", d["inputs"]), ("output", d["outputs"])):
         for t in items[:_MAX_LINES]:
             click.echo(f"  {what:<9} {_shape(t)}")
