@@ -46,7 +46,7 @@ def command(model: str, as_json: bool) -> None:
 # metadata keys, and this many operator types, before "... N more".
 _MAX_LINES = 20
 _MAX_OPS = 16
-_MAX_VALUE = 200  # characters of one metadata value
+_MAX_VALUE = 1000  # characters of one metadata value or doc string (irisonnx's own are shown whole)
 
 
 def _shape(t: dict[str, Any]) -> str:
