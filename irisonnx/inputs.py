@@ -164,6 +164,10 @@ class InputSet:
         for start in range(0, n, rows):
             yield start, {k: np.ascontiguousarray(v[start : start + rows]) for k, v in arrays.items()}
 
+    def as_samples(self) -> "InputSet":
+        """Each fixed-size chunk as its own sample (a fixed batch whose outputs are not rows)."""
+        return InputSet([f for _, f in self.chunks(self.chunk_rows or self.n_rows)], self.description, False)
+
     def whole(self) -> "InputSet":
         """The same inputs as one sample run in one call (outputs that do not follow the rows)."""
         return InputSet([dict(self.samples[0])], self.description, False)
