@@ -22,7 +22,8 @@ Two foreign formats, so that a golden set recorded elsewhere needs no conversion
   ``IterationResult`` maps output names to ``LazyArray`` objects wrapping those arrays. This
   module decodes them with ``json.loads`` and :func:`numpy.load` with ``allow_pickle=False``
   after checking each ``.npy`` header itself (no object dtype, the declared shape matches the
-  bytes present): polygraphy is never imported, nothing is unpickled, and an object of any
+  bytes present); big-endian arrays come back in native order, str arrays as object arrays of
+  str: polygraphy is never imported, nothing is unpickled, and an object of any
   other ``polygraphy_class`` (``Tensor`` is a ``torch.save`` pickle) is refused by name.
 
 Errors are one line: :class:`UsageError` for a missing or wrong path, :class:`ArtifactError`
@@ -466,6 +467,10 @@ def _decode_npy(text: Any, where: str) -> np.ndarray:
         raise ArtifactError(f"{where}: an ndarray does not load", f"{type(exc).__name__}", "the file is corrupt; regenerate it") from None
     if not isinstance(arr, np.ndarray):
         raise ArtifactError(f"{where}: an ndarray does not load as an array", "", "the file is corrupt; regenerate it")
+    if arr.dtype.kind == "U":  # strings as object arrays of str, as the ONNX reader and onnxruntime give them
+        return arr.astype(object)
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 

@@ -271,7 +271,8 @@ def pg_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     exe = _polygraphy()
     d = tmp_path_factory.mktemp("polygraphy")
     model = _pg_model(d / "m.onnx")
-    for args in (["--save-inputs", "in.json", "--save-outputs", "out.json"], ["--save-inputs", "in_dir", "--save-outputs", "out_dir"]):
+    # Two runners into single files; one runner into per-iteration folders (extensionless paths).
+    for args in (["--onnxrt", "--save-inputs", "in.json", "--save-outputs", "out.json"], ["--save-inputs", "in_dir", "--save-outputs", "out_dir"]):
         proc = subprocess.run([str(exe), "run", str(model), "--onnxrt", "--iterations", "3", "--input-shapes", "x:[2,4]", "ids:[2,3]", "mask:[2,3]", *args], cwd=d, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return {"model": model, "in": d / "in.json", "out": d / "out.json", "in_dir": d / "in_dir", "out_dir": d / "out_dir"}
@@ -287,15 +288,17 @@ def test_polygraphy_files_decode_to_what_onnxruntime_computes(pg_files: dict[str
         assert list(feed) == ["x", "ids", "mask"]
         assert (feed["x"].dtype, feed["x"].shape) == (np.float32, (2, 4))
         assert (feed["ids"].dtype, feed["mask"].dtype) == (np.int64, np.bool_)
-    assert len(runs) == 1
-    (runner, iters), = runs.items()
-    assert runner.startswith("onnxrt-runner") and len(iters) == 3
+    assert len(runs) == 2
+    assert [r.split("-")[:3] for r in runs] == [["onnxrt", "runner", "N0"], ["onnxrt", "runner", "N1"]]
     sess = ort.InferenceSession(str(pg_files["model"]), providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    for feed, outs in zip(feeds, iters):
-        assert list(outs) == ["y", "idx", "ids1", "nmask"]
-        for name, want in zip(names, sess.run(None, feed)):
-            _same(outs[name], want)
+    for iters in runs.values():
+        assert len(iters) == 3
+        for feed, outs in zip(feeds, iters):
+            assert list(outs) == ["y", "idx", "ids1", "nmask"]
+            for name, want in zip(names, sess.run(None, feed)):
+                _same(outs[name], want)
+    iters = next(iter(runs.values()))
     # The per-iteration folder form holds the same arrays.
     assert [list(f) for f in read_polygraphy_inputs(pg_files["in_dir"])] == [list(f) for f in feeds]
     for a, b in zip(read_polygraphy_inputs(pg_files["in_dir"]), feeds):
@@ -349,6 +352,20 @@ def _with_array(src: Path, dst: Path, payload: str | None = None, cls: str | Non
         entry["polygraphy_class"] = cls
     dst.write_text(json.dumps(doc))
     return dst
+
+
+def test_big_endian_and_str_arrays_come_back_native_and_as_object_arrays(pg_files: dict[str, Path], tmp_path: Path) -> None:
+    def b64(arr: np.ndarray) -> str:
+        buf = io.BytesIO()
+        np.save(buf, arr, allow_pickle=False)
+        return base64.b64encode(buf.getvalue()).decode()
+
+    big = np.arange(8, dtype=">f4").reshape(2, 4)
+    got = read_polygraphy_inputs(_with_array(pg_files["in"], tmp_path / "be.json", b64(big)))[0]["x"]
+    assert got.dtype == np.dtype("float32") and got.dtype.isnative
+    np.testing.assert_array_equal(got, np.arange(8, dtype=np.float32).reshape(2, 4))
+    got = read_polygraphy_inputs(_with_array(pg_files["in"], tmp_path / "str.json", b64(np.array(["ab", "ç"]))))[0]["x"]
+    assert got.dtype == object and got.tolist() == ["ab", "ç"]
 
 
 def test_pickled_object_array_is_refused_and_nothing_is_unpickled(pg_files: dict[str, Path], tmp_path: Path) -> None:
