@@ -252,6 +252,14 @@ def _median(vals: list[float]) -> float:
     return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
+def _feeder(rt: Any) -> Callable[[Any], Any]:
+    """``rt.run`` on one array, fed under the model's input name (the run's MLP: 'features')."""
+    info = rt.ctx.model_info
+    name = info.input.name if info is not None else "features"
+    run = rt.run
+    return lambda x: run({name: x})
+
+
 def _latency(fns: list[Callable[[Any], Any]], x1: Any, s: BenchSettings) -> list[LatencyStats]:
     """Batch-1 latency of every runtime, taking turns in blocks of single timed calls."""
     clock = time.perf_counter_ns
@@ -425,7 +433,7 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
             rt.activate()
             b.setup_seconds = time.perf_counter() - t0
             b.threads = _threads_used(rt, s.threads)
-        fns = [rt.run for rt, _ in active]
+        fns = [_feeder(rt) for rt, _ in active]
         if fns:
             if progress:
                 progress("latency at batch 1")

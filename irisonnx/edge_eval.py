@@ -221,7 +221,8 @@ class Evaluator:
         own: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         runs: list[tuple[str, str, Callable[..., Any]]] = [("ort-cpu", m, predictor.run) for m in MODES]
         if reference is not None:
-            runs.append(("reference", "all", lambda x, check=False: _quiet_numpy(reference.run, x)))
+            in_name = reference.ctx.model_info.input.name
+            runs.append(("reference", "all", lambda x, check=False: _quiet_numpy(reference.run, {in_name: x})))
         for split, x in self.splits.items():
             for rt, mode, fn in runs:
                 out = run_modes(fn, x, mode)

@@ -183,16 +183,21 @@ class Predictor:
         # CPU: parallel over chunks (see the module docstring); CUDA: one stream, in order.
         self.workers = 1 if provider == "cuda" else (threads or _usable_cores())
         self._pool: Any = None
+        # A model that is not irisonnx's classifier kind (any signature) runs through plain
+        # session.run on dicts (run_feeds), with onnxruntime's own intra-op threads.
+        self.generic = self.info is not None and not self.info.is_classifier
         self.session = self._create_session(provider, threads, graph_optimization, allow_tf32, device_id)
         if vouched is not None:
             self.info = vouched.info_from_session(self.session)
         del self._source
-        self._in_name = self.info.input.name
         self._all_names = tuple(self.info.output_names)
+        self._bindings: OrderedDict[tuple[int, tuple[str, ...]], _Binding] = OrderedDict()
+        if self.generic:
+            return
+        self._in_name = self.info.input.name
         self._logits = (self.info.logits_name,)
         extra = (self.info.probabilities_name, self.info.label_name)
         self._predict_names = self._logits + tuple(n for n in extra if n)
-        self._bindings: OrderedDict[tuple[int, tuple[str, ...]], _Binding] = OrderedDict()
 
     # --- session -------------------------------------------------------------------------
 
@@ -215,7 +220,10 @@ class Predictor:
             "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
             "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
         }[graph_optimization]
-        if provider == "cpu":
+        if provider == "cpu" and self.generic:
+            so.intra_op_num_threads = threads or 0  # 0: onnxruntime's default (the cores)
+            so.inter_op_num_threads = 1
+        elif provider == "cpu":
             so.intra_op_num_threads = 1  # the Predictor parallelises over chunks instead
             so.inter_op_num_threads = 1
         elif threads is not None:
@@ -266,10 +274,32 @@ class Predictor:
     def output_names(self) -> list[str]:
         return list(self._all_names)
 
+    # --- any signature -------------------------------------------------------------------
+
+    def run_feeds(self, feeds: dict[str, np.ndarray], outputs: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+        """Run any model on arrays by input name (checked by the caller against the
+        signature); returns every output (or ``outputs``) by name, as onnxruntime gives them."""
+        names = list(outputs) if outputs else list(self._all_names)
+        self._check_names(tuple(names))
+        if not self.generic and len(feeds) == 1 and self.info.input.name in feeds:
+            return self.run(feeds[self.info.input.name], names, check=False)
+        try:
+            return dict(zip(names, self.session.run(names, feeds)))
+        except _ort_errors() as exc:
+            raise self._ort_error(exc) from None
+        except (ValueError, TypeError) as exc:  # onnxruntime's Python-side feed checks
+            raise DataError("onnxruntime refused the inputs", f"{self.info.path}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+
     # --- input checks --------------------------------------------------------------------
+
+    def _need_classifier(self) -> None:
+        if self.generic:
+            sig = ", ".join(i.describe() for i in self.info.inputs)
+            raise UsageError("this model is not a classifier over one float32 [batch, n_features] input", f"it takes {sig}", "give its inputs by name (predict --input FILE.npz; Predictor.run_feeds)")
 
     def check_input(self, x: Any) -> np.ndarray:
         """Return ``x`` as a C-contiguous float32 (rows, n_features) array or raise DataError (exit 2)."""
+        self._need_classifier()
         if not isinstance(x, np.ndarray):
             try:
                 x = np.asarray(x)
@@ -306,6 +336,8 @@ class Predictor:
     def run(self, x: Any, outputs: list[str] | tuple[str, ...] | None = None, check: bool = True) -> dict[str, np.ndarray]:
         """Run the model; returns {output name: array}, all rows. ``outputs`` defaults to all."""
         names = tuple(outputs) if outputs else self._all_names
+        if not check:
+            self._need_classifier()
         x = self.check_input(x) if check else x
         n = x.shape[0]
         try:  # free in Python 3.11 unless it raises
