@@ -124,3 +124,25 @@ def test_zipmap_models_compare_and_the_reference_gap_is_reported(foreign, tmp_pa
     assert rc == 0 and doc["passed"], err
     rc, _, err = cli(capsys, "compare", str(m.onnx), "--runtimes", "ort-cpu,reference", "--inputs", str(f), "-q")
     assert rc == 4 and "ZipMap" in one_error_line(err)  # asked for by name: unavailable, exit 4
+
+
+@pytest.mark.parametrize("weight,node", [("fc.weight", "/fc/Gemm"), ("conv.weight", "/conv/Conv")])
+def test_locate_names_the_sabotaged_node_torch_module_vs_onnx(foreign, weight: str, node: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--locate between the user's module (torch, hooks on leaf modules) and its ONNX file with
+    one weight moved by 0.5: the first diverging node is the one that holds the weight."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = foreign["cnn"]
+    proto = onnx.load(str(m.onnx))
+    (init,) = [t for t in proto.graph.initializer if t.name == weight]
+    w = numpy_helper.to_array(init).copy()
+    w.flat[w.size // 3] += 0.5
+    init.CopyFrom(numpy_helper.from_array(w, weight))
+    bad = tmp_path / "bad.onnx"
+    onnx.save(proto, str(bad))
+    rc, doc, err = _compare(capsys, str(bad), "--module", m.module, "--runtimes", "torch,ort-cpu", "--inputs", str(_npz(tmp_path, "x", m.inputs)), "--locate")
+    assert rc == 1, err
+    (loc,) = doc["locate"]
+    fd = loc["first_divergence"]
+    assert fd["node"] == node and weight in fd["inputs"] and fd["torch_module"].startswith(weight.split(".")[0])
