@@ -489,7 +489,7 @@ def test_foreign_shapes_are_described_run_or_refused_in_bounded_memory(full: Pat
     absurd = _save(_identity_model(10**12), d / "absurd.onnx")
     jobs = [
         {"name": "fixed", "target": str(fixed), "mutations": [["none"]], "commands": [["inspect", str(fixed)], ["compare", str(fixed), "--inputs", "random:4", "--runtimes", "ort-cpu,reference", "-q"]]},
-        {"name": "absurd", "target": str(absurd), "mutations": [["none"]], "commands": [["inspect", str(absurd)], ["compare", str(absurd), "--inputs", "random:4", "-q"], ["predict", str(absurd), "--values", ROW]]},
+        {"name": "absurd", "target": str(absurd), "mutations": [["none"]], "commands": [["inspect", str(absurd)], ["compare", str(absurd), "--inputs", "random:4", "-q"], ["predict", str(absurd), "--values", ROW], ["predict", str(absurd), "--values", ROW, "--classify", "logits"]]},
     ]
     got = {(r["job"], r["argv"]): r for r in _sweep(jobs, tmp_path, timeout=600)}
     assert got[("fixed", 0)]["code"] == 0, got[("fixed", 0)]
@@ -497,6 +497,7 @@ def test_foreign_shapes_are_described_run_or_refused_in_bounded_memory(full: Pat
     assert got[("absurd", 0)]["code"] == 0, got[("absurd", 0)]
     assert got[("absurd", 1)]["code"] == 2 and "GiB" in one_error_line(got[("absurd", 1)]["err"]), got[("absurd", 1)]
     assert got[("absurd", 2)]["code"] == 2 and "not a classifier" in one_error_line(got[("absurd", 2)]["err"]), got[("absurd", 2)]
+    assert got[("absurd", 3)]["code"] == 2 and "--input FILE.npz" in one_error_line(got[("absurd", 3)]["err"]), got[("absurd", 3)]  # no name per feature
 
 
 # --- .npy and .npz -----------------------------------------------------------------------------------
@@ -527,6 +528,6 @@ def test_bad_npy_and_npz_inputs_exit_2(full: Path, tmp_path: Path, capsys: pytes
         assert msg in _fails(capsys, 2, "compare", str(full), "--runtimes", "torch,ort-cpu", "--inputs", str(path), "-q"), name
     real_npz = tmp_path / "rows.npz"
     real_npz.write_bytes(npz.getvalue())
-    assert "unknown input format: 'rows.npz'" in _fails(capsys, 2, "predict", str(full), "--input", str(real_npz))
-    # compare takes .npz (arrays by input name): one whose array is not named after the input says so
+    # predict and compare take .npz (arrays by input name): one whose array is not named after the input says so
+    assert "no array for input(s) 'features'" in _fails(capsys, 2, "predict", str(full), "--input", str(real_npz))
     assert "no array for input(s) 'features'" in _fails(capsys, 2, "compare", str(full), "--runtimes", "torch,ort-cpu", "--inputs", str(real_npz), "-q")

@@ -124,16 +124,18 @@ def _check_input_path(path: str) -> str:
     return suffix
 
 
-def _feature_input(info: Any) -> tuple[Any, list[str]] | None:
-    """(input spec, feature names) when the model takes one 2-D float input of fixed width:
-    the rows --values and a CSV give. None for any other signature."""
+def _feature_input(info: Any) -> Any:
+    """The input spec when the model takes one 2-D float input of a fixed width a CSV row can
+    hold (the rows --values and a CSV give); None for any other signature. The width bound
+    keeps a declared [batch, 1e12] from making a name per feature."""
+    from irisonnx.onnx_io import MAX_FEATURES
+
     if len(info.inputs) != 1:
         return None
     spec = info.inputs[0]
-    if not spec.is_float or len(spec.shape) != 2 or not isinstance(spec.shape[1], int) or spec.shape[1] < 1:
+    if not spec.is_float or len(spec.shape) != 2 or not isinstance(spec.shape[1], int) or not 1 <= spec.shape[1] <= MAX_FEATURES:
         return None
-    names = info.feature_names if info.is_classifier else [f"x{i}" for i in range(spec.shape[1])]
-    return spec, names
+    return spec
 
 
 def _npz_samples(path: str, sig: Any) -> list[dict[str, Any]]:
@@ -175,7 +177,8 @@ def _any_feeds(pred: Any, values: str | None, input_path: str | None, suffix: st
             raise UsageError(f"{what} gives the rows of a classifier", f"this model is not a classifier; it takes {takes}", "use --input FILE.npz (arrays by input name)" + ("; or --classify OUTPUT to read a 2-D float output as class scores" if feat else ""))
         if feat is None:
             raise UsageError(f"{what} gives the rows of one 2-D float input", f"this model takes {takes}", "use --input FILE.npz (arrays by input name)")
-        spec, names = feat
+        spec = feat
+        names = info.feature_names if info.is_classifier else [f"x{i}" for i in range(spec.shape[1])]
         rows = parse_values(values, names) if values is not None else read_input(input_path, names)  # type: ignore[arg-type]
         return checked_set([{spec.name: rows.x}], sig, rows.source), rows.source, rows.ignored_columns
     return checked_set(_npz_samples(input_path, sig), sig, str(input_path)), str(input_path), []  # type: ignore[arg-type]
