@@ -230,8 +230,7 @@ def test_inspect_shortens_long_lists_in_text_only(tmp_path: Path, capsys) -> Non
         [vi(f"in_{i}", T.FLOAT, ["n", 2]) for i in range(n)],
         [vi("total", T.FLOAT, ["n", 2])] + [vi(f"out_{i}", T.FLOAT, ["n", 2]) for i in range(n)],
     )
-    for i in range(n):
-        helper.set_model_props(model, {f"key_{i}": f"value {i}" for i in range(n)})
+    helper.set_model_props(model, {f"key_{i}": f"value {i}" for i in range(n)})
     path = _save(model, tmp_path / "wide.onnx")
     code, text, _ = cli(capsys, "inspect", str(path))
     assert code == 0
@@ -244,6 +243,16 @@ def test_inspect_shortens_long_lists_in_text_only(tmp_path: Path, capsys) -> Non
     d = json.loads(out)
     assert len(d["inputs"]) == n and len(d["outputs"]) == n + 1 and len(d["metadata"]) == n
     assert d["operators"] == {"Identity": n, "Sum": 1}
+    # twenty operator types in a chain: sixteen named, the rest counted
+    ops = ["Relu", "Abs", "Neg", "Exp", "Log", "Sqrt", "Sigmoid", "Tanh", "Floor", "Ceil", "Sin", "Cos", "Tan", "Softsign", "Softplus", "Identity", "Erf", "Round", "Sign", "Reciprocal"]
+    chain = _helper_model(
+        [helper.make_node(op, [f"t{i - 1}" if i else "x"], [f"t{i}"]) for i, op in enumerate(ops)],
+        [vi("x", T.FLOAT, ["n", 2])],
+        [vi(f"t{len(ops) - 1}", T.FLOAT, ["n", 2])],
+    )
+    code, text, _ = cli(capsys, "inspect", str(_save(chain, tmp_path / "chain.onnx")))
+    line = next(ln for ln in text.splitlines() if ln.startswith("  nodes"))
+    assert code == 0 and line.endswith("… (4 more operator types)") and line.count(" x1") == 16
 
 
 def test_inspect_reports_external_data(tmp_path: Path, capsys) -> None:
