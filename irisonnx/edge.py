@@ -595,7 +595,7 @@ def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Pat
     sig = info.signature
     gated, fixed = random_feeds(sig, n_random, seed, dims, ranges, within=True)
     beyond, _ = random_feeds(sig, n_random, seed + 1, dims, ranges)
-    cal, _ = random_feeds(sig, min(n_random, 256), seed + 2, dims, ranges, within=True)
+    cal, _ = random_feeds(sig, _CAL_ROWS, seed + 2, dims, ranges, within=True)
     batched = fixed is None and sig.batched()
     for f in (gated, beyond):
         check_feeds(sig, {k: v[:fixed] for k, v in f.items()} if fixed else f, "generated inputs")
@@ -688,6 +688,7 @@ def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Pat
         _ort_twins(result, staging, predictors, list(sets.values()), threads)
 
 
+_CAL_ROWS = 256  # generated rows int8-static calibrates on (minmax: more rows, fuller ranges)
 _BENCH_BYTES = 16 << 20  # the throughput call's inputs at most (a CNN's 65536 images would be 200 MB)
 
 
