@@ -297,3 +297,13 @@ def test_import_irisonnx_stays_cheap() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_one_onnxruntime_session_factory() -> None:
+    """Every onnxruntime session irisonnx makes comes from predictor.create_session (one place
+    for the no-fallback provider check, log silencing and one-line errors). edge_predict.py is
+    the bundle's standalone script: it runs without irisonnx installed, so it has its own."""
+    root = Path(__file__).resolve().parent.parent / "irisonnx"
+    makers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "InferenceSession(" in p.read_text())
+    assert makers == ["edge_predict.py", "predictor.py"]
+    assert (root / "predictor.py").read_text().count("InferenceSession(") == 1
