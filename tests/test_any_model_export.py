@@ -307,3 +307,14 @@ def test_one_onnxruntime_session_factory() -> None:
     makers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "InferenceSession(" in p.read_text())
     assert makers == ["edge_predict.py", "predictor.py"]
     assert (root / "predictor.py").read_text().count("InferenceSession(") == 1
+
+
+@pytest.mark.parametrize("command", ["compare", "bench", "edge"])
+def test_one_run_or_model_resolver(capsys: pytest.CaptureFixture, tmp_path: Path, command: str) -> None:
+    """compare, bench and edge resolve RUN_OR_MODEL through onnx_io.resolve_target: the same
+    exit code and words for a missing path and for a folder that is not a run."""
+    code, _, err = cli(capsys, command, str(tmp_path / "nowhere.onnx"))
+    assert code == 2 and "no such run folder or model file" in one_error_line(err, 2) and "pass a run folder or an .onnx file" in err
+    (tmp_path / "folder").mkdir()
+    code, _, err = cli(capsys, command, str(tmp_path / "folder"))
+    assert code == 2 and "not a run folder" in one_error_line(err, 2)
