@@ -126,6 +126,20 @@ class ModelInfo:
     def opset_imports(self) -> dict[str, int]:
         return {(o.domain or "ai.onnx"): int(o.version) for o in self.proto.opset_import}
 
+    def proto_with_data(self) -> Any:
+        """The ModelProto with any external data read in (a copy; its locations were checked
+        to stay inside the model's folder, and their total size is bounded): for consumers
+        that take a proto but cannot follow external data (the reference evaluator, locate)."""
+        if not self.has_external_data:
+            return self.proto
+        import onnx
+        from onnx.external_data_helper import load_external_data_for_model
+
+        m = onnx.ModelProto()
+        m.CopyFrom(self.proto)
+        load_external_data_for_model(m, os.fspath(self.path.absolute().parent))
+        return m
+
     def session_source(self) -> bytes | str:
         """What onnxruntime should load: the checked bytes, or the path when external data
         must be found beside the file (its locations were checked to stay inside the folder)."""
