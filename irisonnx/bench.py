@@ -356,19 +356,9 @@ def _throughput(fns: list[Callable[[Any], Any]], x: Any, s: BenchSettings, n: in
 
 def _resolve(target: str | os.PathLike) -> tuple[Any, Any]:
     """(Run or None, ModelInfo or None) for a run folder or an .onnx file (edge variants too)."""
-    from irisonnx.onnx_io import resolve_model
-    from irisonnx.run import Run, is_run_dir
+    from irisonnx.onnx_io import resolve_target
 
-    t = Path(target)
-    if is_run_dir(t):
-        run = Run.open(t)
-        info = resolve_model(run.dir, allow_unvalidated=True) if run.onnx_path.exists() else None
-        return run, info
-    if not t.exists():
-        raise UsageError("no such run folder or model file", str(t), "pass a run folder or an .onnx file")
-    if t.is_dir():
-        raise UsageError("not a run folder", f"{t} has no config.json", "pass a run folder or an .onnx file")
-    return None, resolve_model(t, allow_unvalidated=True)
+    return resolve_target(target)
 
 
 def _default_runtimes(run: Any, info: Any) -> list[str]:

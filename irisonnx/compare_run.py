@@ -24,6 +24,7 @@ __all__ = ["RuntimeStatus", "CompareResult", "run_compare", "DEFAULT_BATCH"]
 
 DEFAULT_BATCH = 32768  # rows per chunk: float64 error arrays of 0.75 MiB stay in L2; 1M-row compare peak 1.1x inputs+outputs (65536: 1.6x), same time
 TOP_ROWS = 8  # rows kept per pair for --locate
+_MAX_GOLDEN_MODEL = 64 << 20  # a golden set keeps a copy of its model (for --locate) up to this size
 
 Progress = Callable[[int, int], None]
 
@@ -59,6 +60,8 @@ class CompareResult:
     location: list[dict[str, Any]] = field(default_factory=list)
     saved_io: str | None = None
     seconds: float = 0.0
+    signature: dict[str, Any] = field(default_factory=dict)
+    batched: bool = True
 
     @property
     def passed(self) -> bool:
@@ -79,6 +82,8 @@ class CompareResult:
             "outputs_only_in": self.only_in,
             "locate": self.location,
             "saved_io": self.saved_io,
+            "signature": self.signature,
+            "batched": self.batched,
             "seconds": self.seconds,
             "passed": self.passed,
         }
@@ -87,30 +92,28 @@ class CompareResult:
 def _resolve_target(target: str | os.PathLike, model: str | os.PathLike | None, notes: list[str]) -> tuple[Any, Any]:
     """(Run or None, checked ModelInfo or None). A run's own model.onnx must match its manifest
     (exit 3); a ``--model`` file that differs from it is compared as given, with a note."""
-    from irisonnx.onnx_io import load_model_safely, resolve_model
-    from irisonnx.run import Run, is_run_dir
+    from irisonnx.onnx_io import load_model_safely, resolve_target
+    from irisonnx.run import is_run_dir
 
     t = Path(target)
-    if not is_run_dir(t):
-        if model is not None:
-            raise UsageError("--model needs a run folder as the target", str(t))
-        if not t.exists():
-            raise UsageError("no such run folder or model file", str(t))
-        return None, resolve_model(t, allow_unvalidated=True)
-    run = Run.open(t)
-    if model is not None:
-        if not Path(model).exists():
-            raise UsageError("--model file not found", str(model))
-        info = load_model_safely(model)
-        entry = run.manifest().entry(run.onnx_path) if run.onnx_path.exists() else None
-        if entry is None or entry.get("sha256") != info.sha256:
-            was = f" (manifest: {entry['sha256'][:12]}…)" if entry else ""
-            notes.append(f"--model {model} has sha256 {info.sha256[:12]}…, not the run's exported model.onnx{was}; compared as given")
+    if model is not None and not is_run_dir(t):
+        raise UsageError("--model needs a run folder as the target", str(t))
+    if model is None:
+        run, info = resolve_target(t)
+        if run is not None and info is None:
+            notes.append(f"{run.onnx_path} does not exist (run irisonnx export first); ONNX runtimes are unavailable")
         return run, info
-    if run.onnx_path.exists():
-        return run, resolve_model(run.dir, allow_unvalidated=True)
-    notes.append(f"{run.onnx_path} does not exist (run irisonnx export first); ONNX runtimes are unavailable")
-    return run, None
+    from irisonnx.run import Run
+
+    run = Run.open(t)
+    if not Path(model).exists():
+        raise UsageError("--model file not found", str(model))
+    info = load_model_safely(model)
+    entry = run.manifest().entry(run.onnx_path) if run.onnx_path.exists() else None
+    if entry is None or entry.get("sha256") != info.sha256:
+        was = f" (manifest: {entry['sha256'][:12]}…)" if entry else ""
+        notes.append(f"--model {model} has sha256 {info.sha256[:12]}…, not the run's exported model.onnx{was}; compared as given")
+    return run, info
 
 
 def _signature(info: Any, run: Any) -> Any:
@@ -218,6 +221,9 @@ def run_compare(
     if len(active) < need:
         raise UsageError("nothing to compare", f"only {', '.join(r.name for r in active) or 'no runtime'} can run" + "".join(f" ({n})" for n in notes), "ask for at least two runtimes with --runtimes (one is enough to record a golden set with --save-io)")
 
+    if tolerance.require_argmax and info is not None and not any(o.is_float and len(o.shape) == 2 for o in sig.outputs if o.is_tensor):
+        raise UsageError("--argmax needs a 2-D float output", f"the model's outputs are {', '.join(o.describe() for o in sig.outputs)}")
+
     # --- inputs -----------------------------------------------------------------------------
     from irisonnx.inputs import InputSet, checked_set, make_feeds
 
@@ -242,19 +248,28 @@ def run_compare(
             raise UsageError(f"--inputs {spec} needs the dataset", "pass a run folder, or use random:N or a file")
         classifier = info.is_classifier if info is not None else run is not None
         iset = make_feeds(spec, sig, dataset=dataset, ranges=ranges, seed=seed, dims=dims, input_ranges=input_ranges, feature_names=feature_names, classifier=classifier)
-    if tolerance.require_argmax and not any(o.is_float and len(o.shape) == 2 for o in sig.outputs if o.is_tensor) and info is not None:
-        raise UsageError("--argmax needs a 2-D float output", f"the model's outputs are {', '.join(o.describe() for o in sig.outputs)}")
 
     # --- stream -----------------------------------------------------------------------------
-    base_rt, others = active[0], active[1:]
-    for rt in active:
+    for rt in list(active):
         t = time.perf_counter()
-        rt.activate()
-        setup_s = time.perf_counter() - t
-        rt.setup_seconds = setup_s  # type: ignore[attr-defined]
+        try:
+            rt.activate()
+        except RuntimeUnavailable as exc:
+            st = next(s for s in statuses if s.spec == rt.name)
+            if st.explicit:
+                raise
+            # A default runtime that cannot take this model (the reference evaluator lacks
+            # ZipMap, say) is reported as unavailable, as if is_available had said so.
+            st.available, st.reason = False, exc.why or str(exc)
+            active.remove(rt)
+            continue
+        rt.setup_seconds = time.perf_counter() - t  # type: ignore[attr-defined]
+    if len(active) < need:
+        raise UsageError("nothing to compare", f"only {', '.join(r.name for r in active) or 'no runtime'} can run", "ask for at least two runtimes with --runtimes (one is enough to record a golden set with --save-io)")
+    base_rt, others = active[0], active[1:]
     try:
         iset = _aligned(iset, active, batch_size, notes)
-        pairs, only_in, tops, seconds, baseline_outs = _stream(iset, base_rt, others, tolerance, batch_size, save_io, save_io_format, statuses, active, progress)
+        pairs, only_in, tops, seconds, baseline_outs = _stream(iset, base_rt, others, tolerance, batch_size, save_io, save_io_format, statuses, active, progress, info.data if info is not None and len(info.data) <= _MAX_GOLDEN_MODEL else None)
     finally:
         for rt in active:
             rt.deactivate()
@@ -278,13 +293,14 @@ def run_compare(
         top_rows={k: [r for _, r in sorted(v, reverse=True)] for k, v in tops.items()},
         saved_io=str(save_io) if save_io else None,
     )
-    result.signature = sig.to_dict()  # type: ignore[attr-defined]
-    result.batched = iset.batched  # type: ignore[attr-defined]
+    result.signature = sig.to_dict()
+    result.batched = iset.batched
     if locate:
         from irisonnx.locate import locate_divergence
 
+        base_for_locate = _golden_model_runtime(golden, notes) if base_rt.kind == "golden" else base_rt
         for rt in others:
-            if not pairs[rt.name].passed:
+            if not pairs[rt.name].passed and base_for_locate is not None:
                 ids = result.top_rows[rt.name]
                 if iset.batched:
                     sel = np.asarray(ids, dtype=np.int64)
@@ -292,28 +308,47 @@ def run_compare(
                 else:
                     rows = iset.samples[ids[0]] if ids else iset.samples[0]
                     ids = ids[:1]
-                result.location.append(locate_divergence(rt, base_rt, rows, ids, tolerance))
+                result.location.append(locate_divergence(rt, base_for_locate, rows, ids, tolerance))
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _golden_model_runtime(golden: Any, notes: list[str]) -> Runtime | None:
+    """For --locate against a golden set: its recorded model in onnxruntime CPU, whose
+    intermediates are matched by name to the model under test."""
+    if golden is None or golden.model is None:
+        notes.append("--locate: the golden set holds no model to re-run (ONNX test data and Polygraphy outputs do not), so no node can be named")
+        return None
+    from irisonnx.onnx_io import load_model_safely
+
+    info = load_model_safely(golden.model)
+    rt = create("ort-cpu", RuntimeContext(model_path=info.path, model_info=info, output_names=info.output_names))
+    rt.label = "golden model (ort-cpu)"
+    return rt
 
 
 def _aligned(iset: Any, active: list[Runtime], batch_size: int, notes: list[str]) -> Any:
     """Cut rows into chunks only when every output follows the input rows: run the first
     chunk and look. A model whose outputs do not (a Transpose, a Gemm with transA) gets all
     rows in one call, as plain onnxruntime would."""
-    if not iset.batched or iset.chunk_rows is not None or iset.n_rows <= batch_size:
+    if not iset.batched:
         return iset
+    if iset.n_rows <= (iset.chunk_rows or batch_size):
+        return iset  # one call: nothing to cut, whatever the outputs' shapes
     start, feeds = next(iset.chunks(batch_size))
     rows = next(iter(feeds.values())).shape[0]
     for rt in active:
         for name, v in rt.run(feeds, start).items():
             if v.ndim == 0 or v.shape[0] != rows:
+                if iset.chunk_rows is not None:  # a fixed batch cannot run whole: each chunk is a sample
+                    notes.append(f"output {name!r} of {rt.name} does not follow the input rows ({list(v.shape)} for {rows} rows): each batch of {rows} is compared as a sample")
+                    return iset.as_samples()
                 notes.append(f"output {name!r} of {rt.name} does not follow the input rows ({list(v.shape)} for {rows} rows): all {iset.n_rows} rows run in one call")
                 return iset.whole()
     return iset
 
 
-def _stream(iset: Any, base_rt: Runtime, others: list[Runtime], tolerance: Tolerance, batch_size: int, save_io: Any, save_io_format: str, statuses: list[RuntimeStatus], active: list[Runtime], progress: Progress | None) -> tuple[dict[str, PairStats], dict[str, dict[str, list[str]]], dict[str, list[tuple[float, int]]], dict[str, float], list[dict[str, np.ndarray]]]:
+def _stream(iset: Any, base_rt: Runtime, others: list[Runtime], tolerance: Tolerance, batch_size: int, save_io: Any, save_io_format: str, statuses: list[RuntimeStatus], active: list[Runtime], progress: Progress | None, model_bytes: bytes | None = None) -> tuple[dict[str, PairStats], dict[str, dict[str, list[str]]], dict[str, list[tuple[float, int]]], dict[str, float], list[dict[str, np.ndarray]]]:
     pairs = {rt.name: PairStats(rt.name, base_rt.name, tolerance) for rt in others}
     only_in: dict[str, dict[str, list[str]]] = {}
     tops: dict[str, list[tuple[float, int]]] = {rt.name: [] for rt in others}
@@ -324,7 +359,7 @@ def _stream(iset: Any, base_rt: Runtime, others: list[Runtime], tolerance: Toler
     if save_io and save_io_format == "irisonnx":
         from irisonnx.golden import GoldenWriter
 
-        writer = GoldenWriter(save_io, n, batched=iset.batched)
+        writer = GoldenWriter(save_io, n, batched=iset.batched, single=iset.batched and n <= (iset.chunk_rows or batch_size))
     try:
         for start, chunk in iset.chunks(batch_size):
             outs = {}
@@ -359,7 +394,7 @@ def _stream(iset: Any, base_rt: Runtime, others: list[Runtime], tolerance: Toler
             st.info, st.seconds, st.setup_seconds = rt.info(), seconds[rt.name], getattr(rt, "setup_seconds", 0.0)
             infos[rt.name] = st.info
         if writer is not None:
-            writer.finish(base_rt.name, infos, iset.description)
+            writer.finish(base_rt.name, infos, iset.description, model=model_bytes)
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -393,7 +428,7 @@ def _keep_top_rows(heap: list[tuple[float, int]], mine: dict[str, np.ndarray], b
     row_err = None
     for o in common:
         a, b = np.asarray(mine[o]), np.asarray(base[o])
-        if a.dtype.kind != "f" or a.ndim == 0 or a.shape[0] == 0:
+        if a.dtype.kind != "f" or b.dtype.kind != "f" or a.ndim == 0 or a.shape[0] == 0 or a.shape != b.shape:
             continue
         d = known.pop(o, None) if known else None
         if d is None:

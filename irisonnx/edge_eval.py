@@ -393,21 +393,9 @@ def bench_feeds(calls: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], r
 def ort_format_session(data: bytes, threads: int | None = None) -> Any:
     """An onnxruntime CPU session over ORT-format bytes (the Predictor reads ONNX only).
     Same rule as the Predictor: the provider that ran must be the one asked for."""
-    import onnxruntime as ort
+    from irisonnx.predictor import create_session  # the one session factory
 
-    from irisonnx.errors import ArtifactError, RuntimeUnavailable
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    if threads is not None:
-        so.intra_op_num_threads = threads
-    try:
-        sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime's pybind errors share no useful base class
-        raise ArtifactError("onnxruntime cannot load the ORT-format model", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
-    if sess.get_providers()[:1] != ["CPUExecutionProvider"]:
-        raise RuntimeUnavailable("CPUExecutionProvider was asked for", f"the session runs on {sess.get_providers()}")
-    return sess
+    return create_session(data, intra_threads=threads, what="the ORT-format model")
 
 
 def twin_matches(sess: Any, predictor: Any, xs: list[Any]) -> tuple[bool, int]:

@@ -73,6 +73,8 @@ class _Stream:
             shape, dtype = list(arr.shape), str(arr.dtype)
         else:
             shape, dtype = list(self.shape), str(self.dtype)
+            if self.shape and self.rows != self.shape[0]:
+                raise ArtifactError("a runtime's output does not follow the input rows", f"{self.tmp.name}: {self.rows} rows written for {self.shape[0]}")
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
@@ -84,13 +86,15 @@ class GoldenWriter:
     (``start`` is the chunk's first row); otherwise each call is one whole sample (``start``
     is its index)."""
 
-    def __init__(self, folder: str | os.PathLike, n_rows: int, batched: bool = True) -> None:
+    def __init__(self, folder: str | os.PathLike, n_rows: int, batched: bool = True, single: bool = False) -> None:
+        """``single``: the rows come in one call, so an output may have any shape (a
+        Transpose's [4, rows]); the set is then marked unbatched unless every output follows the rows."""
         self.dir = Path(folder)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _storage_error(self.dir, exc) from exc
-        self.n_rows, self.batched = n_rows, batched
+        self.n_rows, self.batched, self.single = n_rows, batched, single
         self._streams: dict[str, _Stream] = {}
         self.inputs: dict[str, list[str]] = {}
         self.outputs: dict[str, dict[str, list[str]]] = {}
@@ -100,7 +104,7 @@ class GoldenWriter:
             st = self._streams.get(fname)
             if st is None:
                 arr = np.asarray(arr)
-                shape = ((self.n_rows,) + arr.shape[1:]) if self.batched and arr.ndim else arr.shape
+                shape = ((self.n_rows,) + arr.shape[1:]) if self.batched and arr.ndim and not self.single else arr.shape
                 st = self._streams[fname] = _Stream(self.dir / f"{TEMP_MARK}{os.getpid()}-{fname}", arr, shape)
             st.write(np.asarray(arr))
         except OSError as exc:
@@ -123,8 +127,14 @@ class GoldenWriter:
                 self.outputs.setdefault(runtime, {}).setdefault(name, []).append(fname)
             self._write(fname, start, arr)
 
-    def finish(self, baseline: str, infos: dict[str, Any], inputs_desc: str) -> Path:
+    def finish(self, baseline: str, infos: dict[str, Any], inputs_desc: str, model: bytes | None = None) -> Path:
+        """Commit every array, then index.json. ``model``: the ONNX bytes the outputs came
+        from, kept as ``model.onnx`` so that ``--locate`` against this set can re-run it."""
         files: dict[str, dict[str, Any]] = {}
+        if model is not None:
+            from irisonnx.storage import atomic_write_bytes
+
+            atomic_write_bytes(self.dir / "model.onnx", model)
         try:
             for fname, st in self._streams.items():
                 shape, dtype = st.close()
@@ -135,11 +145,13 @@ class GoldenWriter:
         except OSError as exc:
             self.abort()
             raise _storage_error(self.dir, exc) from exc
+        rows_follow = all(files[f]["shape"][:1] == [self.n_rows] for outs in self.outputs.values() for fs in outs.values() for f in fs)
         index = {
             "format": FORMAT,
-            "batched": self.batched,
+            "batched": self.batched and rows_follow,
             "inputs": {"description": inputs_desc, "tensors": {n: [files[f] for f in fs] for n, fs in self.inputs.items()}},
             "baseline": baseline,
+            **({"model": {"file": "model.onnx", "sha256": sha256_file(self.dir / "model.onnx"), "size": len(model)}} if model is not None else {}),
             "runtimes": {rt: {"info": infos.get(rt, {}), "outputs": {o: [files[f] for f in fs] for o, fs in outs.items()}} for rt, outs in self.outputs.items()},
         }
         atomic_write_json(self.dir / "index.json", index)
@@ -173,6 +185,7 @@ class GoldenSet:
     outputs: dict[str, list[dict[str, np.ndarray]]]
     baseline: str
     infos: dict[str, Any] = field(default_factory=dict)
+    model: Path | None = None  # the model the outputs came from (irisonnx sets record it)
 
     @property
     def runtimes(self) -> list[str]:
@@ -236,7 +249,13 @@ def _load_irisonnx(d: Path, input_names: list[str]) -> GoldenSet:
     outputs = {rt: _samples(d, r["outputs"], f"outputs of {rt}") for rt, r in idx["runtimes"].items()}
     if any(len(o) != len(inputs) for o in outputs.values()):
         raise ArtifactError("corrupt golden index.json", f"{d}: runtimes have a different number of samples than the inputs")
-    return GoldenSet(str(d), str(idx["inputs"].get("description", "")), bool(idx.get("batched", True)), inputs, outputs, idx["baseline"], infos)
+    model = None
+    m = idx.get("model")
+    if isinstance(m, dict) and m.get("file") == "model.onnx" and (d / "model.onnx").is_file():
+        if sha256_file(d / "model.onnx") != m.get("sha256"):
+            raise ArtifactError("golden file is corrupt or was modified", str(d / "model.onnx"))
+        model = d / "model.onnx"
+    return GoldenSet(str(d), str(idx["inputs"].get("description", "")), bool(idx.get("batched", True)), inputs, outputs, idx["baseline"], infos, model)
 
 
 def _by_position(items: list[tuple[str | None, np.ndarray]], names: list[str], what: str, where: str) -> dict[str, np.ndarray]:

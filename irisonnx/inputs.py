@@ -164,6 +164,10 @@ class InputSet:
         for start in range(0, n, rows):
             yield start, {k: np.ascontiguousarray(v[start : start + rows]) for k, v in arrays.items()}
 
+    def as_samples(self) -> "InputSet":
+        """Each fixed-size chunk as its own sample (a fixed batch whose outputs are not rows)."""
+        return InputSet([f for _, f in self.chunks(self.chunk_rows or self.n_rows)], self.description, False)
+
     def whole(self) -> "InputSet":
         """The same inputs as one sample run in one call (outputs that do not follow the rows)."""
         return InputSet([dict(self.samples[0])], self.description, False)
@@ -274,7 +278,7 @@ def random_feeds(sig: Any, n: int, seed: int = 0, dims: dict[str, int] | None = 
                 arr[0], arr[1] = False, True
         else:  # pragma: no cover - numpy_dtype returns only the kinds above
             raise UsageError(f"input {spec.name!r} has type {spec.dtype}", "random inputs cannot be drawn for it")
-        feeds[spec.name] = np.ascontiguousarray(arr)
+        feeds[spec.name] = np.require(arr, requirements="C")  # keeps rank 0
     return feeds, fixed
 
 
@@ -371,9 +375,9 @@ def checked_set(samples: list[dict[str, np.ndarray]], sig: Any, source: str) -> 
     if len(checked) == 1:
         first = checked[0]
         n = {v.shape[0] for v in first.values() if v.ndim}
-        if any(v.ndim and v.shape[0] == 0 for v in first.values()):
-            raise DataError(f"{source}: no rows")
         batched = sig.batched() and len(n) == 1
+        if batched and 0 in n:
+            raise DataError(f"{source}: no rows")
         rows = n.pop() if len(n) == 1 else None
         return InputSet(checked, f"{source}" + (f" ({rows} rows)" if batched else ""), batched)
     return InputSet(checked, f"{source} ({len(checked)} feeds)", False)

@@ -241,7 +241,10 @@ def check_feeds(sig: Signature, feeds: Mapping[str, Any], where: str) -> dict[st
             if np.isfinite(arr).all() and not np.isfinite(cast).all():
                 raise DataError(f"{where}: array {spec.name!r} has values too large for {spec.dtype}", "they would become infinite")
             arr = cast
-        out[spec.name] = np.ascontiguousarray(arr, dtype=want if want != np.dtype(object) else None)
-        if want == np.dtype(object) and out[spec.name].dtype != object:
-            out[spec.name] = out[spec.name].astype(object)
+        if want == np.dtype(object):
+            arr = arr.astype(object) if arr.dtype != object else arr
+        elif arr.dtype != want:
+            arr = arr.astype(want)
+        # np.ascontiguousarray would turn a rank-0 array (an axis, a depth) into rank 1
+        out[spec.name] = arr if arr.flags.c_contiguous else arr.copy(order="C")
     return out

@@ -73,7 +73,7 @@ class _OrtRuntime(Runtime):
         from irisonnx.locate import expose_all
 
         info = self.ctx.model_info
-        proto, nodes = expose_all(info.proto)
+        proto, nodes = expose_all(info.proto_with_data())
         # Same provider rules as the real run, on a copy whose every node output is a graph output.
         # The exposed copy is no classifier (every node output is an output): the general path.
         exposed = dataclasses.replace(info, data=proto.SerializeToString(), proto=proto, has_external_data=False, outputs=[], n_features=None, n_classes=None)

@@ -18,7 +18,9 @@ class ReferenceRuntime(Runtime):
     kind = "reference"
 
     def _model(self) -> Any:
-        return self.ctx.model_info.proto
+        if not hasattr(self, "_proto"):
+            self._proto = self.ctx.model_info.proto_with_data()
+        return self._proto
 
     def is_available(self) -> tuple[bool, str]:
         if self.ctx.model_info is None:
