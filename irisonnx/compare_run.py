@@ -92,30 +92,28 @@ class CompareResult:
 def _resolve_target(target: str | os.PathLike, model: str | os.PathLike | None, notes: list[str]) -> tuple[Any, Any]:
     """(Run or None, checked ModelInfo or None). A run's own model.onnx must match its manifest
     (exit 3); a ``--model`` file that differs from it is compared as given, with a note."""
-    from irisonnx.onnx_io import load_model_safely, resolve_model
-    from irisonnx.run import Run, is_run_dir
+    from irisonnx.onnx_io import load_model_safely, resolve_target
+    from irisonnx.run import is_run_dir
 
     t = Path(target)
-    if not is_run_dir(t):
-        if model is not None:
-            raise UsageError("--model needs a run folder as the target", str(t))
-        if not t.exists():
-            raise UsageError("no such run folder or model file", str(t))
-        return None, resolve_model(t, allow_unvalidated=True)
-    run = Run.open(t)
-    if model is not None:
-        if not Path(model).exists():
-            raise UsageError("--model file not found", str(model))
-        info = load_model_safely(model)
-        entry = run.manifest().entry(run.onnx_path) if run.onnx_path.exists() else None
-        if entry is None or entry.get("sha256") != info.sha256:
-            was = f" (manifest: {entry['sha256'][:12]}…)" if entry else ""
-            notes.append(f"--model {model} has sha256 {info.sha256[:12]}…, not the run's exported model.onnx{was}; compared as given")
+    if model is not None and not is_run_dir(t):
+        raise UsageError("--model needs a run folder as the target", str(t))
+    if model is None:
+        run, info = resolve_target(t)
+        if run is not None and info is None:
+            notes.append(f"{run.onnx_path} does not exist (run irisonnx export first); ONNX runtimes are unavailable")
         return run, info
-    if run.onnx_path.exists():
-        return run, resolve_model(run.dir, allow_unvalidated=True)
-    notes.append(f"{run.onnx_path} does not exist (run irisonnx export first); ONNX runtimes are unavailable")
-    return run, None
+    from irisonnx.run import Run
+
+    run = Run.open(t)
+    if not Path(model).exists():
+        raise UsageError("--model file not found", str(model))
+    info = load_model_safely(model)
+    entry = run.manifest().entry(run.onnx_path) if run.onnx_path.exists() else None
+    if entry is None or entry.get("sha256") != info.sha256:
+        was = f" (manifest: {entry['sha256'][:12]}…)" if entry else ""
+        notes.append(f"--model {model} has sha256 {info.sha256[:12]}…, not the run's exported model.onnx{was}; compared as given")
+    return run, info
 
 
 def _signature(info: Any, run: Any) -> Any:

@@ -227,9 +227,11 @@ def _shape_for(spec: Any, n: int, dims: dict[str, int], batch_syms: set[str]) ->
     return tuple(shape)
 
 
-def random_feeds(sig: Any, n: int, seed: int = 0, dims: dict[str, int] | None = None, ranges: dict[str, tuple[float, float]] | None = None) -> tuple[dict[str, np.ndarray], int | None]:
+def random_feeds(sig: Any, n: int, seed: int = 0, dims: dict[str, int] | None = None, ranges: dict[str, tuple[float, float]] | None = None, within: bool = False) -> tuple[dict[str, np.ndarray], int | None]:
     """``n`` seeded rows for every input (see the module doc). Returns (feeds, chunk_rows):
-    chunk_rows is the fixed batch when the model has one (n is then rounded up to a multiple)."""
+    chunk_rows is the fixed batch when the model has one (n is then rounded up to a multiple).
+    ``within``: floats uniform inside the range only, no probes beyond it (for timing, int8
+    calibration and tolerance gates, where +-1e6 would measure saturation, not the model)."""
     dims, ranges = dims or {}, ranges or {}
     unknown = sorted(k for k in ranges if k not in sig.input_names)
     if unknown:
@@ -256,7 +258,10 @@ def random_feeds(sig: Any, n: int, seed: int = 0, dims: dict[str, int] | None = 
         width = size // rows if rows else 0
         if dt.kind == "f":
             lo, hi = ranges.get(spec.name, DEFAULT_FLOAT_RANGE)
-            arr = random_rows(rows, [lo] * width, [hi] * width, seed + k).reshape(shape) if width else np.zeros(shape, np.float32)
+            if within:
+                arr = rng.uniform(lo, hi, size=shape)
+            else:
+                arr = random_rows(rows, [lo] * width, [hi] * width, seed + k).reshape(shape) if width else np.zeros(shape, np.float32)
             if dt == np.float16:
                 arr = np.clip(arr, -60000.0, 60000.0)  # the probes at +-1e6 would be inf in float16
             arr = arr.astype(dt)

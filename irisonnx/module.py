@@ -41,7 +41,9 @@ class ModuleSpec:
         import torch
 
         assert self.path is not None
-        name = f"irisonnx_user_module_{abs(hash(str(self.path.resolve())))}"
+        # Named after the file, not its folder: the name reaches exported models' per-node
+        # metadata, which must not depend on where the file lies (see export._strip_stack_traces).
+        name = "irisonnx_user_module_" + "".join(c if c.isalnum() else "_" for c in self.path.stem)
         spec = importlib.util.spec_from_file_location(name, self.path)
         if spec is None or spec.loader is None:
             raise UsageError("cannot load --module", str(self.path), "give a Python file: FILE.py:FACTORY")
@@ -71,6 +73,8 @@ def _first(exc: BaseException) -> str:
 
 def parse_module_spec(text: str | os.PathLike | Any) -> ModuleSpec:
     """``FILE.py:FACTORY`` (exit 2 when malformed or missing), or an nn.Module object."""
+    if isinstance(text, ModuleSpec):
+        return text
     if not isinstance(text, (str, os.PathLike)):
         return ModuleSpec(None, type(text).__name__, module=text)
     s = os.fspath(text)
