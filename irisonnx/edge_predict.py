@@ -207,6 +207,8 @@ def tensor_outputs(out: dict) -> dict:
             res[name + ".keys"] = np.array([str(k) for k in keys])
         else:
             res[name] = np.asarray(v)
+        if res[name].dtype == object:  # strings: fixed-width unicode, readable without pickle
+            res[name] = res[name].astype(str)
     return res
 
 
@@ -219,8 +221,15 @@ def write_npz(path: str, arrays: dict) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".predict-", suffix=".npz")
     try:
+        import zipfile
+
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            # np.savez's layout, member by member: no pickles, and an output named "file" or
+            # "allow_pickle" is not taken for one of savez's own arguments.
+            with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as z:
+                for name, arr in arrays.items():
+                    with z.open(name + ".npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, np.asarray(arr), allow_pickle=False)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
