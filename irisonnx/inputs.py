@@ -5,7 +5,8 @@ checked against the signature (:func:`irisonnx.signature.check_feeds`). Sources:
 dataset splits (``test``, ``all``), ``random:N``, a ``.npz`` (arrays by input name), a ``.npy``
 (a model with one input), a ``.csv`` (one 2-D numeric input) or Polygraphy's ``--save-inputs``
 JSON. :func:`random_feeds` draws N rows for every input, respecting its type: floats within
-and beyond a range (below), integers uniformly in ``--input-range NAME=LO,HI`` (default 0..9),
+and beyond a range (below; ``uniform:N`` draws them uniformly inside the range only, for
+inputs such as images in [0, 1] where 1e6 is not a meaningful probe), integers uniformly in ``--input-range NAME=LO,HI`` (default 0..9),
 bools both values (the first row all False, the second all True). Symbolic dimensions other
 than the rows are bound with ``--dim NAME=SIZE``; a fixed first dimension is honoured (a
 model with batch 1 is fed row by row).
@@ -338,16 +339,18 @@ def make_feeds(
         if len(sig.inputs) != 1:
             raise UsageError(f"--inputs {spec} gives one array", f"the model takes {len(sig.inputs)} inputs")
         return InputSet([{sig.inputs[0].name: x}], desc, True)
-    if spec.startswith("random:"):
+    if spec.startswith(("random:", "uniform:")):
+        kind, _, count = spec.partition(":")
         try:
-            n = int(spec.split(":", 1)[1], 10)
+            n = int(count, 10)
         except ValueError:
-            raise UsageError("bad --inputs", repr(spec), "use random:N with an integer N") from None
+            raise UsageError("bad --inputs", repr(spec), f"use {kind}:N with an integer N") from None
         if n < 1:
             raise UsageError("bad --inputs", repr(spec), "N must be positive")
-        feeds, fixed = random_feeds(sig, n, seed, dims, input_ranges)
+        within = kind == "uniform"
+        feeds, fixed = random_feeds(sig, n, seed, dims, input_ranges, within=within)
         rows = next(iter(feeds.values())).shape[0] if feeds and next(iter(feeds.values())).ndim else n
-        desc = f"{rows} random rows (seed {seed}) of every input" + (f", fed {fixed} at a time (fixed batch)" if fixed else "")
+        desc = f"{rows} {'uniform rows within the input ranges' if within else 'random rows'} (seed {seed}) of every input" + (f", fed {fixed} at a time (fixed batch)" if fixed else "")
         if fixed is not None:
             check_feeds(sig, {k: v[:fixed] for k, v in feeds.items()}, "random inputs")
             return InputSet([feeds], desc, True, chunk_rows=fixed)

@@ -272,3 +272,14 @@ def test_outputs_of_another_shape_fail_the_pair(models: dict, tmp_path: Path, ca
 def test_argmax_needs_a_2d_float_output(models: dict, capsys: pytest.CaptureFixture) -> None:
     rc, _, err = cli(capsys, "compare", str(models["strings"]), "--runtimes", "ort-cpu,reference", "--argmax", "-q")
     assert rc == 2 and "--argmax needs a 2-D float output" in one_error_line(err)
+
+
+def test_uniform_inputs_stay_inside_the_range(models: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """random:N probes far beyond the range (1e6); uniform:N stays inside it (images in [0, 1])."""
+    for spec, inside in (("uniform:500", True), ("random:500", False)):
+        g = tmp_path / spec.replace(":", "_")
+        doc = _json(capsys, "compare", str(models["two"]), "--runtimes", "ort-cpu", "--inputs", spec, "--input-range", "a=0,1", "--input-range", "b=-2,-1", "--save-io", str(g))
+        a, b = np.load(g / "input.a.npy"), np.load(g / "input.b.npy")
+        assert a.shape == (500, 4) and b.shape == (500, 3)
+        assert bool(a.min() >= 0 and a.max() <= 1 and b.min() >= -2 and b.max() <= -1) is inside, (spec, a.min(), a.max())
+        assert ("uniform rows within the input ranges" in doc["inputs"]) is inside

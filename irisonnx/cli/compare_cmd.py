@@ -40,7 +40,7 @@ def _spec(text: str) -> str:
 @click.option("--baseline", help="Runtime every other one is compared against (default: the first; golden with --load-io).")
 @click.option("--model", type=click.Path(dir_okay=False), help="With a run: compare this ONNX file instead of RUN/model.onnx against the run's torch weights.")
 @click.option("--module", help="FILE.py:FACTORY: your torch module (FACTORY returns an nn.Module with its weights loaded) as the torch runtime. The file is run as Python: name only code you trust.")
-@click.option("--inputs", help="test (default with a run), all, random:N (default random:1000 for a bare model), FILE.npz (arrays by input name), FILE.npy (one input), FILE.csv (one 2-D numeric input), or Polygraphy's --save-inputs JSON.")
+@click.option("--inputs", help="test (default with a run), all, random:N (default random:1000 for a bare model: probes within and far beyond the input ranges), uniform:N (inside the ranges only), FILE.npz (arrays by input name), FILE.npy (one input), FILE.csv (one 2-D numeric input), or Polygraphy's --save-inputs JSON.")
 @click.option("--dim", "dims", multiple=True, metavar="NAME=SIZE", help="Size of a symbolic dimension for random:N (NAME, or INPUT:AXIS for an unnamed one); the first dimension is the rows.")
 @click.option("--input-range", "input_ranges", multiple=True, metavar="NAME=LO,HI", help="Range of random values for input NAME (integers: default 0..9; floats: default 0..10 or the dataset's, with probes beyond it).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for random:N.")
