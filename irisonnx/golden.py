@@ -4,12 +4,13 @@
     DIR/<runtime>.<output>.npy       one file per runtime and output
     DIR/index.json                   shapes, dtypes, sha256 of every file, runtime info, baseline
 
-Arrays are streamed to disk chunk by chunk (memory-mapped), each under a temp name, and
-renamed into place only when complete; index.json is written last.
+Arrays are streamed to disk chunk by chunk (buffered writes, never a memory map), each under
+a temp name, and renamed into place only when complete; index.json is written last.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from irisonnx.errors import ArtifactError, UsageError
-from irisonnx.storage import TEMP_MARK, atomic_write_json, fsync_dir, read_json, sha256_file
+from irisonnx.storage import TEMP_MARK, _storage_error, atomic_writer, dumps_json, read_json, sha256_file
 
 __all__ = ["GoldenWriter", "read_index", "load_inputs", "load_outputs"]
 
@@ -30,53 +31,79 @@ def _fname(runtime: str, output: str) -> str:
 
 
 class GoldenWriter:
+    """Streams each array to a temp file with ordinary buffered writes (a .npy header, then
+    the rows chunk by chunk), so a full disk is an OSError (StorageError, exit 4), never the
+    SIGBUS a memory-mapped write gets. ``finish`` fsyncs and renames them into place."""
+
     def __init__(self, folder: str | os.PathLike, n_rows: int) -> None:
         self.dir = Path(folder)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _storage_error(self.dir, exc) from exc
         self.n_rows = n_rows
-        self._maps: dict[str, tuple[Path, Any]] = {}
+        self._files: dict[str, tuple[Path, Any, np.dtype, tuple[int, ...], int]] = {}  # tmp, file, dtype, shape, header bytes
         self.outputs: dict[str, dict[str, str]] = {}
 
-    def _map(self, fname: str, chunk: np.ndarray) -> Any:
-        if fname not in self._maps:
-            tmp = self.dir / f"{TEMP_MARK}{os.getpid()}-{fname}"
-            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=chunk.dtype, shape=(self.n_rows,) + chunk.shape[1:])
-            self._maps[fname] = (tmp, arr)
-        return self._maps[fname][1]
+    def _write(self, fname: str, start: int, chunk: np.ndarray) -> None:
+        tmp = self.dir / f"{TEMP_MARK}{os.getpid()}-{fname}"
+        try:
+            if fname not in self._files:
+                shape = (self.n_rows,) + chunk.shape[1:]
+                fh = open(tmp, "wb")
+                self._files[fname] = (tmp, fh, chunk.dtype, shape, 0)
+                np.lib.format.write_array_header_1_0(fh, {"descr": np.lib.format.dtype_to_descr(chunk.dtype), "fortran_order": False, "shape": shape})
+                self._files[fname] = (tmp, fh, chunk.dtype, shape, fh.tell())
+            _, fh, dtype, shape, head = self._files[fname]
+            data = np.ascontiguousarray(chunk, dtype=dtype)
+            pos = head + start * (data.nbytes // max(len(data), 1))
+            if fh.tell() != pos:
+                fh.seek(pos)
+            fh.write(data.data)
+        except OSError as exc:
+            raise _storage_error(tmp, exc) from exc
 
     def write_inputs(self, start: int, chunk: np.ndarray) -> None:
-        self._map("inputs.npy", chunk)[start : start + len(chunk)] = chunk
+        self._write("inputs.npy", start, chunk)
 
     def write_outputs(self, runtime: str, start: int, outputs: dict[str, np.ndarray]) -> None:
         for name, chunk in outputs.items():
             fname = _fname(runtime, name)
             self.outputs.setdefault(runtime, {})[name] = fname
-            self._map(fname, chunk)[start : start + len(chunk)] = chunk
+            self._write(fname, start, chunk)
 
     def finish(self, baseline: str, infos: dict[str, Any], inputs_desc: str) -> Path:
         files: dict[str, dict[str, Any]] = {}
-        for fname, (tmp, arr) in self._maps.items():
-            arr.flush()
-            shape, dtype = list(arr.shape), str(arr.dtype)
-            del arr
-            os.replace(tmp, self.dir / fname)
-            files[fname] = {"sha256": sha256_file(self.dir / fname), "shape": shape, "dtype": dtype}
-        self._maps.clear()
-        fsync_dir(self.dir)
+        for fname, (tmp, fh, dtype, shape, head) in self._files.items():
+            try:
+                fh.truncate(head + int(np.prod(shape)) * dtype.itemsize)  # rows never written read as zeros, as before
+                fh.flush()
+                os.fsync(fh.fileno())
+                fh.close()
+            except OSError as exc:
+                raise _storage_error(tmp, exc) from exc
+            files[fname] = {"sha256": sha256_file(tmp), "shape": list(shape), "dtype": str(dtype)}
         index = {
             "format": FORMAT,
             "inputs": {"file": "inputs.npy", "description": inputs_desc, **files["inputs.npy"]},
             "baseline": baseline,
             "runtimes": {rt: {"info": infos.get(rt, {}), "outputs": {o: {"file": f, **files[f]} for o, f in outs.items()}} for rt, outs in self.outputs.items()},
         }
-        atomic_write_json(self.dir / "index.json", index)
+        # index.json is written to its temp file first: if that fails, no array was replaced.
+        with atomic_writer(self.dir / "index.json") as tmp_index:
+            tmp_index.write_text(dumps_json(index), encoding="utf-8")
+            for fname, (tmp, *_) in self._files.items():
+                os.replace(tmp, self.dir / fname)
+            self._files.clear()
         return self.dir / "index.json"
 
     def abort(self) -> None:
-        for tmp, arr in self._maps.values():
-            del arr
-            tmp.unlink(missing_ok=True)
-        self._maps.clear()
+        for tmp, fh, *_ in self._files.values():
+            with contextlib.suppress(OSError):  # closing flushes: on a full disk that fails again
+                fh.close()
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        self._files.clear()
 
 
 def read_index(folder: str | os.PathLike) -> dict[str, Any]:
