@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from irisonnx.errors import ArtifactError, UsageError
-from irisonnx.storage import TEMP_MARK, _storage_error, atomic_writer, dumps_json, read_json, sha256_file
+from irisonnx.storage import TEMP_MARK, _storage_error, atomic_writer, dumps_json, make_dirs, read_json, remove_made_dirs, sha256_file
 
 __all__ = ["GoldenWriter", "read_index", "load_inputs", "load_outputs"]
 
@@ -38,7 +38,7 @@ class GoldenWriter:
     def __init__(self, folder: str | os.PathLike, n_rows: int) -> None:
         self.dir = Path(folder)
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            self._made = make_dirs(self.dir)
         except OSError as exc:
             raise _storage_error(self.dir, exc) from exc
         self.n_rows = n_rows
@@ -104,6 +104,7 @@ class GoldenWriter:
             with contextlib.suppress(OSError):
                 tmp.unlink()
         self._files.clear()
+        remove_made_dirs(self._made)
 
 
 def read_index(folder: str | os.PathLike) -> dict[str, Any]:

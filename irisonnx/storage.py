@@ -57,6 +57,23 @@ def _storage_error(path: Path, exc: OSError) -> StorageError:
         hint = "check the folder's permissions; the previous file is intact"
     return StorageError(f"cannot write {path}", why, hint)
 
+def make_dirs(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; returns the folders it created, outermost first, so that a write
+    that then fails can take them away again (:func:`remove_made_dirs`): no empty leftovers."""
+    missing = [d for d in (folder, *folder.parents) if not d.exists()][::-1]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_made_dirs(made: list[Path]) -> None:
+    """Remove what :func:`make_dirs` created, innermost first, where still empty."""
+    for d in reversed(made):
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike, synced: bool = False) -> Iterator[Path]:
     """Yield a temp path next to ``path``; on success it is fsynced and renamed over ``path``.
@@ -68,7 +85,7 @@ def atomic_writer(path: str | os.PathLike, synced: bool = False) -> Iterator[Pat
     target = Path(path)
     folder = target.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        made = make_dirs(folder)
     except OSError as exc:
         raise _storage_error(target, exc) from exc
     tmp = folder / f"{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}-{target.name}"
@@ -86,9 +103,11 @@ def atomic_writer(path: str | os.PathLike, synced: bool = False) -> Iterator[Pat
         fsync_dir(folder)
     except OSError as exc:
         _unlink_quietly(tmp)
+        remove_made_dirs(made)
         raise _storage_error(target, exc) from exc
     except BaseException:
         _unlink_quietly(tmp)
+        remove_made_dirs(made)
         raise
 
 def _hook_before_commit(target: Path) -> None:
