@@ -411,3 +411,35 @@ def test_every_writer_exits_4_with_one_line_and_leaves_nothing(zygote: Zygote, t
         assert _tree(seen) == before
     finally:
         zygote.sh(f"umount '{mnt}'")
+
+
+# --- SIGTERM and SIGHUP end like Ctrl-C ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_inside_a_save_exit_128_plus_n_and_leave_no_temp_file(zygote: Zygote, reference: tuple[Path, float], iris, tmp_path: Path, sig: int) -> None:
+    """The signal lands inside a checkpoint save (the temp file exists): exit 128+N (143,
+    129) with one line, the save abandoned cleanly, and the run resumes to the oracle's bytes.
+    Before, SIGTERM killed the process where it stood and left the temp file."""
+    ref, _ = reference
+    env = {"IRISONNX_TEST_SAVE_DELAY": SAVE_DELAY}
+    run, err = tmp_path / "run", tmp_path / "stderr.txt"
+    r = zygote.run(train_argv(iris.dir, run, EPOCHS), env=env, stderr=err, sig=sig, when=(run / "checkpoints", f"{TEMP_MARK}*epoch-*", 0.002))
+    assert r["sent"] and r["exit"] == 128 + sig, (r, err.read_text())
+    assert err.read_text() == f"irisonnx: interrupted by {signal.Signals(sig).name}; finished files are intact and a re-run resumes\n"
+    assert temp_files(run) == set()
+    assert_newest_checkpoint_loads(run)
+    assert_manifest_matches(run, exact=False)
+    assert zygote.run(train_argv(iris.dir, run, EPOCHS), env=env)["exit"] == 0
+    _assert_finished(run, ref)
+
+
+def test_sigterm_during_compare_save_io_exits_143_and_leaves_nothing(zygote: Zygote, tmp_path: Path, outside: Path) -> None:
+    """SIGTERM while compare streams a golden set: exit 143, one line, and no golden folder,
+    temp file or half array left."""
+    gold, err = tmp_path / "golden", tmp_path / "stderr.txt"
+    argv = ["compare", str(outside / "exported" / "model.onnx"), "--runtimes", "ort-cpu,ort-cpu:O0", "--inputs", "random:3000000", "--batch-size", "1000", "--save-io", str(gold), "-q"]
+    r = zygote.run(argv, stderr=err, sig=signal.SIGTERM, when=(gold, f"{TEMP_MARK}*", 0.05))
+    assert r["sent"] and r["exit"] == 143, (r, err.read_text())
+    assert err.read_text() == "irisonnx: interrupted by SIGTERM; finished files are intact and a re-run resumes\n"
+    assert not gold.exists(), sorted(gold.rglob("*"))
