@@ -21,9 +21,17 @@ from irisonnx.data import _is_number  # one definition of what counts as a numbe
 from irisonnx.errors import DataError, UsageError
 from irisonnx.storage import atomic_write_text, atomic_writer, dumps_json
 
-__all__ = ["InputRows", "parse_values", "read_input", "predictions_doc", "write_predictions", "OUTPUT_FORMATS"]
+__all__ = ["InputRows", "parse_values", "read_input", "predictions_doc", "write_predictions", "unclassified", "OUTPUT_FORMATS", "NO_CLASS"]
 
 OUTPUT_FORMATS = (".csv", ".json", ".npy")
+# Why a row has no class: its outputs are NaN or infinite (finite inputs far outside the
+# training range overflow float32 inside the model). argmax of NaNs is not a class.
+NO_CLASS = "the model's outputs are not finite (NaN or infinity)"
+
+
+def unclassified(probs: np.ndarray) -> np.ndarray:
+    """Indices (from 0) of the rows whose probabilities are not all finite: they have no class."""
+    return np.flatnonzero(~np.isfinite(probs).all(axis=1))
 
 
 @dataclass
@@ -141,26 +149,36 @@ def read_input(path: str | os.PathLike, feature_names: list[str]) -> InputRows:
 
 
 def predictions_doc(labels: np.ndarray, probs: np.ndarray, class_names: list[str], **about: Any) -> dict[str, Any]:
-    """The JSON document: ``about`` (model, provider, ...) plus one entry per row (rows from 1)."""
+    """The JSON document: ``about`` (model, provider, ...) plus one entry per row (rows from 1).
+    A row without a class (:func:`unclassified`) has ``null`` label, class and probabilities
+    and a ``reason``: strict JSON (RFC 8259) has no NaN."""
+    bad = set(unclassified(probs).tolist())
     preds = [
-        {"row": i + 1, "label": int(lab), "class": class_names[int(lab)], "probabilities": {c: float(p) for c, p in zip(class_names, row)}}
+        {"row": i + 1, "label": None, "class": None, "probabilities": {c: None for c in class_names}, "reason": NO_CLASS}
+        if i in bad
+        else {"row": i + 1, "label": int(lab), "class": class_names[int(lab)], "probabilities": {c: float(p) for c, p in zip(class_names, row)}}
         for i, (lab, row) in enumerate(zip(labels, probs))
     ]
-    return {**about, "class_names": class_names, "n_rows": len(preds), "predictions": preds}
+    return {**about, "class_names": class_names, "n_rows": len(preds), "n_unclassified": len(bad), "predictions": preds}
 
 
 def _csv_text(labels: np.ndarray, probs: np.ndarray, class_names: list[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["row", "label", "class", *[f"prob_{c}" for c in class_names]])
+    w.writerow(["row", "label", "class", *[f"prob_{c}" for c in class_names], "reason"])
+    bad = set(unclassified(probs).tolist())
     for i, (lab, row) in enumerate(zip(labels, probs)):
-        w.writerow([i + 1, int(lab), class_names[int(lab)], *[f"{float(p):.9g}" for p in row]])  # 9 digits round-trip float32
+        if i in bad:  # no class: empty cells (not "nan", which readers would take as a number) and why
+            w.writerow([i + 1, "", "", *[""] * len(class_names), NO_CLASS])
+        else:
+            w.writerow([i + 1, int(lab), class_names[int(lab)], *[f"{float(p):.9g}" for p in row], ""])  # 9 digits round-trip float32
     return buf.getvalue()
 
 
 def write_predictions(path: str | os.PathLike, labels: np.ndarray, probs: np.ndarray, class_names: list[str], **about: Any) -> str:
     """Write atomically; the format follows the suffix. .npy holds the float32
-    (rows, n_classes) probabilities (labels are their argmax, classes in class_names order)."""
+    (rows, n_classes) probabilities (labels are their argmax, classes in class_names order;
+    a row without a class keeps its NaN there)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in OUTPUT_FORMATS:

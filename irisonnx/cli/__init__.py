@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -118,7 +119,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("IRISONNX_DEBUG"))
     _catch_termination()
     try:
-        cli.main(args=argv, prog_name="irisonnx", standalone_mode=False)
+        with warnings.catch_warnings():
+            if not debug:  # stderr carries one error line or nothing: no library warnings
+                warnings.simplefilter("ignore")
+            cli.main(args=argv, prog_name="irisonnx", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.NoArgsIsHelpError as exc:

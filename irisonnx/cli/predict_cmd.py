@@ -31,6 +31,13 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
     dtype or rank exit 2 with one line naming the problem.
 
     \b
+    Rows without a class: finite inputs far outside the training range can overflow float32
+    inside the model (e.g. "3e38,3e38,3e38,3e38"). A row whose outputs are NaN or infinite
+    has no class: the table shows "(none)", CSV output leaves its cells empty with a reason,
+    JSON gives null with a "reason" (.npy keeps the NaN). All rows are still written, and
+    the exit code is 1.
+
+    \b
     Providers: --provider cuda needs onnxruntime-gpu and a GPU. It is an error (exit 4),
     never a silent fallback to CPU, when CUDA is missing or when the session did not put
     the model on it (CPU fallback of single nodes is switched off too:
@@ -44,7 +51,7 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
       irisonnx predict model.onnx --input rows.npy --provider cuda --json
     """
     from irisonnx.errors import UsageError
-    from irisonnx.predict_io import predictions_doc, read_input, write_predictions
+    from irisonnx.predict_io import predictions_doc, read_input, unclassified, write_predictions
     from irisonnx.predictor import Predictor
 
     if (values is None) == (input_path is None):
@@ -64,27 +71,37 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
         "input": rows.source,
         "ignored_columns": rows.ignored_columns,
     }
+    bad = unclassified(probs)
     if output_path:
         fmt = write_predictions(output_path, labels, probs, pred.class_names, **about)
         if as_json:
-            echo_json({**about, "output": output_path, "format": fmt, "n_rows": int(len(labels))})
+            echo_json({**about, "output": output_path, "format": fmt, "n_rows": int(len(labels)), "n_unclassified": int(bad.size)})
         else:
             click.echo(f"wrote {len(labels):,} predictions to {output_path} ({fmt}; {pred.providers[0]})")
-        return
-    if as_json:
+    elif as_json:
         echo_json(predictions_doc(labels, probs, pred.class_names, **about))
-        return
-    _table(labels, probs, pred.class_names)
-    if rows.ignored_columns:
-        click.echo(f"(ignored input columns: {', '.join(rows.ignored_columns)})", err=True)
+    else:
+        _table(labels, probs, pred.class_names, set(bad.tolist()))
+        if rows.ignored_columns:
+            click.echo(f"(ignored input columns: {', '.join(rows.ignored_columns)})", err=True)
+    if bad.size:
+        from irisonnx.errors import CheckFailed
+        from irisonnx.predict_io import NO_CLASS
+
+        shown = ", ".join(str(i + 1) for i in bad[:10]) + (", ..." if bad.size > 10 else "")
+        raise CheckFailed(f"{bad.size:,} of {len(labels):,} row(s) have no class", f"{NO_CLASS} for row(s) {shown}", "inputs far outside the training range overflow float32 inside the model")
 
 
-def _table(labels: Any, probs: Any, class_names: list[str]) -> None:
-    width = max(5, *(len(c) for c in class_names))
+def _table(labels: Any, probs: Any, class_names: list[str], bad: set[int]) -> None:
+    width = max(6, *(len(c) for c in class_names))
     n_w = max(3, len(str(len(labels))))
     click.echo(f"{'row':>{n_w}}  {'class':<{width}}  " + "  ".join(f"{c:>{max(len(c), 6)}}" for c in class_names))
     lines = []
     for i, (lab, row) in enumerate(zip(labels, probs), start=1):
+        if i - 1 in bad:
+            cells = "  ".join(f"{'-':>{max(len(c), 6)}}" for c in class_names)
+            lines.append(f"{i:>{n_w}}  {'(none)':<{width}}  {cells}  no class: outputs not finite")
+            continue
         cells = "  ".join(f"{float(p):>{max(len(c), 6)}.4f}" for c, p in zip(class_names, row))
         lines.append(f"{i:>{n_w}}  {class_names[int(lab)]:<{width}}  {cells}")
     click.echo("\n".join(lines))
