@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from irisonnx.config import parse_number
 from irisonnx.data import _is_number  # one definition of what counts as a number in a CSV cell
 from irisonnx.errors import DataError, UsageError
-from irisonnx.storage import atomic_write_text, atomic_writer, dumps_json
+from irisonnx.storage import atomic_write_text, atomic_writer, check_regular_file, dumps_json, read_input_file
 
 __all__ = ["InputRows", "parse_values", "read_input", "predictions_doc", "write_predictions", "unclassified", "OUTPUT_FORMATS", "NO_CLASS"]
 
 OUTPUT_FORMATS = (".csv", ".json", ".npy")
+_F32_MAX = float(np.finfo(np.float32).max)  # values a little above it still round down to it
 # Why a row has no class: its outputs are NaN or infinite (finite inputs far outside the
 # training range overflow float32 inside the model). argmax of NaNs is not a class.
 NO_CLASS = "the model's outputs are not finite (NaN or infinity)"
@@ -47,11 +49,13 @@ def _number(cell: str, where: str, column: str) -> float:
     if not text:
         raise DataError(f"{where}, column {column!r} is empty", "missing values cannot be classified", "fill or drop the row")
     try:
-        v = float(text)
+        v = parse_number(text)
     except ValueError:
-        raise DataError(f"{where}, column {column!r} is not a number", repr(cell)) from None
+        raise DataError(f"{where}, column {column!r} is not a number", repr(cell), "plain digits with an optional sign, point and exponent") from None
     if not math.isfinite(v):
         raise DataError(f"{where}, column {column!r} is not finite", repr(cell), "NaN and infinite values cannot be classified")
+    if abs(v) > _F32_MAX and np.isinf(np.float32(v) if abs(v) < 1e39 else np.inf):  # finite, but float32 stores it as inf
+        raise DataError(f"{where}, column {column!r} is too large for float32", repr(cell), "values beyond +-3.4e38 cannot be classified")
     return v
 
 
@@ -70,7 +74,7 @@ def read_csv(path: Path, feature_names: list[str]) -> InputRows:
     """A CSV with or without a header. With one, columns are picked by name (others are
     ignored and reported); without, each line must have exactly one value per feature."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_input_file(path, "input CSV").decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text", str(exc)) from None
     try:
@@ -140,6 +144,7 @@ def read_input(path: str | os.PathLike, feature_names: list[str]) -> InputRows:
         raise UsageError("input file not found", str(p))
     if p.is_dir():
         raise UsageError("input path is a folder", str(p), "give a .csv or .npy file")
+    check_regular_file(p, "input file")  # a FIFO hung, /dev/zero grew without bound
     suffix = p.suffix.lower()
     if suffix == ".csv":
         return read_csv(p, feature_names)

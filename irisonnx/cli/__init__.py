@@ -160,13 +160,63 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
-def parse_int_list(text: str, what: str) -> tuple[int, ...]:
+class Number(click.ParamType):
+    """A numeric flag, parsed strictly (ASCII digits: no "1_000", no "１２") and checked
+    against ``irisonnx.config.LIMITS[limit]``, the one table of numeric limits the library's
+    configs use too. Out of range, NaN or infinite: exit 2, naming the flag, before any work."""
+
+    def __init__(self, limit: str) -> None:
+        from irisonnx.config import LIMITS
+
+        self.limit = limit
+        self.kind = LIMITS[limit].kind
+        self.name = "integer" if self.kind is int else "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from irisonnx.config import LIMITS, parse_int, parse_number
+
+        v = value
+        if isinstance(value, str):
+            try:
+                v = parse_int(value) if self.kind is int else parse_number(value)
+            except ValueError:
+                self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'}", param, ctx)
+        why = LIMITS[self.limit].problem(v)
+        if why:
+            self.fail(f"{value!r} {why}", param, ctx)
+        return v
+
+
+def number(limit: str) -> Number:
+    """The click type of a numeric flag: ``@click.option("--seed", type=number("seed"))``."""
+    return Number(limit)
+
+
+def max_input_option(f: Any) -> Any:
+    """``--max-input-mb``: the cap on CSV inputs (irisonnx.storage.MAX_INPUT_MB by default)."""
+
+    def apply(ctx: click.Context, param: click.Parameter, value: int) -> None:
+        from irisonnx.storage import set_max_input_mb
+
+        set_max_input_mb(value)
+
+    return click.option("--max-input-mb", default=256, show_default=True, type=number("input_mb"), expose_value=False, callback=apply, help="Refuse CSV inputs larger than this many MiB (they are parsed in memory).")(f)
+
+
+def parse_int_list(text: str, what: str, limit: str = "rows") -> tuple[int, ...]:
+    """Comma-separated integers, each checked like :class:`Number` (``limit``)."""
+    from irisonnx.config import LIMITS, parse_int
+
     try:
-        vals = tuple(int(v) for v in text.split(",") if v.strip())
+        vals = tuple(parse_int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a comma-separated list of integers", param_hint=what) from None
     if not vals:
         raise click.BadParameter("give at least one value", param_hint=what)
+    for v in vals:
+        why = LIMITS[limit].problem(v)
+        if why:
+            raise click.BadParameter(f"{v} {why}", param_hint=what)
     return vals
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from irisonnx.cli import bar_width, echo_json
+from irisonnx.cli import bar_width, echo_json, max_input_option, number
 
 
 def _parse_tol(values: tuple[str, ...], flag: str) -> tuple[float | None, dict[str, float]]:
@@ -10,12 +10,15 @@ def _parse_tol(values: tuple[str, ...], flag: str) -> tuple[float | None, dict[s
     default, per = None, {}
     for v in values:
         name, eq, num = v.rpartition("=")
+        from irisonnx.config import LIMITS, parse_number
+
         try:
-            f = float(num)
+            f = parse_number(num)
         except ValueError:
             raise click.BadParameter(f"{v!r} is not a number or NAME=NUMBER", param_hint=flag) from None
-        if not f >= 0:  # negative, or NaN: |a-b| <= nan is never true, and numpy only warns
-            raise click.BadParameter(f"{v!r} is {'negative' if f < 0 else 'not a number'}", param_hint=flag)
+        why = LIMITS["tolerance"].problem(f)  # negative, NaN (|a-b| <= nan is never true) or infinite (anything passes)
+        if why:
+            raise click.BadParameter(f"{v!r}: {num.strip()} {why}", param_hint=flag)
         if eq and not name.strip():
             raise click.BadParameter(f"{v!r} names no output", param_hint=flag)
         if eq:
@@ -40,17 +43,18 @@ def _spec(text: str) -> str:
 @click.option("--baseline", help="Runtime every other one is compared against (default: the first; golden with --load-io).")
 @click.option("--model", type=click.Path(dir_okay=False), help="With a run: compare this ONNX file instead of RUN/model.onnx against the run's torch weights.")
 @click.option("--inputs", help="test (default with a run), all, random:N (default random:1000 for a bare model), or FILE.npy|FILE.csv.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for random:N.")
-@click.option("--batch-size", default=32768, show_default=True, type=int, help="Rows per chunk; memory stays bounded for millions of rows.")
+@click.option("--seed", default=0, show_default=True, type=number("seed"), help="Seed for random:N.")
+@click.option("--batch-size", default=32768, show_default=True, type=number("rows"), help="Rows per chunk; memory stays bounded for millions of rows.")
 @click.option("--exact", is_flag=True, help="Bitwise equality of float bit patterns: NaN equals NaN only with the same bits; -0.0 and +0.0 differ.")
 @click.option("--atol", multiple=True, help="Absolute tolerance (default 1e-5), or OUTPUT=VALUE for one output. Pass: |a-b| <= atol + rtol*|b|, b the baseline (numpy.isclose; NaN matches NaN).")
 @click.option("--rtol", multiple=True, help="Relative tolerance (default 1e-5), or OUTPUT=VALUE.")
-@click.option("--max-ulp", type=int, help="Pass when within N units in the last place (from the bit patterns, sign-aware; -0.0 and +0.0 are 0 apart; NaN matches only NaN).")
+@click.option("--max-ulp", type=number("ulp"), help="Pass when within N units in the last place (from the bit patterns, sign-aware; -0.0 and +0.0 are 0 apart; NaN matches only NaN).")
 @click.option("--argmax", "require_argmax", is_flag=True, help="Require 100% argmax (class) agreement; it is always reported.")
 @click.option("--save-io", type=click.Path(file_okay=False), help="Write inputs and every runtime's outputs (npy + index.json) to DIR.")
 @click.option("--load-io", type=click.Path(file_okay=False), help="Compare against outputs saved earlier with --save-io (runtime 'golden').")
 @click.option("--locate", is_flag=True, help="On failure, re-run the worst rows with intermediates exposed and name the first diverging node.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Also write the comparison to FILE.md or FILE.html.")
+@max_input_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def command(target: str, runtimes: str | None, baseline: str | None, model: str | None, inputs: str | None, seed: int, batch_size: int, exact: bool, atol: tuple[str, ...], rtol: tuple[str, ...], max_ulp: int | None, require_argmax: bool, save_io: str | None, load_io: str | None, locate: bool, report_path: str | None, as_json: bool, quiet: bool) -> None:

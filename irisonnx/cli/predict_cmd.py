@@ -4,7 +4,7 @@ from typing import Any
 
 import click
 
-from irisonnx.cli import echo_json
+from irisonnx.cli import echo_json, max_input_option, number
 
 
 @click.command("predict")
@@ -14,8 +14,9 @@ from irisonnx.cli import echo_json
 @click.option("--output", "output_path", type=click.Path(dir_okay=False), help="Write predictions to a .csv, .json or .npy file (atomically) instead of printing a table.")
 @click.option("--provider", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]), help="onnxruntime execution provider. Never falls back: cuda unavailable exits 4.")
 @click.option("--allow-tf32", is_flag=True, help="CUDA only: let matmuls use TF32 (use_tf32=1). Off by default.")
-@click.option("--threads", type=int, help="CPU: worker threads for large inputs, each running onnxruntime on one thread over its share of row chunks (default: one per usable core). CUDA: onnxruntime intra-op threads.")
+@click.option("--threads", type=number("threads"), help="CPU: worker threads for large inputs, each running onnxruntime on one thread over its share of row chunks (default: one per usable core). CUDA: onnxruntime intra-op threads.")
 @click.option("--graph-optimization", default="all", show_default=True, type=click.Choice(["all", "extended", "basic", "disable"]), help="onnxruntime graph optimisation level.")
+@max_input_option
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions (or, with --output, a summary) as JSON.")
 def command(model: str, values: str | None, input_path: str | None, output_path: str | None, provider: str, allow_tf32: bool, threads: int | None, graph_optimization: str, as_json: bool) -> None:
     """Classify rows with onnxruntime. Needs onnxruntime, onnx and numpy; never imports torch.
