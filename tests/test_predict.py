@@ -171,7 +171,7 @@ BAD_CSV = {
     "empty-cell": ("5.1,,1.4,0.2\n", "line 1, column 'sepal_width' is empty"),
     "nan": ("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,nan,0.2\n", "line 2, column 'petal_length' is not finite: 'nan'"),
     "inf": ("5.1,3.5,1.4,-inf\n", "line 1, column 'petal_width' is not finite"),
-    "overflow": ("5.1,3.5,1.4,1e39\n", "overflows float32"),
+    "overflow": ("5.1,3.5,1.4,1e39\n", "line 1, column 'petal_width' is too large for float32: '1e39'"),
     "empty": ("", "is empty: no rows to predict"),
     "blank-lines": ("\n\n", "is empty"),
     "header-only": ("sepal_length,sepal_width,petal_length,petal_width\n", "has a header but no data rows"),
