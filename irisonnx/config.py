@@ -88,7 +88,8 @@ LIMITS: dict[str, Limit] = {
     "test_fraction": Limit(float, 0, 1, lo_open=True, hi_open=True),
     "hidden": Limit(int, 1, 65_536),  # units of one hidden layer
     "tolerance": Limit(float, 0),  # atol, rtol
-    "fraction": Limit(float, 0, 1),  # agreements, accuracy drops
+    "fraction": Limit(float, 0, 1),  # accuracy drops
+    "agreement": Limit(float, 0),  # edge gates; above 1 is a gate no variant meets (exit 1), not an error
     "rows": Limit(int, 1, 2**31 - 1),  # rows per chunk, batch sizes of other commands
     "random_rows": Limit(int, 1, 100_000_000),  # compare --inputs random:N, made in memory (1.6 GB at 4 features)
     "count": Limit(int, 0, 1_000_000_000),  # random rows, rounds, warm-up calls

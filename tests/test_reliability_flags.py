@@ -36,7 +36,7 @@ BAD_FLAGS = {
     ],
     "predict RUN": [(["--threads", "-1", "--values", "1,2,3,4"], "--threads"), (["--max-input-mb", "-3", "--values", "1,2,3,4"], "--max-input-mb")],
     "edge RUN": [
-        (["--min-agreement", "2"], "--min-agreement"), (["--fp16-min-agreement", "nan"], "--fp16-min-agreement"),
+        (["--min-agreement", "-0.5"], "--min-agreement"), (["--fp16-min-agreement", "nan"], "--fp16-min-agreement"),
         (["--max-accuracy-drop", "-0.1"], "--max-accuracy-drop"), (["--fp32-opt-atol", "inf"], "--fp32-opt-atol"),
         (["--random-rows", "-1"], "--random-rows"), (["--seed", "-1"], "--seed"), (["--threads", "-1"], "--threads"), (["--bench-rounds", "-1"], "--bench-rounds"),
     ],
