@@ -252,6 +252,14 @@ def _median(vals: list[float]) -> float:
     return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
+def _feeder(rt: Any) -> Callable[[Any], Any]:
+    """``rt.run`` on one array, fed under the model's input name (the run's MLP: 'features')."""
+    info = rt.ctx.model_info
+    name = info.input.name if info is not None else "features"
+    run = rt.run
+    return lambda x: run({name: x})
+
+
 def _latency(fns: list[Callable[[Any], Any]], x1: Any, s: BenchSettings) -> list[LatencyStats]:
     """Batch-1 latency of every runtime, taking turns in blocks of single timed calls."""
     clock = time.perf_counter_ns
@@ -302,19 +310,9 @@ def _throughput(fns: list[Callable[[Any], Any]], x: Any, s: BenchSettings) -> li
 
 def _resolve(target: str | os.PathLike) -> tuple[Any, Any]:
     """(Run or None, ModelInfo or None) for a run folder or an .onnx file (edge variants too)."""
-    from irisonnx.onnx_io import resolve_model
-    from irisonnx.run import Run, is_run_dir
+    from irisonnx.onnx_io import resolve_target
 
-    t = Path(target)
-    if is_run_dir(t):
-        run = Run.open(t)
-        info = resolve_model(run.dir, allow_unvalidated=True) if run.onnx_path.exists() else None
-        return run, info
-    if not t.exists():
-        raise UsageError("no such run folder or model file", str(t), "pass a run folder or an .onnx file")
-    if t.is_dir():
-        raise UsageError("not a run folder", f"{t} has no config.json", "pass a run folder or an .onnx file")
-    return None, resolve_model(t, allow_unvalidated=True)
+    return resolve_target(target)
 
 
 def _default_runtimes(run: Any, info: Any) -> list[str]:
@@ -425,7 +423,7 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
             rt.activate()
             b.setup_seconds = time.perf_counter() - t0
             b.threads = _threads_used(rt, s.threads)
-        fns = [rt.run for rt, _ in active]
+        fns = [_feeder(rt) for rt, _ in active]
         if fns:
             if progress:
                 progress("latency at batch 1")

@@ -173,20 +173,19 @@ def parse_variants(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
 def _source(target: str | os.PathLike, data: str | os.PathLike | None) -> tuple[Any, Any, Path]:
     """(checked ModelInfo, Dataset, default output folder) for a run folder or an .onnx file."""
     from irisonnx.data import load_dataset
-    from irisonnx.onnx_io import resolve_model
-    from irisonnx.run import Run, is_run_dir
+    from irisonnx.onnx_io import resolve_model, resolve_target
 
     p = Path(target)
-    if not p.exists():
-        raise UsageError("no such run folder or model file", str(p))
-    run_dir = p if is_run_dir(p) else (p.parent if p.name == "model.onnx" and is_run_dir(p.parent) else None)
-    info = resolve_model(p)  # a run's model is checked against its manifest; unvalidated ones refused
+    run, info = resolve_target(p, allow_unvalidated=False, model_in_run=True)  # unvalidated models refused
+    run_dir = run.dir if run is not None else None
+    if info is None:
+        info = resolve_model(p)  # a run without model.onnx: resolve_model says to export it
     if info.has_external_data:
         raise UsageError("edge needs a self-contained model", f"{info.path} keeps its weights in external data files", "export it as one file (irisonnx export does)")
     if data is not None:
         ds = load_dataset(data)
     elif run_dir is not None:
-        ds = Run.open(run_dir).dataset()
+        ds = run.dataset()
     elif info.metadata.get("dataset"):
         ds = load_dataset(info.metadata["dataset"])
     else:

@@ -221,7 +221,8 @@ class Evaluator:
         own: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         runs: list[tuple[str, str, Callable[..., Any]]] = [("ort-cpu", m, predictor.run) for m in MODES]
         if reference is not None:
-            runs.append(("reference", "all", lambda x, check=False: _quiet_numpy(reference.run, x)))
+            in_name = reference.ctx.model_info.input.name
+            runs.append(("reference", "all", lambda x, check=False: _quiet_numpy(reference.run, {in_name: x})))
         for split, x in self.splits.items():
             for rt, mode, fn in runs:
                 out = run_modes(fn, x, mode)
@@ -315,21 +316,9 @@ def bench(predictors: dict[str, Any], n_features: int, lo: Any, hi: Any, *, rows
 def ort_format_session(data: bytes, threads: int | None = None) -> Any:
     """An onnxruntime CPU session over ORT-format bytes (the Predictor reads ONNX only).
     Same rule as the Predictor: the provider that ran must be the one asked for."""
-    import onnxruntime as ort
+    from irisonnx.predictor import create_session  # the one session factory
 
-    from irisonnx.errors import ArtifactError, RuntimeUnavailable
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    if threads is not None:
-        so.intra_op_num_threads = threads
-    try:
-        sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime's pybind errors share no useful base class
-        raise ArtifactError("onnxruntime cannot load the ORT-format model", str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__) from None
-    if sess.get_providers()[:1] != ["CPUExecutionProvider"]:
-        raise RuntimeUnavailable("CPUExecutionProvider was asked for", f"the session runs on {sess.get_providers()}")
-    return sess
+    return create_session(data, intra_threads=threads, what="the ORT-format model")
 
 
 def twin_matches(sess: Any, predictor: Any, xs: list[np.ndarray]) -> tuple[bool, int]:

@@ -114,25 +114,14 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(lvl)
 
 
-def _session_options(level: str = "all") -> Any:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.graph_optimization_level = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
-    return so
-
-
 # --- the makers ----------------------------------------------------------------------------
 
 
 def _fp32_opt(src: Path, work: Path) -> bytes:
-    import onnxruntime as ort
+    from irisonnx.predictor import create_session  # the one session factory
 
     out = work / "optimized.onnx"
-    so = _session_options(OPT_LEVEL)
-    so.optimized_model_filepath = os.fspath(out)
-    ort.InferenceSession(os.fspath(src), so, providers=["CPUExecutionProvider"])
+    create_session(src, graph_optimization=OPT_LEVEL, optimized_model_path=out, where=str(src))  # written as a side effect
     return out.read_bytes()
 
 

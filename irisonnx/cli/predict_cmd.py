@@ -58,6 +58,7 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
     if (values is None) == (input_path is None):
         raise UsageError("give exactly one of --values and --input", "--values ROW for one row, --input FILE.csv|.npy for many")
     pred = Predictor(model, provider=provider, threads=threads, graph_optimization=graph_optimization, allow_tf32=allow_tf32)
+    pred._need_classifier()  # --values and the class table are for classifiers
     if values is not None:
         from irisonnx.predict_io import parse_values
 
