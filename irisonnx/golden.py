@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from irisonnx.errors import ArtifactError, DataError, StorageError, UsageError
-from irisonnx.storage import TEMP_MARK, _storage_error, atomic_write_json, fsync_dir, read_json, sha256_file
+from irisonnx.storage import TEMP_MARK, _storage_error, atomic_write_json, fsync_dir, make_dirs, read_json, remove_made_dirs, sha256_file
 
 __all__ = ["GoldenWriter", "GoldenSet", "read_index", "load_golden", "FORMAT"]
 
@@ -91,7 +91,7 @@ class GoldenWriter:
         Transpose's [4, rows]); the set is then marked unbatched unless every output follows the rows."""
         self.dir = Path(folder)
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            self._made = make_dirs(self.dir)  # taken away again by abort() where still empty
         except OSError as exc:
             raise _storage_error(self.dir, exc) from exc
         self.n_rows, self.batched, self.single = n_rows, batched, single
@@ -168,6 +168,7 @@ class GoldenWriter:
             except OSError:
                 pass
         self._streams.clear()
+        remove_made_dirs(self._made)
 
 
 # --- reading -------------------------------------------------------------------------------

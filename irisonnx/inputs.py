@@ -118,12 +118,13 @@ def make_inputs(spec: str, *, dataset: Any = None, feature_names: Sequence[str],
         idx = {"test": dataset.test_idx, "train": dataset.train_idx, "all": np.arange(len(dataset.labels))}[spec]
         return np.ascontiguousarray(dataset.features[idx]), f"{dataset.name} {spec} split ({len(idx)} rows)"
     if spec.startswith("random:"):
+        from irisonnx.config import check_number, parse_int
+
         try:
-            n = int(spec.split(":", 1)[1])
+            n = parse_int(spec.split(":", 1)[1])
         except ValueError:
             raise UsageError("bad --inputs", repr(spec), "use random:N with an integer N") from None
-        if n < 1:
-            raise UsageError("bad --inputs", repr(spec), "N must be positive")
+        check_number("random_rows", n, "--inputs random:N")  # they are made in memory at once
         if ranges is None:
             ranges = ([0.0] * len(feature_names), [10.0] * len(feature_names))
         return random_rows(n, ranges[0], ranges[1], seed), f"{n} random rows (seed {seed}) within and beyond the training range"

@@ -172,6 +172,8 @@ def read_model_bytes(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES) 
         raise UsageError("model not found", str(p), "pass a run folder or an .onnx file")
     if p.is_dir():
         raise UsageError("model path is a folder", str(p), "pass a run folder (with config.json) or an .onnx file")
+    if not p.is_file():
+        raise UsageError("model is not a regular file", str(p), "give a file on disk: pipes and devices can block or never end")
     size = p.stat().st_size
     if size > max_bytes:
         raise ArtifactError("model file too large", f"{p} is {size:,} bytes, the limit is {max_bytes:,}", "an irisonnx model is a few KB; check the path")

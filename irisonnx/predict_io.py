@@ -18,15 +18,25 @@ from typing import Any
 
 import numpy as np
 
+from irisonnx.config import parse_number
 from irisonnx.data import _is_number  # one definition of what counts as a number in a CSV cell
 from irisonnx.errors import DataError, UsageError
-from irisonnx.storage import atomic_write_text, atomic_writer, dumps_json
+from irisonnx.storage import atomic_write_text, atomic_writer, check_regular_file, dumps_json, read_input_file
 
-__all__ = ["InputRows", "parse_values", "read_input", "predictions_doc", "write_predictions", "OUTPUT_FORMATS", "JSON_MAX_VALUES", "dtype_name", "plain_outputs", "outputs_doc", "write_npz", "class_scores"]
+__all__ = ["InputRows", "parse_values", "read_input", "predictions_doc", "write_predictions", "unclassified", "OUTPUT_FORMATS", "NO_CLASS", "JSON_MAX_VALUES", "dtype_name", "plain_outputs", "outputs_doc", "write_npz", "class_scores"]
 
 OUTPUT_FORMATS = (".csv", ".json", ".npy")
 JSON_MAX_VALUES = 100_000  # predict --json prints at most this many output values (all outputs together)
 PROBABILITY_SUM_TOL = 1e-4  # --classify: rows that sum to 1 within this are probabilities already
+_F32_MAX = float(np.finfo(np.float32).max)  # values a little above it still round down to it
+# Why a row has no class: its outputs are NaN or infinite (finite inputs far outside the
+# training range overflow float32 inside the model). argmax of NaNs is not a class.
+NO_CLASS = "the model's outputs are not finite (NaN or infinity)"
+
+
+def unclassified(probs: np.ndarray) -> np.ndarray:
+    """Indices (from 0) of the rows whose probabilities are not all finite: they have no class."""
+    return np.flatnonzero(~np.isfinite(probs).all(axis=1))
 
 
 @dataclass
@@ -42,11 +52,13 @@ def _number(cell: str, where: str, column: str) -> float:
     if not text:
         raise DataError(f"{where}, column {column!r} is empty", "missing values cannot be classified", "fill or drop the row")
     try:
-        v = float(text)
+        v = parse_number(text)
     except ValueError:
-        raise DataError(f"{where}, column {column!r} is not a number", repr(cell)) from None
+        raise DataError(f"{where}, column {column!r} is not a number", repr(cell), "plain digits with an optional sign, point and exponent") from None
     if not math.isfinite(v):
         raise DataError(f"{where}, column {column!r} is not finite", repr(cell), "NaN and infinite values cannot be classified")
+    if abs(v) > _F32_MAX and np.isinf(np.float32(v) if abs(v) < 1e39 else np.inf):  # finite, but float32 stores it as inf
+        raise DataError(f"{where}, column {column!r} is too large for float32", repr(cell), "values beyond +-3.4e38 cannot be classified")
     return v
 
 
@@ -65,7 +77,7 @@ def read_csv(path: Path, feature_names: list[str]) -> InputRows:
     """A CSV with or without a header. With one, columns are picked by name (others are
     ignored and reported); without, each line must have exactly one value per feature."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_input_file(path, "input CSV").decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text", str(exc)) from None
     from irisonnx.data import csv_rows  # the one CSV tokeniser
@@ -132,6 +144,7 @@ def read_input(path: str | os.PathLike, feature_names: list[str]) -> InputRows:
         raise UsageError("input file not found", str(p))
     if p.is_dir():
         raise UsageError("input path is a folder", str(p), "give a .csv or .npy file")
+    check_regular_file(p, "input file")  # a FIFO hung, /dev/zero grew without bound
     suffix = p.suffix.lower()
     if suffix == ".csv":
         return read_csv(p, feature_names)
@@ -141,26 +154,36 @@ def read_input(path: str | os.PathLike, feature_names: list[str]) -> InputRows:
 
 
 def predictions_doc(labels: np.ndarray, probs: np.ndarray, class_names: list[str], **about: Any) -> dict[str, Any]:
-    """The JSON document: ``about`` (model, provider, ...) plus one entry per row (rows from 1)."""
+    """The JSON document: ``about`` (model, provider, ...) plus one entry per row (rows from 1).
+    A row without a class (:func:`unclassified`) has ``null`` label, class and probabilities
+    and a ``reason``: strict JSON (RFC 8259) has no NaN."""
+    bad = set(unclassified(probs).tolist())
     preds = [
-        {"row": i + 1, "label": int(lab), "class": class_names[int(lab)], "probabilities": {c: float(p) for c, p in zip(class_names, row)}}
+        {"row": i + 1, "label": None, "class": None, "probabilities": {c: None for c in class_names}, "reason": NO_CLASS}
+        if i in bad
+        else {"row": i + 1, "label": int(lab), "class": class_names[int(lab)], "probabilities": {c: float(p) for c, p in zip(class_names, row)}}
         for i, (lab, row) in enumerate(zip(labels, probs))
     ]
-    return {**about, "class_names": class_names, "n_rows": len(preds), "predictions": preds}
+    return {**about, "class_names": class_names, "n_rows": len(preds), "n_unclassified": len(bad), "predictions": preds}
 
 
 def _csv_text(labels: np.ndarray, probs: np.ndarray, class_names: list[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["row", "label", "class", *[f"prob_{c}" for c in class_names]])
+    w.writerow(["row", "label", "class", *[f"prob_{c}" for c in class_names], "reason"])
+    bad = set(unclassified(probs).tolist())
     for i, (lab, row) in enumerate(zip(labels, probs)):
-        w.writerow([i + 1, int(lab), class_names[int(lab)], *[f"{float(p):.9g}" for p in row]])  # 9 digits round-trip float32
+        if i in bad:  # no class: empty cells (not "nan", which readers would take as a number) and why
+            w.writerow([i + 1, "", "", *[""] * len(class_names), NO_CLASS])
+        else:
+            w.writerow([i + 1, int(lab), class_names[int(lab)], *[f"{float(p):.9g}" for p in row], ""])  # 9 digits round-trip float32
     return buf.getvalue()
 
 
 def write_predictions(path: str | os.PathLike, labels: np.ndarray, probs: np.ndarray, class_names: list[str], **about: Any) -> str:
     """Write atomically; the format follows the suffix. .npy holds the float32
-    (rows, n_classes) probabilities (labels are their argmax, classes in class_names order)."""
+    (rows, n_classes) probabilities (labels are their argmax, classes in class_names order;
+    a row without a class keeps its NaN there)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in OUTPUT_FORMATS:

@@ -8,6 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests: `make test` (and CI) run the "ci" profile, derandomized: the same examples
+# on every run, so a test cannot fail by luck. `make fuzz-tests` runs the "wide" profile
+# (HYPOTHESIS_PROFILE=wide): fresh random examples each run, 20x as many where a test sets
+# no count of its own. Whatever it finds becomes an explicit @example in the test.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("wide", derandomize=False, database=None, print_blob=True, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 IRIS_CSV = ROOT / "datastore" / "raw" / "iris.csv"

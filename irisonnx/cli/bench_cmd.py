@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from irisonnx.cli import echo_json, parse_int_list
+from irisonnx.cli import echo_json, number, parse_int_list
 
 
 @click.command("bench")
@@ -13,11 +13,11 @@ from irisonnx.cli import echo_json, parse_int_list
 @click.option("--runtimes", help="Comma-separated: torch (a run's weights), ort-cpu, ort-cuda; ort-* take :O0..:O3. Default: all that can run (asked for and unavailable exits 4).")
 @click.option("--variants", help="Also time these variants of RUN/edge (comma-separated, or 'all'), each as runtime edge:NAME on the CPU Predictor, taking turns with the others.")
 @click.option("--batch-sizes", help="Comma-separated batch sizes for throughput. Default 1,64,4096,65536,1000000 (--quick: 1,64,4096,65536).")
-@click.option("--repeats", type=int, help="Timed repeats per batch size; rows/s is their median. Default 7 (--quick: 3).")
-@click.option("--warmup", type=int, help="Untimed calls before each measurement. Default 5 (--quick: 2).")
-@click.option("--latency-calls", type=int, help="Single calls timed for the batch-1 percentiles. Default 2000 (--quick: 300).")
-@click.option("--threads", type=int, help="Intra-op threads for onnxruntime and torch (default: each runtime's own choice).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the random input rows.")
+@click.option("--repeats", type=number("positive_count"), help="Timed repeats per batch size; rows/s is their median. Default 7 (--quick: 3).")
+@click.option("--warmup", type=number("count"), help="Untimed calls before each measurement. Default 5 (--quick: 2).")
+@click.option("--latency-calls", type=number("positive_count"), help="Single calls timed for the batch-1 percentiles. Default 2000 (--quick: 300).")
+@click.option("--threads", type=number("threads"), help="Intra-op threads for onnxruntime and torch (default: each runtime's own choice).")
+@click.option("--seed", default=0, show_default=True, type=number("seed"), help="Seed for the random input rows.")
 @click.option("--dim", "dims", multiple=True, metavar="NAME=SIZE", help="Models that are not irisonnx classifiers: bind a symbolic dimension of the generated inputs other than the rows (repeatable), as compare's --dim.")
 @click.option("--input-range", "input_ranges", multiple=True, metavar="NAME=LO,HI", help="Models that are not irisonnx classifiers: value range of an input's generated values (repeatable; default 0..10 for floats, 0..9 for integers).")
 @click.option("--quick", is_flag=True, help="A few seconds in all: fewer repeats and calls, no 1M batch (used by pipeline).")

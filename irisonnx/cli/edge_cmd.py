@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from irisonnx.cli import echo_json
+from irisonnx.cli import echo_json, number
 
 _VARIANTS = "fp32,fp32-opt,int8-dynamic,int8-static,fp16"  # irisonnx.edge_variants.VARIANTS, without importing it
 
@@ -13,10 +13,10 @@ _VARIANTS = "fp32,fp32-opt,int8-dynamic,int8-static,fp16"  # irisonnx.edge_varia
 @click.option("--variants", default=_VARIANTS, show_default=True, help="Comma-separated variants to build; every one must pass its gate.")
 @click.option("--ort-format", is_flag=True, help="Also write each variant in ORT format (onnxruntime's convert_onnx_models_to_ort, Fixed style) plus required_operators.config for a minimal build; each .ort must match its .onnx bitwise.")
 @click.option("--data", help="Dataset (name or processed folder) for a bare .onnx file; default: the run's, or the one named in the model's metadata.")
-@click.option("--min-agreement", default=0.97, show_default=True, type=float, help="int8 gate: argmax agreement with fp32 on the test split, as a fraction.")
-@click.option("--fp16-min-agreement", default=1.0, show_default=True, type=float, help="fp16 gate: argmax agreement with fp32 on the test split (onnxruntime and float16 reference arithmetic).")
-@click.option("--max-accuracy-drop", default=0.02, show_default=True, type=float, help="int8 and fp16 gate: test accuracy at most this far below fp32's (0.02 = 2 points).")
-@click.option("--fp32-opt-atol", default=1e-6, show_default=True, type=float, help="fp32-opt gate: max abs error vs fp32 on test and random rows (bitwise equal passes any value).")
+@click.option("--min-agreement", default=0.97, show_default=True, type=number("agreement"), help="int8 gate: argmax agreement with fp32 on the test split, as a fraction.")
+@click.option("--fp16-min-agreement", default=1.0, show_default=True, type=number("agreement"), help="fp16 gate: argmax agreement with fp32 on the test split (onnxruntime and float16 reference arithmetic).")
+@click.option("--max-accuracy-drop", default=0.02, show_default=True, type=number("fraction"), help="int8 and fp16 gate: test accuracy at most this far below fp32's (0.02 = 2 points).")
+@click.option("--fp32-opt-atol", default=1e-6, show_default=True, type=number("tolerance"), help="fp32-opt gate: max abs error vs fp32 on test and random rows (bitwise equal passes any value).")
 @click.option("--calibration-method", default="minmax", show_default=True, type=click.Choice(["minmax", "entropy", "percentile"]), help="int8-static: how activation ranges are set from the training split.")
 @click.option("--per-channel", is_flag=True, help="int8: one weight scale per output channel instead of per tensor.")
 @click.option("--int8-weights", default="uint8", show_default=True, type=click.Choice(["uint8", "int8"]), help="int8 weight type. int8 (onnxruntime's default) saturates in the U8S8 kernels of x86 CPUs without VNNI; uint8 (U8U8) runs everywhere without it.")
@@ -26,12 +26,12 @@ _VARIANTS = "fp32,fp32-opt,int8-dynamic,int8-static,fp16"  # irisonnx.edge_varia
 @click.option("--input-range", "input_ranges", multiple=True, metavar="NAME=LO,HI", help="Models that are not irisonnx classifiers: value range of an input's generated values (repeatable; default 0..10 for floats, 0..9 for integers).")
 @click.option("--int8-tol", default="0.05,0.05", show_default=True, metavar="ATOL,RTOL", help="Tolerance gate of the int8 variants for models that are not irisonnx classifiers: every float output element within |a-b| <= ATOL + RTOL*|fp32|.")
 @click.option("--fp16-tol", default="0.01,0.01", show_default=True, metavar="ATOL,RTOL", help="Tolerance gate of fp16 for models that are not irisonnx classifiers (onnxruntime and float16 reference arithmetic).")
-@click.option("--fp32-opt-rtol", default=1e-5, show_default=True, type=float, help="fp32-opt for models that are not irisonnx classifiers: rtol, with atol max(--fp32-opt-atol, 1e-5).")
+@click.option("--fp32-opt-rtol", default=1e-5, show_default=True, type=number("tolerance"), help="fp32-opt for models that are not irisonnx classifiers: rtol, with atol max(--fp32-opt-atol, 1e-5).")
 @click.option("--output-tol", "output_tols", multiple=True, metavar="[VARIANT:]OUTPUT=ATOL,RTOL", help="Per-output tolerance (repeatable); without VARIANT it applies to int8 and fp16. Integer and bool outputs are always compared exactly.")
-@click.option("--random-rows", default=1000, show_default=True, type=int, help="Seeded random rows (inside and far beyond the training range) compared besides the test split.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the random rows.")
-@click.option("--threads", default=1, show_default=True, type=int, help="onnxruntime intra-op threads for the checks and timings (0: onnxruntime's default).")
-@click.option("--bench-rounds", default=15, show_default=True, type=int, help="Timing rounds (each variant timed in turn, medians reported); 0 skips timing. With one thread the figures are CPU time of the calling thread, else wall clock.")
+@click.option("--random-rows", default=1000, show_default=True, type=number("count"), help="Seeded random rows (inside and far beyond the training range) compared besides the test split.")
+@click.option("--seed", default=0, show_default=True, type=number("seed"), help="Seed for the random rows.")
+@click.option("--threads", default=1, show_default=True, type=number("threads"), help="onnxruntime intra-op threads for the checks and timings (0: onnxruntime's default).")
+@click.option("--bench-rounds", default=15, show_default=True, type=number("count"), help="Timing rounds (each variant timed in turn, medians reported); 0 skips timing. With one thread the figures are CPU time of the calling thread, else wall clock.")
 @click.option("--web", is_flag=True, help="Also add edge/web/: a static page that runs the fp32 model with onnxruntime-web (tried in headless Chromium, screenshot saved as edge/web/screenshot.png).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def command(target: str, out: str | None, variants: str, ort_format: bool, data: str | None, min_agreement: float, fp16_min_agreement: float, max_accuracy_drop: float, fp32_opt_atol: float, calibration_method: str, per_channel: bool, int8_weights: str, reduce_range: bool, calibration: str | None, dims: tuple[str, ...], input_ranges: tuple[str, ...], int8_tol: str, fp16_tol: str, fp32_opt_rtol: float, output_tols: tuple[str, ...], random_rows: int, seed: int, threads: int, bench_rounds: int, web: bool, as_json: bool) -> None:

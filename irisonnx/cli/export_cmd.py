@@ -4,7 +4,7 @@ from typing import Any
 
 import click
 
-from irisonnx.cli import echo_json
+from irisonnx.cli import echo_json, number
 
 
 @click.command("export")
@@ -16,11 +16,11 @@ from irisonnx.cli import echo_json
 @click.option("--output-names", help="With --module: comma-separated output names (default output_0, output_1, ...).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write the model (default: RUN/model.onnx; required with --module). Must end in .onnx.")
 @click.option("--exporter", default="dynamo", show_default=True, type=click.Choice(["dynamo", "torchscript"]), help="torch.export-based exporter (opset 18-23), or the legacy TorchScript one (opset 9-20).")
-@click.option("--opset", default=18, show_default=True, type=int, help="ONNX opset to target; one outside the exporter's range exits 2.")
+@click.option("--opset", default=18, show_default=True, type=number("opset"), help="ONNX opset to target; one outside the exporter's range exits 2.")
 @click.option("--with-probabilities", is_flag=True, help="Add a 'probabilities' output: softmax over the logits, inside the graph.")
 @click.option("--with-label", is_flag=True, help="Add a 'label' output: int64 argmax of the logits, inside the graph.")
-@click.option("--atol", default=1e-5, show_default=True, type=float, help="Absolute tolerance of the parity check.")
-@click.option("--rtol", default=1e-5, show_default=True, type=float, help="Relative tolerance of the parity check (times |torch output|).")
+@click.option("--atol", default=1e-5, show_default=True, type=number("tolerance"), help="Absolute tolerance of the parity check.")
+@click.option("--rtol", default=1e-5, show_default=True, type=number("tolerance"), help="Relative tolerance of the parity check (times |torch output|).")
 @click.option("--json", "as_json", is_flag=True, help="Print the export and parity report as JSON.")
 def command(run: str | None, module: str | None, example: str | None, dynamic: tuple[str, ...], static: bool, output_names: str | None, out: str | None, exporter: str, opset: int, with_probabilities: bool, with_label: bool, atol: float, rtol: float, as_json: bool) -> None:
     """Export a trained run (or your own torch module) to one ONNX file and prove it matches torch.

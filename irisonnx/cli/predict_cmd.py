@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from irisonnx.cli import echo_json
+from irisonnx.cli import echo_json, max_input_option, number
 
 
 @click.command("predict")
@@ -16,8 +16,9 @@ from irisonnx.cli import echo_json
 @click.option("--classify", "classify", metavar="OUTPUT", help="Show OUTPUT, a 2-D float output (rows, classes), as class scores: the class table, --values, CSV rows. Softmax is applied unless its rows are probabilities already.")
 @click.option("--provider", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]), help="onnxruntime execution provider. Never falls back: cuda unavailable exits 4.")
 @click.option("--allow-tf32", is_flag=True, help="CUDA only: let matmuls use TF32 (use_tf32=1). Off by default.")
-@click.option("--threads", type=int, help="CPU: for irisonnx's classifiers, worker threads for large inputs, each running onnxruntime on one thread over its share of row chunks; for any other model, onnxruntime's intra-op threads (default: one per usable core). CUDA: onnxruntime intra-op threads.")
+@click.option("--threads", type=number("threads"), help="CPU: for irisonnx's classifiers, worker threads for large inputs, each running onnxruntime on one thread over its share of row chunks; for any other model, onnxruntime's intra-op threads (default: one per usable core). CUDA: onnxruntime intra-op threads.")
 @click.option("--graph-optimization", default="all", show_default=True, type=click.Choice(["all", "extended", "basic", "disable"]), help="onnxruntime graph optimisation level.")
+@max_input_option
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions (or, with --output, a summary) as JSON.")
 def command(model: str, values: str | None, input_path: str | None, output_path: str | None, classify: str | None, provider: str, allow_tf32: bool, threads: int | None, graph_optimization: str, as_json: bool) -> None:
     """Run any ONNX model with onnxruntime. Needs onnxruntime, onnx and numpy; never imports torch.
@@ -45,6 +46,13 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
     are shown as they are, anything else gets a row softmax; labels are the argmax; classes
     are named 0..C-1 (a ZipMap's keys). Missing, non-numeric, NaN or infinite values, a
     wrong number of columns, an empty file, or a .npy of the wrong dtype or rank exit 2.
+
+    \b
+    Rows without a class: finite inputs far outside the training range can overflow float32
+    inside the model (e.g. "3e38,3e38,3e38,3e38"). A row whose outputs are NaN or infinite
+    has no class: the table shows "(none)", CSV output leaves its cells empty with a reason,
+    JSON gives null with a "reason" (.npy keeps the NaN). All rows are still written, and
+    the exit code is 1.
 
     \b
     Providers: --provider cuda needs onnxruntime-gpu and a GPU. It is an error (exit 4),
@@ -242,21 +250,30 @@ def _classify_spec(info: Any, name: str) -> None:
 
 
 def _show_classes(labels: Any, probs: Any, class_names: list[str], about: dict[str, Any], output_path: str | None, as_json: bool) -> None:
-    from irisonnx.predict_io import predictions_doc, write_predictions
+    """The class table, CSV, JSON or .npy of a classifier's predictions. A row whose outputs are
+    not finite has no class: shown as such (null in JSON), and the command exits 1."""
+    from irisonnx.predict_io import predictions_doc, unclassified, write_predictions
+
+    bad = unclassified(probs)
 
     if output_path:
         fmt = write_predictions(output_path, labels, probs, class_names, **about)
         if as_json:
-            echo_json({**about, "output": output_path, "format": fmt, "n_rows": int(len(labels))})
+            echo_json({**about, "output": output_path, "format": fmt, "n_rows": int(len(labels)), "n_unclassified": int(bad.size)})
         else:
             click.echo(f"wrote {len(labels):,} predictions to {output_path} ({fmt}; {about['provider']})")
-        return
-    if as_json:
+    elif as_json:
         echo_json(predictions_doc(labels, probs, class_names, **about))
-        return
-    _table(labels, probs, class_names)
-    if about["ignored_columns"]:
-        click.echo(f"(ignored input columns: {', '.join(about['ignored_columns'])})", err=True)
+    else:
+        _table(labels, probs, class_names, set(bad.tolist()))
+        if about["ignored_columns"]:
+            click.echo(f"(ignored input columns: {', '.join(about['ignored_columns'])})", err=True)
+    if bad.size:
+        from irisonnx.errors import CheckFailed
+        from irisonnx.predict_io import NO_CLASS
+
+        shown = ", ".join(str(i + 1) for i in bad[:10]) + (", ..." if bad.size > 10 else "")
+        raise CheckFailed(f"{bad.size:,} of {len(labels):,} row(s) have no class", f"{NO_CLASS} for row(s) {shown}", "inputs far outside the training range overflow float32 inside the model")
 
 
 def _show_outputs(outputs: dict[str, Any], columns: dict[str, list[str]], about: dict[str, Any], n_rows: int, output_path: str | None, as_json: bool) -> None:
@@ -285,12 +302,16 @@ def _show_outputs(outputs: dict[str, Any], columns: dict[str, list[str]], about:
         click.echo("(outputs shortened; --output FILE.npz holds every value)", err=True)
 
 
-def _table(labels: Any, probs: Any, class_names: list[str]) -> None:
-    width = max(5, *(len(c) for c in class_names))
+def _table(labels: Any, probs: Any, class_names: list[str], bad: set[int]) -> None:
+    width = max(6, *(len(c) for c in class_names))
     n_w = max(3, len(str(len(labels))))
     click.echo(f"{'row':>{n_w}}  {'class':<{width}}  " + "  ".join(f"{c:>{max(len(c), 6)}}" for c in class_names))
     lines = []
     for i, (lab, row) in enumerate(zip(labels, probs), start=1):
+        if i - 1 in bad:
+            cells = "  ".join(f"{'-':>{max(len(c), 6)}}" for c in class_names)
+            lines.append(f"{i:>{n_w}}  {'(none)':<{width}}  {cells}  no class: outputs not finite")
+            continue
         cells = "  ".join(f"{float(p):>{max(len(c), 6)}.4f}" for c, p in zip(class_names, row))
         lines.append(f"{i:>{n_w}}  {class_names[int(lab)]:<{width}}  {cells}")
     click.echo("\n".join(lines))
