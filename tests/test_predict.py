@@ -462,5 +462,5 @@ def test_a_model_that_loads_but_cannot_run_is_exit_3(tmp_path: Path) -> None:
     for rows in (1, 100_000):  # the bound fast path and the chunked path
         with pytest.raises(ArtifactError, match="cannot run the model"):
             p.run(np.ones((rows, 4), np.float32))
-    r = run_cli("predict", str(path), "--values", "1,2,3,4")
+    r = run_cli("predict", str(path), "--values", "1,2,3,4", "--classify", "logits")  # a foreign model: classes only when asked
     assert r.returncode == 3 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
