@@ -39,6 +39,9 @@ class GoldenWriter:
 
     def _map(self, fname: str, chunk: np.ndarray) -> Any:
         if fname not in self._maps:
+            from irisonnx.guard import check_output
+
+            check_output(self.dir / fname, "--save-io")  # a run's or dataset's own file: exit 2
             tmp = self.dir / f"{TEMP_MARK}{os.getpid()}-{fname}"
             arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=chunk.dtype, shape=(self.n_rows,) + chunk.shape[1:])
             self._maps[fname] = (tmp, arr)

@@ -13,8 +13,9 @@ from irisonnx.cli import echo_json
 @click.option("--test-fraction", default=0.2, show_default=True, type=float, help="Share of rows held out, per class.")
 @click.option("--seed", default=42, show_default=True, type=int, help="Seed of the stratified split.")
 @click.option("--url", help="Bundled Iris only: download from URL first; must match the pinned sha256; falls back to the bundled copy when offline.")
+@click.option("--force", is_flag=True, help="Replace a processed dataset of this name that was made from another CSV or target.")
 @click.option("--json", "as_json", is_flag=True, help="Print the dataset summary as JSON.")
-def command(csv_path: str | None, target: str | None, name: str | None, datastore: str | None, test_fraction: float, seed: int, url: str | None, as_json: bool) -> None:
+def command(csv_path: str | None, target: str | None, name: str | None, datastore: str | None, test_fraction: float, seed: int, url: str | None, force: bool, as_json: bool) -> None:
     """Convert a CSV to features.npy, labels.npy and meta.json (with checksums and a seeded split).
 
     \b
@@ -34,11 +35,11 @@ def command(csv_path: str | None, target: str | None, name: str | None, datastor
         from pathlib import Path
 
         text = data.read_source_csv(csv_path)
-        ds = data.convert(text, name=name or Path(csv_path).stem, target=target, source_name=Path(csv_path).name, datastore=datastore, test_fraction=test_fraction, seed=seed)
+        ds = data.convert(text, name=name or Path(csv_path).stem, target=target, source_name=Path(csv_path).name, datastore=datastore, test_fraction=test_fraction, seed=seed, force=force)
     else:
         if target or (name and name != "iris"):
             raise UsageError("--target and --name need --csv", "without --csv the bundled Iris is converted")
-        ds = data.convert_iris(datastore, url=url, test_fraction=test_fraction, seed=seed)
+        ds = data.convert_iris(datastore, url=url, test_fraction=test_fraction, seed=seed, force=force)
     summary = {
         "name": ds.name,
         "dir": str(ds.dir),

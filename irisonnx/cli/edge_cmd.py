@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
 from irisonnx.cli import echo_json
@@ -65,12 +68,24 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
       irisonnx edge model.onnx --data iris --out /tmp/iris-edge --min-agreement 0.99
       python artifacts/runs/iris/edge/predict.py --values "5.1,3.5,1.4,0.2" --variant fp16
     """
-    from irisonnx.edge import Gates, QuantOptions, build_edge
-    from irisonnx.edge_report import render_text
-    from irisonnx.errors import CheckFailed, UsageError
+    from irisonnx.errors import UsageError
 
     if threads < 0:
         raise UsageError("bad --threads", str(threads), "use 0 (onnxruntime's default) or a positive count")
+    from irisonnx.guard import check_output, is_run_folder
+    from irisonnx.runlock import lock_if_run
+
+    if out is not None:
+        check_output(out, "--out")
+    with lock_if_run(target):
+        _build(target, out, variants, ort_format, data, min_agreement, fp16_min_agreement, max_accuracy_drop, fp32_opt_atol, calibration_method, per_channel, int8_weights, reduce_range, random_rows, seed, threads, bench_rounds, web, as_json, is_run_folder(target))
+
+
+def _build(target: str, out: str | None, variants: str, ort_format: bool, data: str | None, min_agreement: float, fp16_min_agreement: float, max_accuracy_drop: float, fp32_opt_atol: float, calibration_method: str, per_channel: bool, int8_weights: str, reduce_range: bool, random_rows: int, seed: int, threads: int, bench_rounds: int, web: bool, as_json: bool, run: Any) -> None:
+    from irisonnx.edge import Gates, QuantOptions, build_edge
+    from irisonnx.edge_report import render_text
+    from irisonnx.errors import CheckFailed
+
     res = build_edge(
         target,
         out,
@@ -85,6 +100,10 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
         bench_rounds=bench_rounds,
     )
     doc = res.to_dict()
+    if run is not None and res.written and Path(res.out).resolve() == (run / "edge").resolve():
+        from irisonnx.guard import note_derived
+
+        note_derived(run, "edge")  # the bundle, with the weights it was made from
     if web and res.passed:
         from irisonnx.web import add_web_bundle
 

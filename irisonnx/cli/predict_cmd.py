@@ -49,6 +49,10 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
 
     if (values is None) == (input_path is None):
         raise UsageError("give exactly one of --values and --input", "--values ROW for one row, --input FILE.csv|.npy for many")
+    if output_path:
+        from irisonnx.guard import check_output
+
+        check_output(output_path, "--output")  # never a run's own file or a processed dataset's
     pred = Predictor(model, provider=provider, threads=threads, graph_optimization=graph_optimization, allow_tf32=allow_tf32)
     if values is not None:
         from irisonnx.predict_io import parse_values
