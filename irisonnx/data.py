@@ -33,6 +33,7 @@ __all__ = [
     "ParsedCSV",
     "default_datastore",
     "parse_csv",
+    "csv_rows",
     "stratified_split",
     "convert",
     "convert_iris",
@@ -75,18 +76,25 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def csv_rows(text: str, source: str = "CSV") -> list[list[str]]:
+    """The one CSV tokeniser (datasets, predict's and compare's input rows): cells by row, with
+    trailing blank lines dropped (common in hand-edited files; blank lines inside stay, as
+    ragged rows for the caller to name). A malformed file is DataError (exit 2)."""
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # a cell over csv's field size limit (131,072 characters) was exit 70
+        raise DataError(f"{source} is not a CSV irisonnx can read", str(exc)) from None
+    while rows and not any(c.strip() for c in rows[-1]):
+        rows.pop()
+    return rows
+
+
 def parse_csv(text: str, target: str, source: str = "CSV") -> ParsedCSV:
     """Parse a numeric classification CSV with a header row. Errors name row and column.
 
     Rows are numbered as a spreadsheet shows them: the header is row 1.
     """
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:  # a cell over csv's field size limit (131,072 characters) was exit 70
-        raise DataError(f"{source} is not a CSV irisonnx can read", str(exc)) from None
-    # Trailing blank lines are common in hand-edited files; blank lines inside are ragged rows.
-    while rows and not any(c.strip() for c in rows[-1]):
-        rows.pop()
+    rows = csv_rows(text, source)
     if not rows:  # also a file of blanks and commas only, which used to crash on rows[0]
         raise DataError(f"{source} is empty", "no header and no rows", "give a CSV with a header line and data rows")
     header = [h.strip() for h in rows[0]]

@@ -65,12 +65,9 @@ def read_csv(path: Path, feature_names: list[str]) -> InputRows:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text", str(exc)) from None
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:  # a cell over csv's field size limit (131,072 characters) was exit 70
-        raise DataError(f"{path} is not a CSV irisonnx can read", str(exc)) from None
-    while rows and not any(c.strip() for c in rows[-1]):
-        rows.pop()
+    from irisonnx.data import csv_rows  # the one CSV tokeniser
+
+    rows = csv_rows(text, str(path))
     if not rows:
         raise DataError(f"{path} is empty", "no rows to predict")
     first = [c.strip() for c in rows[0]]

@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("irisonnx.cli.data_cmd", "Convert a CSV (bundled Iris by default) to a processed dataset."),
     "train": ("irisonnx.cli.train_cmd", "Train an MLP with crash-safe checkpoints and exact resume."),
     "verify": ("irisonnx.cli.verify_cmd", "Check saved weights reload bit-identically to the newest checkpoint."),
-    "export": ("irisonnx.cli.export_cmd", "Export a run to one ONNX file; checker + parity check against torch."),
+    "export": ("irisonnx.cli.export_cmd", "Export a run or your own torch module to one ONNX file; checker + parity check against torch."),
     "predict": ("irisonnx.cli.predict_cmd", "Classify rows with onnxruntime (CPU or CUDA, no fallback); no torch needed."),
     "inspect": ("irisonnx.cli.inspect_cmd", "Show an ONNX model's signature, operators, parameters and metadata."),
     "compare": ("irisonnx.cli.compare_cmd", "Compare runtimes on the same inputs: exact, atol/rtol or ULP, with statistics."),

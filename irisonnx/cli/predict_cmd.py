@@ -54,6 +54,7 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
 
         check_output(output_path, "--output")  # never a run's own file or a processed dataset's
     pred = Predictor(model, provider=provider, threads=threads, graph_optimization=graph_optimization, allow_tf32=allow_tf32)
+    pred._need_classifier()  # --values and the class table are for classifiers
     if values is not None:
         from irisonnx.predict_io import parse_values
 
