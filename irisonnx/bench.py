@@ -389,6 +389,14 @@ def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
     if run is None:
         raise UsageError("--variants needs a run folder", "edge variants live in RUN/edge", "pass the run folder, or bench a variant's .onnx file directly")
     man_path = run.dir / "edge" / "manifest.json"
+    if man_path.is_file():
+        from irisonnx.guard import artifact_stale, stale_error
+
+        man = read_json(man_path, "edge manifest")
+        src = man.get("source") if isinstance(man, dict) else None
+        why = artifact_stale(run.dir, "edge", src.get("sha256") if isinstance(src, dict) else None)
+        if why is not None:
+            raise stale_error(run.dir, "edge", why)
     if not man_path.is_file():
         raise UsageError("the run has no edge bundle", f"{man_path} does not exist", f"build it first: irisonnx edge {run.dir}")
     entries = {v["variant"]: v for v in read_json(man_path, "edge manifest").get("variants", [])}

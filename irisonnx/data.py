@@ -230,8 +230,13 @@ def convert(
     seed: int = 42,
     feature_units: dict[str, str] | None = None,
     out_dir: str | os.PathLike | None = None,
+    force: bool = False,
 ) -> Dataset:
-    """Validate a CSV's text and write the processed dataset. Nothing is written on bad input."""
+    """Validate a CSV's text and write the processed dataset. Nothing is written on bad input.
+
+    A processed dataset made from another source (another CSV's sha256, or another target
+    column) is not replaced unless ``force``: runs trained on it would stop loading, and a
+    ``pipeline --csv wine.csv`` once overwrote ``processed/iris`` that way."""
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise UsageError("bad dataset name", repr(name), "use a plain name such as 'iris'")
     if not 0.0 < test_fraction < 1.0:
@@ -267,6 +272,8 @@ def convert(
         "files": {"features.npy": sha256_bytes(feats_b), "labels.npy": sha256_bytes(labels_b)},
     }
     out = Path(out_dir) if out_dir is not None else (Path(datastore) if datastore else default_datastore()) / "processed" / name
+    if not force:
+        _refuse_other_source(out, meta)
     # Arrays first, meta last: meta.json pins the arrays' checksums, so a kill between
     # writes leaves a dataset that load_dataset() rejects rather than a silently wrong one.
     for fname, blob in (("features.npy", feats_b), ("labels.npy", labels_b)):
@@ -274,6 +281,25 @@ def convert(
             tmp.write_bytes(blob)
     atomic_write_json(out / "meta.json", meta)
     return Dataset(out, parsed.features, parsed.labels, meta)
+
+
+def _refuse_other_source(out: Path, meta: dict[str, Any]) -> None:
+    if not (out / "meta.json").exists():
+        return
+    try:
+        old = read_json(out / "meta.json", "dataset meta.json")
+        src, target = old["source"], old.get("target")
+        same = src.get("sha256") == meta["source"]["sha256"] and target == meta["target"]
+        was = f"{src.get('name', '?')} (sha256 {str(src.get('sha256'))[:12]}…, target {target!r})"
+    except (ArtifactError, UsageError, KeyError, TypeError, AttributeError):
+        same, was = False, "an unreadable meta.json"
+    if not same:
+        now = f"{meta['source']['name']} (sha256 {meta['source']['sha256'][:12]}…, target {meta['target']!r})"
+        raise UsageError(
+            f"dataset {meta['name']!r} already exists from another source",
+            f"{out} was made from {was}, not {now}",
+            "pass --force to replace it (runs trained on it will stop loading), or choose another --name",
+        )
 
 
 def read_source_csv(path: str | os.PathLike) -> str:
@@ -321,7 +347,7 @@ def iris_text(datastore: str | os.PathLike | None = None, url: str | None = None
     return blob.decode("utf-8"), str(path)
 
 
-def convert_iris(datastore: str | os.PathLike | None = None, url: str | None = None, test_fraction: float = 0.2, seed: int = 42, notes: list[str] | None = None) -> Dataset:
+def convert_iris(datastore: str | os.PathLike | None = None, url: str | None = None, test_fraction: float = 0.2, seed: int = 42, notes: list[str] | None = None, force: bool = False) -> Dataset:
     text, _ = iris_text(datastore, url, notes=notes)
     return convert(
         text,
@@ -332,6 +358,7 @@ def convert_iris(datastore: str | os.PathLike | None = None, url: str | None = N
         test_fraction=test_fraction,
         seed=seed,
         feature_units=IRIS_FEATURE_UNITS,
+        force=force,
     )
 
 

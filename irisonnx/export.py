@@ -494,8 +494,9 @@ def export_run(
     Raises CheckFailed (exit 1) when onnxruntime and torch disagree beyond
     ``atol + rtol * |torch|``; the exception's ``result`` holds the full ExportResult.
     """
-    from irisonnx.predictor import Predictor
+    from irisonnx.guard import check_output
     from irisonnx.run import Run
+    from irisonnx.runlock import run_lock
 
     _check_args(exporter, opset, atol, rtol)
     run = Run.open(run_dir)
@@ -504,6 +505,15 @@ def export_run(
         raise UsageError("output must be an .onnx file", str(target), "name it e.g. model.onnx")
     if target.is_dir():
         raise UsageError("output path is a folder", str(target), "give a file name ending in .onnx")
+    check_output(target, "--out", allow=run.onnx_path)
+    with run_lock(run.dir):  # the weights must not move while they are exported
+        run = Run.open(run.dir)
+        return _export_locked(run, target, exporter, opset, with_probabilities, with_label, atol, rtol)
+
+
+def _export_locked(run: Any, target: Path, exporter: str, opset: int, with_probabilities: bool, with_label: bool, atol: float, rtol: float) -> ExportResult:
+    from irisonnx.predictor import Predictor
+
     model = run.load_model()  # verified against the manifest
     ds = run.dataset()  # verified against the data sha256 in config.json
     names = ["logits"] + (["probabilities"] if with_probabilities else []) + (["label"] if with_label else [])
@@ -545,8 +555,8 @@ def export_run(
 
 
 def _record(run: Any, target: Path, result: ExportResult) -> None:
-    """Put the model and its validation in the run's manifest. A model written outside the
-    run folder gets only the export section (with its absolute path and sha256)."""
+    """Put the run's own model.onnx and its validation in the run's manifest, with the sha256
+    of the weights it was made from. A model written anywhere else leaves the run untouched."""
     manifest = run.manifest()
     rep = result.parity
     section = {
@@ -566,12 +576,17 @@ def _record(run: Any, target: Path, result: ExportResult) -> None:
         "validated": rep.passed,
         "export_seconds": round(result.export_seconds, 4),
     }
-    inside = target.resolve().is_relative_to(run.dir.resolve())
-    if inside:
-        rel = target.resolve().relative_to(run.dir.resolve())
-        manifest.record([run.dir / rel], validated=rep.passed)
-        section["path"] = rel.as_posix()
-    else:
-        section["path"] = str(target.resolve())
+    if target.resolve() != run.onnx_path.resolve():
+        # Exported elsewhere (--out): the run's model.onnx and its export record stay as they
+        # are; they describe the run's own model, which a later pipeline must not replace.
+        return
+    from irisonnx.guard import current_weights_sha, record_derived
+
+    weights = current_weights_sha(manifest.data)
+    manifest.record([run.onnx_path], validated=rep.passed)
+    section["path"] = "model.onnx"
+    section["weights_sha256"] = weights
+    section["stale"] = False
     manifest.data["export"] = section
+    record_derived(manifest, "model.onnx", weights)
     manifest.save()

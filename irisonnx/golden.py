@@ -103,6 +103,9 @@ class GoldenWriter:
         try:
             st = self._streams.get(fname)
             if st is None:
+                from irisonnx.guard import check_output
+
+                check_output(self.dir / fname, "--save-io")  # never a run's or a dataset's own file (exit 2)
                 arr = np.asarray(arr)
                 shape = ((self.n_rows,) + arr.shape[1:]) if self.batched and arr.ndim and not self.single else arr.shape
                 st = self._streams[fname] = _Stream(self.dir / f"{TEMP_MARK}{os.getpid()}-{fname}", arr, shape)
@@ -132,8 +135,14 @@ class GoldenWriter:
         from, kept as ``model.onnx`` so that ``--locate`` against this set can re-run it."""
         files: dict[str, dict[str, Any]] = {}
         if model is not None:
+            from irisonnx.guard import check_output
             from irisonnx.storage import atomic_write_bytes
 
+            try:
+                check_output(self.dir / "model.onnx", "--save-io")  # --save-io RUN must not replace the run's model
+            except UsageError:
+                self.abort()
+                raise
             atomic_write_bytes(self.dir / "model.onnx", model)
         try:
             for fname, st in self._streams.items():

@@ -478,6 +478,21 @@ def _manifest_entry(folder: Path, name: str) -> tuple[dict[str, Any], dict[str, 
     return data, entry
 
 
+def _refuse_stale(folder: Path, manifest: dict[str, Any], made_from: Any) -> None:
+    """A run's model.onnx made from weights the run no longer has is stale (exit 3), however
+    well it passed its parity check then: predict would serve the old model as the run's."""
+    from irisonnx.guard import stale_error, stale_reason
+    from irisonnx.runlock import holder
+
+    why = stale_reason(manifest, "model.onnx", made_from if isinstance(made_from, str) else None)
+    if why is None:
+        return
+    who = holder(folder)
+    err = stale_error(folder, "model.onnx", why + (f"; {who} is writing the run now" if who else ""))
+    err.stale = True  # type: ignore[attr-defined]
+    raise err
+
+
 def _refuse_changed(p: Path, max_bytes: int) -> None:
     """A model its folder's manifest lists is checked against its sha256 before it is parsed,
     so a tampered file never reaches the parsers (a flipped bit once crashed one, exit 70)."""
@@ -506,9 +521,27 @@ def resolve_model(model_or_run: str | os.PathLike, max_bytes: int = MAX_MODEL_BY
         if not (p / "model.onnx").exists():
             raise UsageError("run has no model.onnx", str(p), f"export it first: irisonnx export {p}")
         p = p / "model.onnx"
+    folder = p.parent
+    in_run = p.name == "model.onnx" and (folder / "config.json").exists()
+    if in_run:
+        from irisonnx.guard import check_run_links
+
+        check_run_links(folder)
+    try:
+        return _resolve_file(p, folder, in_run, max_bytes, allow_unvalidated)
+    except ArtifactError as exc:
+        if in_run and not getattr(exc, "stale", False):
+            from irisonnx.runlock import busy_error
+
+            busy = busy_error(folder)  # mid-write by another process, not corrupt
+            if busy is not None:
+                raise busy from exc
+        raise
+
+
+def _resolve_file(p: Path, folder: Path, in_run: bool, max_bytes: int, allow_unvalidated: bool) -> ModelInfo:
     _refuse_changed(p, max_bytes)
     info = load_model_safely(p, max_bytes)
-    folder = p.parent
     if (folder / MANIFEST_NAME).is_file():
         manifest, entry = _manifest_entry(folder, p.name)
         if entry is None and p.name == "model.onnx" and (folder / "config.json").exists():
@@ -527,6 +560,8 @@ def resolve_model(model_or_run: str | os.PathLike, max_bytes: int = MAX_MODEL_BY
                     f"{p}: max abs err {exp.get('max_abs_err', '?')} beyond atol {exp.get('atol', '?')}, rtol {exp.get('rtol', '?')}",
                     f"fix the model or loosen --atol/--rtol, then re-export: irisonnx export {folder}",
                 )
+            if in_run:
+                _refuse_stale(folder, manifest, info.metadata.get("weights_sha256"))
             info.manifest_entry = entry
             exp = manifest.get("export")
             if isinstance(exp, dict) and exp.get("path") == p.name and exp.get("sha256") == info.sha256:
@@ -583,6 +618,15 @@ def vouched_model(model_or_run: str | os.PathLike, max_bytes: int = MAX_MODEL_BY
         return None
     if not isinstance(entry, dict) or entry.get("validated") is not True:
         return None
+    if p.name == "model.onnx" and (p.parent / "config.json").exists():
+        from irisonnx.guard import stale_reason
+
+        derived = manifest.get("derived")
+        if not (isinstance(derived, dict) and "model.onnx" in derived) or stale_reason(manifest, "model.onnx") is not None:
+            return None  # stale, or made before irisonnx recorded it: resolve_model decides
+        from irisonnx.guard import check_run_links
+
+        check_run_links(p.parent)
     data = read_model_bytes(p, max_bytes)
     if b"location" in data:
         return None

@@ -22,7 +22,7 @@ STAGES = ("data", "train", "verify", "export", "compare", "edge", "bench", "repo
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    name: str = "iris"
+    name: str | None = None  # None: the CSV's stem, or iris
     csv: str | None = None
     target: str | None = None
     run: str | None = None
@@ -32,6 +32,14 @@ class PipelineConfig:
     exporter: str = "dynamo"
     web: bool | None = None  # None: use the browser runtime when it is available
     bench: bool = True
+    force: bool = False  # replace a processed dataset of this name made from another source
+
+    @property
+    def dataset_name(self) -> str:
+        """``name``, or the CSV's stem (as ``irisonnx data`` names it), or iris."""
+        if self.name:
+            return self.name
+        return Path(self.csv).stem if self.csv else "iris"
 
 
 @dataclass
@@ -66,12 +74,11 @@ def _fail(stage: str, exc: IrisOnnxError) -> IrisOnnxError:
 
 
 def _record(run_dir: Path, name: str, doc: dict[str, Any]) -> None:
-    from irisonnx.storage import Manifest, atomic_write_json
+    from irisonnx.guard import note_derived
+    from irisonnx.storage import atomic_write_json
 
     atomic_write_json(run_dir / name, doc)
-    m = Manifest.load(run_dir)
-    m.record([run_dir / name])
-    m.save()
+    note_derived(run_dir, name, record_file=True)  # listed, with the weights it was made from
 
 
 def _fresh(run_dir: Path, name: str, model_sha: str | None) -> dict[str, Any] | None:
@@ -92,7 +99,20 @@ def run_pipeline(cfg: PipelineConfig, on_event: Event | None = None) -> Pipeline
     emit = on_event or (lambda stage, msg: None)
     from irisonnx.train import default_run_dir
 
-    run_dir = Path(cfg.run) if cfg.run else default_run_dir(cfg.name)
+    from irisonnx.guard import check_not_foreign, check_run_links
+    from irisonnx.runlock import run_lock
+
+    ds_name = cfg.dataset_name
+    run_dir = Path(cfg.run) if cfg.run else default_run_dir(ds_name)
+    # Before anything is written: someone else's folder is not made a run, a run whose files
+    # link elsewhere is not touched, and one writer at a time (every stage under this lock).
+    check_not_foreign(run_dir)
+    check_run_links(run_dir)
+    with run_lock(run_dir):
+        return _run_pipeline(cfg, ds_name, run_dir, emit)
+
+
+def _run_pipeline(cfg: PipelineConfig, ds_name: str, run_dir: Path, emit: Event) -> PipelineResult:
     res = PipelineResult(run_dir)
     state: dict[str, Any] = {}
 
@@ -116,17 +136,17 @@ def run_pipeline(cfg: PipelineConfig, on_event: Event | None = None) -> Pipeline
                 raise UsageError("--csv needs --target", "name the label column")
             text = D.read_source_csv(cfg.csv)
             try:
-                ds = D.load_dataset(cfg.name, prepare_iris=False)
+                ds = D.load_dataset(ds_name, prepare_iris=False)
                 if ds.meta["source"]["sha256"] == D.sha256_bytes(text.encode("utf-8")) and ds.meta.get("target") == cfg.target:
                     state["ds"] = ds
                     return "up to date", f"{ds.name}: {ds.meta['n_rows']} rows (checksums match)", {}
             except IrisOnnxError:
                 pass
-            ds = D.convert(text, name=cfg.name, target=cfg.target, source_name=Path(cfg.csv).name)
+            ds = D.convert(text, name=ds_name, target=cfg.target, source_name=Path(cfg.csv).name, force=cfg.force)
             status = "done"
         else:
-            existed = (D.resolve_dataset_dir(cfg.name) / "meta.json").exists()
-            ds = D.load_dataset(cfg.name)
+            existed = (D.resolve_dataset_dir(ds_name) / "meta.json").exists()
+            ds = D.load_dataset(ds_name)
             status = "up to date" if existed else "done"
         state["ds"] = ds
         return status, f"{ds.name}: {ds.meta['n_rows']} rows, {len(ds.train_idx)} train / {len(ds.test_idx)} test", {"meta_sha256": ds.sha256}
@@ -136,14 +156,22 @@ def run_pipeline(cfg: PipelineConfig, on_event: Event | None = None) -> Pipeline
         from irisonnx.config import ModelConfig, TrainConfig
         from irisonnx.train import train as do_train
 
+        from irisonnx.checkpoint import list_checkpoints
+
         ds = state["ds"]
         mc = ModelConfig(n_features=ds.meta["n_features"], n_classes=ds.meta["n_classes"], hidden=cfg.hidden)
-        tc = TrainConfig(epochs=cfg.epochs, seed=cfg.seed)
-        r = do_train(ds, mc, tc, run_dir, resume=True, on_epoch=lambda row: emit("train", f"epoch {row['epoch']}/{cfg.epochs} loss {row['loss']:.4f} test acc {row['test_acc']:.3f}"))
+        # A run already trained further (`irisonnx train --epochs 150` after the demo's 100)
+        # is continued as it is, not refused for having more epochs than asked for.
+        have = list_checkpoints(run_dir / "checkpoints")[-1][0] if (run_dir / "config.json").exists() and list_checkpoints(run_dir / "checkpoints") else 0
+        epochs = max(cfg.epochs, have)
+        tc = TrainConfig(epochs=epochs, seed=cfg.seed)
+        r = do_train(ds, mc, tc, run_dir, resume=True, on_epoch=lambda row: emit("train", f"epoch {row['epoch']}/{epochs} loss {row['loss']:.4f} test acc {row['test_acc']:.3f}"))
         f = r.final
         status = "up to date" if r.already_complete else "done"
         how = f" (resumed from epoch {r.resumed_from})" if r.resumed_from and not r.already_complete else ""
-        return status, f"test acc {f['test_acc']:.3f}, loss {f['loss']:.4f}{how}", {"final": f}
+        if epochs > cfg.epochs:
+            how += f" (the run is already at epoch {have}, beyond the {cfg.epochs} asked for; continued it as it is)"
+        return status, f"test acc {f['test_acc']:.3f}, loss {f['loss']:.4f}{how}", {"final": f, "epochs": epochs}
 
     def verify() -> tuple[str, str, dict[str, Any]]:
         from irisonnx.errors import CheckFailed
@@ -227,6 +255,9 @@ def run_pipeline(cfg: PipelineConfig, on_event: Event | None = None) -> Pipeline
             r = build_edge(run_dir, variants=keep)
             note = f"; left out (gate not met): {', '.join(failed)}"
         man = read_json(man_path, "edge manifest")
+        from irisonnx.guard import note_derived
+
+        note_derived(run_dir, "edge")
         web = _web_bundle(run_dir, cfg)
         return "done", _edge_summary(man) + note + web, {"failed": failed}
 

@@ -331,8 +331,42 @@ CSS = (
 
 def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> ReportResult:
     import matplotlib
+    from irisonnx.guard import check_output
+    from irisonnx.runlock import run_lock
 
     run = Run.open(run_dir)
+    own = run.dir / "report.html"
+    if out:
+        check_output(out, "--out", allow=own)
+    with run_lock(run.dir):
+        res = _build_report(Run.open(run.dir), out)
+        if res.path.resolve() == own.resolve():
+            from irisonnx.guard import note_derived
+
+            note_derived(run.dir, "report.html", record_file=True)
+    return res
+
+
+def _refuse_stale(run: Run) -> None:
+    """A report must not mix the current training curves with results of older weights."""
+    from irisonnx.guard import artifact_stale, stale_error
+
+    if run.onnx_path.exists():
+        from irisonnx.onnx_io import resolve_model
+
+        resolve_model(run.dir, allow_unvalidated=True)  # a stale model.onnx: exit 3, "irisonnx export RUN"
+    for name, path, key in ((COMPARE_JSON, run.dir / COMPARE_JSON, "model_sha256"), (BENCH_JSON, run.dir / BENCH_JSON, "model_sha256"), ("edge", run.dir / "edge" / "manifest.json", None)):
+        doc = _read(path)
+        if not isinstance(doc, dict):
+            continue
+        made_from = doc.get("source", {}).get("sha256") if key is None and isinstance(doc.get("source"), dict) else doc.get(key) if key else None
+        why = artifact_stale(run.dir, name, made_from)
+        if why is not None:
+            raise stale_error(run.dir, name, why)
+
+
+def _build_report(run: Run, out: str | os.PathLike | None) -> ReportResult:
+    _refuse_stale(run)
     res = ReportResult(Path(out) if out else run.dir / "report.html")
     # Names are data, not markup: "$...$" in a class or feature name is plain text (mathtext
     # raised ValueError on "$\frac{a}{$": exit 70). Text reads this when it is created.

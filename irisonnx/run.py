@@ -58,6 +58,9 @@ class Run:
         cfg = read_json(d / "config.json", "run config.json")
         if not isinstance(cfg, dict) or cfg.get("format") != RUN_FORMAT:
             raise ArtifactError("not an irisonnx run config", str(d / "config.json"))
+        from irisonnx.guard import check_run_links
+
+        check_run_links(d)  # before anything else of the run is read (exit 3)
         return cls(d, cfg)
 
     @property

@@ -325,6 +325,17 @@ class Manifest:
 
         Missing file: UsageError (exit 2). Not listed, or sha256/size differ: ArtifactError (3).
         """
+        try:
+            return self._verify(path, what)
+        except (UsageError, ArtifactError) as exc:
+            from irisonnx.runlock import busy_error
+
+            busy = busy_error(self.root)  # another process is writing the run: not corrupt, mid-write
+            if busy is not None:
+                raise busy from exc
+            raise
+
+    def _verify(self, path: str | os.PathLike, what: str) -> str:
         rel = self._rel(path)
         full = self.root / rel
         if not full.exists():

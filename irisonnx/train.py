@@ -19,6 +19,7 @@ import numpy as np
 from irisonnx.checkpoint import Checkpoint, capture_rng, checkpoint_name, list_checkpoints, load_checkpoint, restore_rng, save_checkpoint, save_weights
 from irisonnx.config import ModelConfig, TrainConfig, diff, from_dict, to_dict
 from irisonnx.errors import ArtifactError, IrisOnnxError, UsageError
+from irisonnx.guard import refresh_stale
 from irisonnx.run import RUN_FORMAT, library_versions
 from irisonnx.storage import Manifest, atomic_write_json, read_json, remove_stale_temp_files, sha256_file
 
@@ -83,6 +84,27 @@ def _check_compatible(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -
         )
 
 
+def _check_checkpoint_config(ckpt: Checkpoint, run_cfg: dict[str, Any], path: Path) -> None:
+    """The checkpoint's own recorded config must be config.json's (exit 3 otherwise): two
+    writers, or a config.json replaced by hand, left checkpoints made with lr 0.05 under a
+    config saying 0.01, and a resume silently continued them."""
+    mine = ckpt.config if isinstance(ckpt.config, dict) else {}
+    problems = []
+    if mine.get("data", {}).get("sha256") != run_cfg.get("data", {}).get("sha256"):
+        problems.append("data sha256")
+    try:
+        problems += diff(from_dict(ModelConfig, run_cfg["model"]), from_dict(ModelConfig, mine["model"]))
+        problems += diff(from_dict(TrainConfig, run_cfg["train"]), from_dict(TrainConfig, mine["train"]), TrainConfig.RESUMABLE_CHANGES)
+    except (KeyError, TypeError, AttributeError, IrisOnnxError) as exc:
+        raise ArtifactError("checkpoint records no usable config", f"{path}: {exc}", "it is corrupt; delete it to resume from the one before") from None
+    if problems:
+        raise ArtifactError(
+            "checkpoint was made with another config than the run's config.json",
+            f"{path}: " + "; ".join(f"config.json {p}" if "->" in p else p for p in problems),
+            "another process wrote this run, or config.json was edited; start a new --run folder",
+        )
+
+
 def _newest_loadable_checkpoint(ckpt_dir: Path, manifest: Manifest) -> Checkpoint | None:
     """The newest checkpoint. Files are written atomically, so it is complete; one that the
     manifest lists with another sha256 was tampered with and is refused (exit 3)."""
@@ -136,10 +158,21 @@ def train(
     # the cores busy, torch's worker threads made training 5-20x slower (measured on 2 cores:
     # 50 epochs 11-27 s with 2 threads, 1.2-6.6 s with 1). It also keeps the arithmetic the
     # same whatever the machine's core count, so a resume elsewhere follows the same path.
+    from irisonnx.guard import check_not_foreign, check_run_links
+    from irisonnx.runlock import run_lock
+
+    run = Path(run_dir)
+    # Before anything is created or read: a folder of someone else's files is not made a run,
+    # and a run whose files link elsewhere is not read or pruned.
+    if not (run / "config.json").exists() and not list_checkpoints(run / "checkpoints"):
+        check_not_foreign(run)
+    check_run_links(run)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train(dataset, model_cfg, train_cfg, Path(run_dir), resume, on_epoch)
+        with run_lock(run):
+            check_run_links(run)  # again under the lock: nobody changes it from here on
+            return _train(dataset, model_cfg, train_cfg, run, resume, on_epoch)
     finally:
         torch.set_num_threads(threads)
 
@@ -162,6 +195,8 @@ def _train(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig, run: Pa
             raise UsageError(f"run folder {run} already holds a run", "--no-resume would overwrite it", "pass a new --run folder, or delete this one")
         _check_compatible(old, cfg, run)
         ckpt = _newest_loadable_checkpoint(ckpt_dir, manifest)
+        if ckpt is not None:
+            _check_checkpoint_config(ckpt, old, ckpt_dir / checkpoint_name(ckpt.epoch))
         if ckpt is not None and ckpt.epoch > train_cfg.epochs:
             raise UsageError(f"{run} is already trained to epoch {ckpt.epoch}", f"--epochs {train_cfg.epochs} is fewer", "ask for at least as many epochs")
     elif run.exists() and any(run.iterdir()) and list_checkpoints(ckpt_dir):
@@ -219,6 +254,7 @@ def _train(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig, run: Pa
     # so that a kill between writing the new ones and recording them leaves files the manifest
     # does not list (resume rewrites them), never a manifest listing the old sha256 (exit 3).
     manifest.forget([run / "model.safetensors", run / "metrics.json"])
+    refresh_stale(manifest)  # everything made from the old weights is stale from here on
     manifest.save()
 
     # --- the loop --------------------------------------------------------------------------
@@ -259,6 +295,7 @@ def _train(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig, run: Pa
     save_weights(run / "model.safetensors", model.state_dict(), portable)
     atomic_write_json(run / "metrics.json", {"epochs": metrics, "final": metrics[-1]})
     manifest.record([run / "model.safetensors", run / "metrics.json"])
+    refresh_stale(manifest)  # derived artifacts of other weights stay marked stale
     # A kill between an earlier save's manifest write and its deletions leaves old
     # checkpoints that no later save prunes; prune here so the run ends as the manifest says.
     _prune_checkpoints(run, manifest, train_cfg.keep_checkpoints)

@@ -94,3 +94,28 @@ def test_a_current_edge_bundle_without_its_web_page_gets_the_page_back(piped, tm
     assert edge["status"] == "done" and "web bundle with screenshot" in edge["summary"], edge
     edge = {s["stage"]: s for s in json.loads(run_cli(*args, env=env, timeout=600).stdout)["stages"]}["edge"]
     assert edge["status"] == "up to date", edge
+
+
+def test_a_run_trained_further_is_continued_and_its_stale_artifacts_refreshed(piped, tmp_path: Path, datastore: Path) -> None:
+    """README: `irisonnx train --epochs 150` after the demo's 100, then the demo again. The
+    pipeline asks for fewer epochs than the run has: it keeps the run as it is, says so, and
+    refreshes everything the extra training made stale (model.onnx, compare, edge, bench)."""
+    run, first, _ = piped
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    env = {"IRISONNX_DATASTORE": str(datastore)}
+    t = run_cli("train", "--run", str(copy), "--epochs", "25", "--quiet", env=env)
+    assert t.returncode == 0, t.stderr
+    stale = run_cli("predict", str(copy), "--values", "5.1,3.5,1.4,0.2")
+    assert stale.returncode == 3 and "stale" in stale.stderr, stale.stderr
+    r = run_cli("pipeline", "--run", str(copy), "--epochs", "20", "--exporter", "torchscript", "--no-web", "--json", env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    stages = {s["stage"]: s for s in json.loads(r.stdout)["stages"]}
+    assert "already at epoch 25, beyond the 20 asked for" in stages["train"]["summary"], stages["train"]
+    for stage in ("export", "compare", "edge", "bench"):
+        assert stages[stage]["status"] == "done", (stage, stages[stage])
+    manifest = json.loads((copy / "manifest.json").read_text())
+    weights = manifest["files"]["model.safetensors"]["sha256"]
+    assert {k: (v["weights_sha256"], v["stale"]) for k, v in manifest["derived"].items()} == {k: (weights, False) for k in ("model.onnx", "compare.json", "edge", "bench.json", "report.html")}
+    assert json.loads((copy / "metrics.json").read_text())["final"]["epoch"] == 25
+    assert run_cli("predict", str(copy), "--values", "5.1,3.5,1.4,0.2").returncode == 0

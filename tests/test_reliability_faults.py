@@ -52,7 +52,8 @@ def reference(zygote: Zygote, iris, tmp_path_factory: pytest.TempPathFactory) ->
     return ref, r["elapsed"]
 
 
-_RUN_FILE = re.compile(r"^(config\.json|manifest\.json|metrics\.json|model\.safetensors|checkpoints/epoch-\d{4,}\.safetensors|(checkpoints/)?" + re.escape(TEMP_MARK) + r".*)$")
+# .irisonnx.lock: the run lock a killed writer leaves (its flock died with it; the next writer removes the file).
+_RUN_FILE = re.compile(r"^(\.irisonnx\.lock|config\.json|manifest\.json|metrics\.json|model\.safetensors|checkpoints/epoch-\d{4,}\.safetensors|(checkpoints/)?" + re.escape(TEMP_MARK) + r".*)$")
 
 
 def _saving(name: str, pid: int) -> str:

@@ -69,8 +69,11 @@ def command(target: str, runtimes: str | None, variants: str | None, batch_sizes
         def status(msg: str) -> None:
             click.echo(f"\rbench: {msg:<60}", err=True, nl=False)
 
+    from irisonnx.runlock import lock_if_run
+
     try:
-        res = run_bench(target, runtimes=names, variants=variant_names, settings=settings, progress=status)
+        with lock_if_run(target):  # the weights and models must not change while timed
+            res = run_bench(target, runtimes=names, variants=variant_names, settings=settings, progress=status)
     finally:
         if status is not None:
             click.echo("\r" + " " * 70 + "\r", err=True, nl=False)

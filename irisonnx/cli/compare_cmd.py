@@ -116,6 +116,17 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
                 bar = tqdm(total=total, desc="compare", unit="row", unit_scale=True, leave=False, **bar_width())
             bar.update(done - bar.n)
 
+    from irisonnx.guard import check_output, check_output_dir, is_run_folder
+    from irisonnx.runlock import lock_if_run
+
+    if save_io:
+        check_output_dir(save_io, "--save-io", ("index.json",))
+    if report_path:
+        check_output(report_path, "--report")
+    run_of = is_run_folder(target)
+    into_run = run_of is not None and any(p and Path(p).resolve().is_relative_to(run_of.resolve()) for p in (save_io, report_path))
+    lock = lock_if_run(target, when=into_run)  # a writer into the run: one at a time
+    lock.__enter__()
     try:
         res = run_compare(
             target,
@@ -135,12 +146,13 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
             locate=locate,
             progress=progress,
         )
+        if report_path:
+            text = render_markdown(res) if report_path.lower().endswith(".md") else render_html(res)
+            atomic_write_text(report_path, text)
     finally:
         if bar is not None:
             bar.close()
-    if report_path:
-        text = render_markdown(res) if report_path.lower().endswith(".md") else render_html(res)
-        atomic_write_text(report_path, text)
+        lock.__exit__(None, None, None)
     if as_json:
         echo_json(res.to_dict())
     else:

@@ -14,8 +14,9 @@ from irisonnx.cli import echo_json, max_input_option, number
 @click.option("--seed", default=42, show_default=True, type=number("seed"), help="Seed of the stratified split.")
 @click.option("--url", help="Bundled Iris only: download from URL first; must match the pinned sha256; falls back to the bundled copy when offline.")
 @max_input_option
+@click.option("--force", is_flag=True, help="Replace a processed dataset of this name that was made from another CSV or target.")
 @click.option("--json", "as_json", is_flag=True, help="Print the dataset summary as JSON.")
-def command(csv_path: str | None, target: str | None, name: str | None, datastore: str | None, test_fraction: float, seed: int, url: str | None, as_json: bool) -> None:
+def command(csv_path: str | None, target: str | None, name: str | None, datastore: str | None, test_fraction: float, seed: int, url: str | None, force: bool, as_json: bool) -> None:
     """Convert a CSV to features.npy, labels.npy and meta.json (with checksums and a seeded split).
 
     \b
@@ -35,12 +36,12 @@ def command(csv_path: str | None, target: str | None, name: str | None, datastor
         from pathlib import Path
 
         text = data.read_source_csv(csv_path)
-        ds = data.convert(text, name=name or Path(csv_path).stem, target=target, source_name=Path(csv_path).name, datastore=datastore, test_fraction=test_fraction, seed=seed)
+        ds = data.convert(text, name=name or Path(csv_path).stem, target=target, source_name=Path(csv_path).name, datastore=datastore, test_fraction=test_fraction, seed=seed, force=force)
     else:
         if target or (name and name != "iris"):
             raise UsageError("--target and --name need --csv", "without --csv the bundled Iris is converted")
         notes: list[str] = []
-        ds = data.convert_iris(datastore, url=url, test_fraction=test_fraction, seed=seed, notes=notes)
+        ds = data.convert_iris(datastore, url=url, test_fraction=test_fraction, seed=seed, notes=notes, force=force)
         for note in notes:  # the fallback to the bundled copy is said, not silent
             click.echo(f"irisonnx: note: {note}", err=True)
     summary = {

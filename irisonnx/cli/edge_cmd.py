@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
 from irisonnx.cli import echo_json, number
@@ -84,22 +87,37 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
       irisonnx edge tokens.onnx --dim T=16 --calibration calib.npz
       python artifacts/runs/iris/edge/predict.py --values "5.1,3.5,1.4,0.2" --variant fp16
     """
-    from irisonnx.edge import Gates, QuantOptions, build_edge
+    from irisonnx.edge import Gates, QuantOptions
     from irisonnx.edge_eval import parse_output_tols
-    from irisonnx.edge_report import render_text
-    from irisonnx.errors import CheckFailed, UsageError
-    from irisonnx.inputs import parse_dims, parse_ranges
+    from irisonnx.errors import UsageError
 
     if threads < 0:
         raise UsageError("bad --threads", str(threads), "use 0 (onnxruntime's default) or a positive count")
     (int8_atol, int8_rtol), (fp16_atol, fp16_rtol) = _pair(int8_tol, "--int8-tol"), _pair(fp16_tol, "--fp16-tol")
+    from irisonnx.guard import check_output, is_run_folder
+    from irisonnx.runlock import lock_if_run
+
+    if out is not None:
+        check_output(out, "--out")  # never into a run's files or a processed dataset (exit 2)
+    run = is_run_folder(target)
+    with lock_if_run(target):  # one writer per run
+        res, doc = _build_locked(target, out, variants, ort_format, data, calibration, dims, input_ranges, web, random_rows, seed, threads, bench_rounds, run,
+                                 Gates(fp32_opt_atol=fp32_opt_atol, min_agreement=min_agreement, fp16_min_agreement=fp16_min_agreement, max_accuracy_drop=max_accuracy_drop, fp32_opt_rtol=fp32_opt_rtol, int8_atol=int8_atol, int8_rtol=int8_rtol, fp16_atol=fp16_atol, fp16_rtol=fp16_rtol, per_output=parse_output_tols(output_tols)),
+                                 QuantOptions(calibration_method=calibration_method, per_channel=per_channel, int8_weights=int8_weights, reduce_range=reduce_range))
+    _render(res, doc, as_json)
+
+
+def _build_locked(target: str, out: str | None, variants: str, ort_format: bool, data: str | None, calibration: str | None, dims: tuple[str, ...], input_ranges: tuple[str, ...], web: bool, random_rows: int, seed: int, threads: int, bench_rounds: int, run: Any, gates: Any, quant: Any) -> tuple[Any, dict]:
+    from irisonnx.edge import build_edge
+    from irisonnx.inputs import parse_dims, parse_ranges
+
     res = build_edge(
         target,
         out,
         variants,
         ort_format=ort_format,
-        gates=Gates(fp32_opt_atol=fp32_opt_atol, min_agreement=min_agreement, fp16_min_agreement=fp16_min_agreement, max_accuracy_drop=max_accuracy_drop, fp32_opt_rtol=fp32_opt_rtol, int8_atol=int8_atol, int8_rtol=int8_rtol, fp16_atol=fp16_atol, fp16_rtol=fp16_rtol, per_output=parse_output_tols(output_tols)),
-        quant=QuantOptions(calibration_method=calibration_method, per_channel=per_channel, int8_weights=int8_weights, reduce_range=reduce_range),
+        gates=gates,
+        quant=quant,
         data=data,
         calibration=calibration,
         dims=parse_dims(dims),
@@ -111,10 +129,21 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
         bench_rounds=bench_rounds,
     )
     doc = res.to_dict()
+    if run is not None and res.written and Path(res.out).resolve() == (run / "edge").resolve():
+        from irisonnx.guard import note_derived
+
+        note_derived(run, "edge")  # the bundle, with the weights it was made from
     if web and res.passed:
         from irisonnx.web import add_web_bundle
 
         doc["web"] = {"screenshot": str(add_web_bundle(res.out))}
+    return res, doc
+
+
+def _render(res: Any, doc: dict, as_json: bool) -> None:
+    from irisonnx.edge_report import render_text
+    from irisonnx.errors import CheckFailed
+
     if as_json:
         echo_json(doc)
     else:

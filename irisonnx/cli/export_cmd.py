@@ -161,4 +161,7 @@ def _render(res: Any, as_json: bool) -> None:
     if "label" in res.outputs:
         click.echo(f"    output label: {rep.label_mismatches} rows disagree (near-ties excluded)")
     verdict = "PASS" if rep.passed else "FAIL"
-    click.echo(f"  {verdict}  manifest: validated {str(rep.passed).lower()}")
+    if res.path.resolve() == (res.run_dir / "model.onnx").resolve():
+        click.echo(f"  {verdict}  manifest: validated {str(rep.passed).lower()}")
+    else:
+        click.echo(f"  {verdict}  (written outside the run: its model.onnx and manifest are untouched)")

@@ -6,7 +6,7 @@ from irisonnx.cli import bar_width, echo_json, max_input_option, number, parse_i
 
 
 @click.command("pipeline")
-@click.option("--name", default="iris", show_default=True, help="Dataset name (the bundled Iris, or the name for --csv).")
+@click.option("--name", help="Dataset name (default: the --csv file's stem, or iris for the bundled Iris).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="A numeric classification CSV instead of the bundled Iris.")
 @click.option("--target", help="Label column of --csv.")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run folder (default: artifacts/runs/<name>).")
@@ -17,9 +17,10 @@ from irisonnx.cli import bar_width, echo_json, max_input_option, number, parse_i
 @click.option("--web/--no-web", default=None, help="Use the browser runtime and build edge/web (default: when Chromium and web/node_modules are present).")
 @click.option("--bench/--no-bench", default=True, show_default=True, help="Run a short benchmark.")
 @max_input_option
+@click.option("--force", is_flag=True, help="Replace a processed dataset of this name that was made from another CSV or target.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stage summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-def command(name: str, csv_path: str | None, target: str | None, run_dir: str | None, hidden: str, epochs: int, seed: int, exporter: str, web: bool | None, bench: bool, as_json: bool, quiet: bool) -> None:
+def command(name: str | None, csv_path: str | None, target: str | None, run_dir: str | None, hidden: str, epochs: int, seed: int, exporter: str, web: bool | None, bench: bool, force: bool, as_json: bool, quiet: bool) -> None:
     """The main job: data -> train -> verify -> export -> compare -> edge -> bench -> report.
 
     Re-running continues from what is done and valid (checksums), not from scratch. A failing
@@ -33,7 +34,7 @@ def command(name: str, csv_path: str | None, target: str | None, run_dir: str | 
     """
     from irisonnx.pipeline import STAGES, PipelineConfig, run_pipeline
 
-    cfg = PipelineConfig(name=name, csv=csv_path, target=target, run=run_dir, hidden=parse_int_list(hidden, "--hidden", "hidden"), epochs=epochs, seed=seed, exporter=exporter, web=web, bench=bench)
+    cfg = PipelineConfig(name=name, csv=csv_path, target=target, run=run_dir, hidden=parse_int_list(hidden, "--hidden", "hidden"), epochs=epochs, seed=seed, exporter=exporter, web=web, bench=bench, force=force)
     bar = None
     on_event = None
     if not quiet and not as_json:

@@ -77,6 +77,10 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
     if classify is not None and out_suffix == ".npz":
         raise UsageError("--classify and --output FILE.npz do not go together", "a .npz holds every output as the model gives it", "drop --classify, or write the class table to .csv, .json or .npy")
     in_suffix = None if input_path is None else _check_input_path(input_path)
+    if output_path:
+        from irisonnx.guard import check_output
+
+        check_output(output_path, "--output")  # never a run's own file or a processed dataset's
     pred = Predictor(model, provider=provider, threads=threads, graph_optimization=graph_optimization, allow_tf32=allow_tf32)
     info = pred.info
     # The class table by default only for irisonnx's own classifiers (its metadata names the
