@@ -209,10 +209,15 @@ def run_compare(
     tops: dict[str, list[tuple[float, int]]] = {rt.name: [] for rt in others}
     seconds = {rt.name: 0.0 for rt in active}
     setup = {}
-    for rt in active:
-        t = time.perf_counter()
-        rt.activate()
-        setup[rt.name] = time.perf_counter() - t
+    try:
+        for rt in active:
+            t = time.perf_counter()
+            rt.activate()
+            setup[rt.name] = time.perf_counter() - t
+    except BaseException:  # one failed to start, or a signal: the started ones end (browser children, temp folders)
+        for rt in active:
+            rt.deactivate()
+        raise
     writer = None
     if save_io:
         from irisonnx.golden import GoldenWriter
