@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -378,12 +378,15 @@ def build_edge(
     bench_rounds: int = 15,
     bench_reps: int = 200,
     bench_rows: int = 65536,
+    before_commit: Callable[[Path], Any] | None = None,
 ) -> EdgeResult:
     """Make, gate and time the variants of ``target`` (a run folder or an .onnx file); write
     the bundle to ``out`` (default RUN/edge) only if every variant passes its gate.
 
     ``calibration_rows`` replaces the training split for int8-static calibration (tests use
-    it to sabotage calibration). ``bench_rounds=0`` skips timing. Returns the figures of every
+    it to sabotage calibration). ``bench_rounds=0`` skips timing. ``before_commit(folder)``
+    adds to the finished bundle before it replaces the previous one (``edge --web`` builds and
+    tries its page there): if it raises, nothing is replaced. Returns the figures of every
     variant whether or not the bundle was written (``result.written``).
     """
     import onnxruntime as ort
@@ -466,6 +469,8 @@ def build_edge(
             _ort_twins(result, staging, predictors, [x_test, x_random], threads)
         if result.passed:
             _write_bundle_files(result, staging, info, ds, names)
+            if before_commit is not None:
+                before_commit(staging)
             _commit(staging, out_dir)
             result.written = True
         else:

@@ -304,7 +304,9 @@ def add_web_bundle(edge_dir: str | os.PathLike, values: list[float] | None = Non
     Chromium with ``values`` typed into the form, and save ``edge/web/screenshot.png``.
 
     Built beside the target and swapped in only after the page has classified the row, so a
-    page that fails leaves the previous ``edge/web`` as it was. Then the bundle's manifest
+    page that fails leaves the previous ``edge/web`` as it was. ``edge --web`` calls this on
+    the new bundle's staging folder, before that replaces the previous bundle (see
+    ``build_edge(before_commit=...)``); the pipeline calls it on a current bundle. Then the bundle's manifest
     gets a ``web`` section: the sha256 and size of every file of the page, the variant it
     serves, and the row tried with the class the page gave (see :func:`web_bundle_current`).
     Returns the screenshot path.

@@ -17,7 +17,7 @@
 // another host, a service worker) is aborted and its URL listed in "blocked", which every
 // answer carries; irisonnx fails the build when that list is not empty. Outside routing,
 // Chromium sends whatever is not our origin to a dead proxy (WebSockets, which routes do
-// not see) and WebRTC may use no UDP.
+// not see, are listed as blocked too) and WebRTC may use no UDP.
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
 
@@ -68,6 +68,7 @@ try {
   page = await context.newPage();
   page.setDefaultTimeout(timeout);
   context.on('request', (r) => requests.push(r.url()));
+  page.on('websocket', (ws) => { if (new URL(ws.url()).host !== new URL(origin).host) blocked.push(ws.url()); }); // the proxy stops it; we fail the build
   page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
   await page.goto(args.url, { timeout, waitUntil: 'load' });

@@ -65,9 +65,15 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
       irisonnx edge model.onnx --data iris --out /tmp/iris-edge --min-agreement 0.99
       python artifacts/runs/iris/edge/predict.py --values "5.1,3.5,1.4,0.2" --variant fp16
     """
+    from pathlib import Path
+
     from irisonnx.edge import Gates, QuantOptions, build_edge
     from irisonnx.edge_report import render_text
     from irisonnx.errors import CheckFailed, UsageError
+
+    add_web = None
+    if web:
+        from irisonnx.web import add_web_bundle as add_web
 
     if threads < 0:
         raise UsageError("bad --threads", str(threads), "use 0 (onnxruntime's default) or a positive count")
@@ -83,12 +89,11 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
         seed=seed,
         threads=threads or None,
         bench_rounds=bench_rounds,
+        before_commit=add_web,  # the page is tried before the bundle replaces the previous one
     )
     doc = res.to_dict()
-    if web and res.passed:
-        from irisonnx.web import add_web_bundle
-
-        doc["web"] = {"screenshot": str(add_web_bundle(res.out))}
+    if web and res.written:
+        doc["web"] = {"screenshot": str(Path(res.out) / "web" / "screenshot.png")}
     if as_json:
         echo_json(doc)
     else:
