@@ -61,7 +61,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     \b
     Exit codes: 0 ok; 1 a check failed (outputs disagree, a gate not met);
     2 bad usage or bad input data; 3 corrupt, unsafe or incompatible artifact;
-    4 runtime/provider unavailable or I/O failure; 70 internal error; 130 interrupted.
+    4 runtime/provider unavailable or I/O failure; 70 internal error; 130 interrupted
+    (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP).
     """
     ctx.obj = {"debug": debug}
 
@@ -86,8 +87,36 @@ def _usage_message(exc: click.ClickException) -> str:
     return msg
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the main thread is, as Ctrl-C's KeyboardInterrupt is:
+    every ``finally`` and ``except BaseException`` abort that cleans up after Ctrl-C runs for
+    these too. Not a KeyboardInterrupt: click would turn that into Abort and print a blank line."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_terminate(signum: int, frame: Any) -> None:
+    import signal
+
+    for s in (signal.SIGTERM, signal.SIGHUP):  # a second one must not cut the clean-up short
+        signal.signal(s, signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def _catch_termination() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, _on_terminate)
+
+
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("IRISONNX_DEBUG"))
+    _catch_termination()
     try:
         cli.main(args=argv, prog_name="irisonnx", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -97,6 +126,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         fail(_usage_message(exc), exc.exit_code)  # type: ignore[arg-type]
+    except Terminated as exc:  # 128 + N, as a shell reports a process ended by signal N
+        import signal
+
+        click.echo(f"irisonnx: interrupted by {signal.Signals(exc.signum).name}; finished files are intact and a re-run resumes", err=True)
+        sys.exit(128 + exc.signum)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("irisonnx: interrupted; finished files are intact and a re-run resumes", err=True)
         sys.exit(EXIT_INTERRUPTED)
