@@ -110,6 +110,7 @@ class BrowserSession:
         self.driver: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
+        self._ready = False  # the page answered its first step
 
     def __enter__(self) -> "BrowserSession":
         ok, why = browser_available()
@@ -144,6 +145,7 @@ class BrowserSession:
         first = self._answer("Chromium did not open the page", self.timeout * 2)
         if not first.get("ok"):
             raise RuntimeUnavailable("browser page failed", first.get("error", "unknown error") + _console(first))
+        self._ready = True
 
     def _readline(self, proc: subprocess.Popen, what: str, timeout: float | None = None) -> str:
         sel = selectors.DefaultSelector()
@@ -155,8 +157,8 @@ class BrowserSession:
             sel.close()
         line = proc.stdout.readline()
         if not line:
-            err = proc.stderr.read().strip().splitlines()[-1:] if proc.stderr else []
-            raise RuntimeUnavailable(what, (err[0] if err else f"process exited with {proc.poll()}"))
+            err = [ln.strip() for ln in (proc.stderr.read() if proc.stderr else "").splitlines() if ln.strip() and not ln.startswith("Node.js v")]
+            raise RuntimeUnavailable(what, (err[-1] if err else f"process exited with {proc.poll()}"))
         return line
 
     def _answer(self, what: str, timeout: float | None = None) -> dict[str, Any]:
@@ -200,7 +202,9 @@ class BrowserSession:
         with ``check``, a request the page tried after the last step still fails the session
         (UnsafePage); pass False when another error is already on its way."""
         last: dict[str, Any] = {}
-        if self.driver is not None and self.driver.poll() is None:
+        if self.driver is not None and self.driver.poll() is None and not (check and self._ready):
+            _kill(self.driver)  # a failure or a signal: SIGTERM, on which the driver closes Chromium and exits
+        elif self.driver is not None and self.driver.poll() is None:
             try:
                 self.driver.stdin.write(json.dumps({"cmd": "close"}) + "\n")
                 self.driver.stdin.flush()

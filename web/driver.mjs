@@ -29,31 +29,42 @@ const blocked = [];
 const consoleLines = [];
 const say = (obj) => process.stdout.write(JSON.stringify({ ...obj, blocked }) + '\n');
 
-let browser = null;
+let launching = null; // Chromium being started, then started
 let closing = null;
-// Closes Chromium (its profile folder goes with it) and exits; safe to call more than once.
+// Closes Chromium (its profile and singleton folders go with it) and exits; safe to call more
+// than once. A signal during the launch waits for it: killing a half-started Chromium leaves
+// its folders in TMPDIR.
 const finish = (code) => {
   if (!closing) {
     const guard = setTimeout(() => process.exit(code), 5000); // a browser that hangs on close
     guard.unref();
-    closing = (browser ? browser.close().catch(() => {}) : Promise.resolve()).then(() => process.exit(code));
+    closing = (launching ? launching.then((b) => b.close()) : Promise.resolve()).catch(() => {}).then(() => process.exit(code));
   }
   return closing;
 };
+let browser = null;
 for (const [sig, n] of [['SIGTERM', 15], ['SIGINT', 2], ['SIGHUP', 1]]) process.on(sig, () => finish(128 + n));
 
-browser = await chromium.launch({
-  executablePath: args.chromium || '/usr/bin/chromium',
-  headless: true,
-  timeout,
-  handleSIGINT: false, // ours above: close, then exit (playwright's would close and stay)
-  handleSIGTERM: false,
-  handleSIGHUP: false,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--proxy-server=http://127.0.0.1:9', `--proxy-bypass-list=<-loopback>;${new URL(args.url).host}`, '--force-webrtc-ip-handling-policy=disable_non_proxied_udp',
-  ],
-});
+try {
+  launching = chromium.launch({
+    executablePath: args.chromium || '/usr/bin/chromium',
+    headless: true,
+    timeout,
+    handleSIGINT: false, // ours above: close, then exit (playwright's would close and stay)
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--proxy-server=http://127.0.0.1:9', `--proxy-bypass-list=<-loopback>;${new URL(args.url).host}`, '--force-webrtc-ip-handling-policy=disable_non_proxied_udp',
+    ],
+  });
+  browser = await launching;
+} catch (e) {
+  // Chromium did not start: one answer with the reason (a crash would show only node's version)
+  const why = e.message.split('\n').find((l) => /FATAL|error while loading/.test(l)) || e.message.split('\n')[0];
+  say({ ok: false, error: `Chromium did not start: ${why.trim()}` });
+  process.exit(2);
+}
 let page;
 try {
   const context = await browser.newContext({ viewport: { width: 900, height: 700 }, serviceWorkers: 'block' });
