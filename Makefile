@@ -13,13 +13,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.irisonnx-installed
 RUN    ?= artifacts/runs/iris
 
-.PHONY: demo test install web-deps clean-artifacts
+.PHONY: demo test fuzz-tests install web-deps clean-artifacts
 
 demo: $(STAMP) web-deps
 	$(BIN)/irisonnx pipeline --run $(RUN)
 
 test: $(STAMP) web-deps
 	$(BIN)/python -m pytest -q
+
+# The property tests with fresh random examples each run (make test runs them derandomized:
+# the same examples every time) and 50x the examples per parser (IRISONNX_SLOW=1). A failure
+# prints the falsifying example: add it to the test as an explicit @example.
+fuzz-tests: $(STAMP)
+	HYPOTHESIS_PROFILE=wide IRISONNX_SLOW=1 $(BIN)/python -m pytest -q tests/test_reliability_fuzz.py tests/test_compare_numeric.py tests/test_data.py
 
 # onnxruntime-web and playwright-core for the browser runtime (npm ci: exactly the lock file).
 # Skipped with a note where npm is absent; the browser tests then skip unless

@@ -19,6 +19,7 @@ cores this process may use and the load average when the run started.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import platform
@@ -60,9 +61,12 @@ class BenchSettings:
     threads: int | None = None  # None: each runtime's default
     seed: int = 0
     quick: bool = False
+    dims: dict[str, int] = field(default_factory=dict)  # --dim (models that are not classifiers)
+    input_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # --input-range
+    input_desc: str = ""  # set by run_bench for a model that is not a classifier
 
     @classmethod
-    def make(cls, *, quick: bool = False, batch_sizes: tuple[int, ...] | None = None, repeats: int | None = None, warmup: int | None = None, threads: int | None = None, latency_calls: int | None = None, seed: int = 0) -> "BenchSettings":
+    def make(cls, *, quick: bool = False, batch_sizes: tuple[int, ...] | None = None, repeats: int | None = None, warmup: int | None = None, threads: int | None = None, latency_calls: int | None = None, seed: int = 0, dims: dict[str, int] | None = None, input_ranges: dict[str, tuple[float, float]] | None = None) -> "BenchSettings":
         """Defaults for the mode, overridden by whatever is given; every value checked (exit 2)."""
         base = cls(batch_sizes=QUICK_BATCH_SIZES, repeats=3, warmup=2, latency_calls=300, min_repeat_s=0.01, quick=True) if quick else cls()
         s = cls(
@@ -74,6 +78,8 @@ class BenchSettings:
             threads=threads,
             seed=seed,
             quick=quick,
+            dims=dict(dims or {}),
+            input_ranges=dict(input_ranges or {}),
         )
         s.check()
         return s
@@ -105,7 +111,7 @@ class BenchSettings:
             "threads": self.threads,
             "seed": self.seed,
             "quick": self.quick,
-            "input": f"uniform [{INPUT_LOW:g}, {INPUT_HIGH:g}) float32 rows, seed {self.seed}",
+            "input": self.input_desc or f"uniform [{INPUT_LOW:g}, {INPUT_HIGH:g}) float32 rows, seed {self.seed}",
             "statistic": "latency: nearest-rank percentiles of single timed calls; throughput: median rows/s over the repeats; runtimes take turns",
         }
 
@@ -252,6 +258,54 @@ def _median(vals: list[float]) -> float:
     return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
+def _feeder(rt: Any) -> Callable[[Any], Any]:
+    """``rt.run`` on one batch: a classifier's rows fed under its input name (the run's MLP:
+    'features'), or any model's feeds (a dict of arrays by input name) as they are."""
+    info = rt.ctx.model_info
+    name = info.input.name if info is not None and info.is_classifier else "features"
+    run = rt.run
+    return lambda x: run(x if isinstance(x, dict) else {name: x})
+
+
+@dataclass
+class _Batches:
+    """Inputs cut to each batch size: a classifier's rows, or any model's feeds by name."""
+
+    x: Any  # (rows, n_features) array, or dict name -> array whose first dimension is the rows
+    sizes: tuple[int, ...]  # the batch sizes that apply
+    desc: str = ""
+    rows_vary: bool = True  # False: one shape only, timed as is (a call counts its sizes[0] rows)
+
+    def take(self, n: int) -> Any:
+        if not self.rows_vary:
+            return self.x
+        if isinstance(self.x, dict):
+            return {k: v[:n] for k, v in self.x.items()}
+        return self.x[:n]
+
+
+def _generic_batches(info: Any, s: BenchSettings) -> _Batches:
+    """Generated in-range inputs for a model that is not a classifier (irisonnx.inputs.random_feeds):
+    rows along the first dimension when the signature is batched; a fixed batch is timed at
+    that batch only; other models at the generated shape only. Each case says so."""
+    from irisonnx.inputs import random_feeds
+
+    sig = info.signature
+    fixed = sig.fixed_batch()
+    firsts = [i.shape[0] if i.shape else 0 for i in sig.inputs]  # 0: a scalar input (no rows)
+    rows_vary = fixed is None and bool(firsts) and all(d is None or isinstance(d, str) for d in firsts) and len({d for d in firsts if isinstance(d, str)}) <= 1
+    n = max(s.batch_sizes) if rows_vary else (fixed or 1)
+    feeds, _ = random_feeds(sig, n, s.seed, s.dims, s.input_ranges, within=True)
+    shapes = ", ".join(f"{k} {list(v.shape[1:]) if rows_vary or fixed else list(v.shape)}" for k, v in feeds.items())
+    ranges = "; ".join(f"{k} in {s.input_ranges[k][0]:g}..{s.input_ranges[k][1]:g}" for k in s.input_ranges)
+    base = f"generated in-range inputs (irisonnx.inputs.random_feeds, seed {s.seed}; floats uniform in 0..10, integers 0..9, bools both" + (f"; {ranges}" if ranges else "") + ")"
+    if rows_vary:
+        return _Batches(feeds, s.batch_sizes, f"{base}; per row {shapes}; batch sizes along the first dimension")
+    if fixed:
+        return _Batches(feeds, (fixed,), f"{base}; {shapes} per row; the model has a fixed batch of {fixed}: timed at that batch only, batch-1 latency is per call of {fixed} rows (--batch-sizes does not apply)", rows_vary=False)
+    return _Batches(feeds, (1,), f"{base}; {shapes}; the inputs have no shared batch dimension: timed at this shape only, one call counts as one row (--batch-sizes does not apply)", rows_vary=False)
+
+
 def _latency(fns: list[Callable[[Any], Any]], x1: Any, s: BenchSettings) -> list[LatencyStats]:
     """Batch-1 latency of every runtime, taking turns in blocks of single timed calls."""
     clock = time.perf_counter_ns
@@ -275,10 +329,10 @@ def _latency(fns: list[Callable[[Any], Any]], x1: Any, s: BenchSettings) -> list
     return stats
 
 
-def _throughput(fns: list[Callable[[Any], Any]], x: Any, s: BenchSettings) -> list[ThroughputPoint]:
-    """Rows/s of every runtime at one batch size, the runtimes taking turns repeat by repeat."""
+def _throughput(fns: list[Callable[[Any], Any]], x: Any, s: BenchSettings, n: int) -> list[ThroughputPoint]:
+    """Rows/s of every runtime at one batch size (``n`` rows a call), the runtimes taking
+    turns repeat by repeat."""
     clock = time.perf_counter
-    n = x.shape[0]
     calls = []
     for fn in fns:
         last = 0.0
@@ -302,19 +356,9 @@ def _throughput(fns: list[Callable[[Any], Any]], x: Any, s: BenchSettings) -> li
 
 def _resolve(target: str | os.PathLike) -> tuple[Any, Any]:
     """(Run or None, ModelInfo or None) for a run folder or an .onnx file (edge variants too)."""
-    from irisonnx.onnx_io import resolve_model
-    from irisonnx.run import Run, is_run_dir
+    from irisonnx.onnx_io import resolve_target
 
-    t = Path(target)
-    if is_run_dir(t):
-        run = Run.open(t)
-        info = resolve_model(run.dir, allow_unvalidated=True) if run.onnx_path.exists() else None
-        return run, info
-    if not t.exists():
-        raise UsageError("no such run folder or model file", str(t), "pass a run folder or an .onnx file")
-    if t.is_dir():
-        raise UsageError("not a run folder", f"{t} has no config.json", "pass a run folder or an .onnx file")
-    return None, resolve_model(t, allow_unvalidated=True)
+    return resolve_target(target)
 
 
 def _default_runtimes(run: Any, info: Any) -> list[str]:
@@ -328,6 +372,8 @@ def _threads_used(rt: Any, asked: int | None) -> str:
 
         return f"{torch.get_num_threads()} (torch intra-op{'' if asked else '; irisonnx runs its tiny MLP on one by default'})"
     pred = getattr(rt, "predictor", None)
+    if pred is not None and pred.provider == "cpu" and getattr(pred, "generic", False):
+        return f"{asked} (onnxruntime intra-op; session.run)" if asked else "onnxruntime default (intra-op over the usable cores; session.run)"
     if pred is not None and pred.provider == "cpu":
         return f"{pred.workers} (Predictor workers over row chunks, one onnxruntime thread each{'' if asked else '; default: the usable cores'})"
     return f"{asked} (onnxruntime intra-op)" if asked else "onnxruntime default"
@@ -411,9 +457,16 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
         benches.append(RuntimeBench(rt.name, ok, why, True))
         active.append((rt, benches[-1]))
 
-    n_features = info.n_features if info is not None else run.model_config.n_features
-    rng = np.random.default_rng(s.seed)
-    x = rng.uniform(INPUT_LOW, INPUT_HIGH, size=(max(s.batch_sizes), n_features)).astype(np.float32)  # (rows, n_features)
+    if info is not None and not info.is_classifier:
+        batches = _generic_batches(info, s)
+        s = dataclasses.replace(s, input_desc=batches.desc, batch_sizes=batches.sizes)
+    else:
+        if s.dims or s.input_ranges:
+            raise UsageError("--dim and --input-range are for models that are not irisonnx classifiers", "a classifier is timed on uniform float32 rows")
+        n_features = info.n_features if info is not None else run.model_config.n_features
+        rng = np.random.default_rng(s.seed)
+        x = rng.uniform(INPUT_LOW, INPUT_HIGH, size=(max(s.batch_sizes), n_features)).astype(np.float32)  # (rows, n_features)
+        batches = _Batches(x, s.batch_sizes)
 
     # Every runtime is active at once and they take turns (latency in blocks of calls,
     # throughput repeat by repeat), so a change in the machine's load hits them alike.
@@ -425,16 +478,16 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
             rt.activate()
             b.setup_seconds = time.perf_counter() - t0
             b.threads = _threads_used(rt, s.threads)
-        fns = [rt.run for rt, _ in active]
+        fns = [_feeder(rt) for rt, _ in active]
         if fns:
             if progress:
                 progress("latency at batch 1")
-            for (_, b), lat in zip(active, _latency(fns, x[:1], s)):
+            for (_, b), lat in zip(active, _latency(fns, batches.take(1), s)):
                 b.latency = lat
-            for bs in s.batch_sizes:
+            for bs in batches.sizes:
                 if progress:
                     progress(f"throughput at batch {bs:,}")
-                for (_, b), point in zip(active, _throughput(fns, x[:bs], s)):
+                for (_, b), point in zip(active, _throughput(fns, batches.take(bs), s, bs)):
                     b.throughput.append(point)
         for rt, b in active:
             b.info = rt.info()

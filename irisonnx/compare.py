@@ -13,7 +13,12 @@ Semantics (also in ``irisonnx compare --help``):
 * ``ulp``: the distance in units in the last place, from the bit patterns mapped onto a
   sign-aware integer line (so -0.0 and +0.0 are 0 apart, the smallest subnormals either
   side of zero 2 apart, and the largest finite value 1 from infinity); NaN matches only NaN.
-* Integer and boolean outputs (an argmax ``label``) must be equal in every mode.
+* Integer, boolean and string outputs (an argmax ``label``, token ids) must be equal in every
+  mode; their statistics count the mismatches and keep the first few positions.
+* Outputs of different shapes (or types) never pass; the pair says so.
+
+The worst element is given by its full index (``index``; ``row``/``col`` for 2-D outputs) and,
+when inputs were fed as separate samples, the sample's number.
 """
 
 from __future__ import annotations
@@ -174,6 +179,8 @@ class OutputStats:
     histogram: list[int] = field(default_factory=lambda: [0] * len(HIST_LABELS))
     requirement: str = ""
     argmax_required: bool = False
+    mismatches: list[dict[str, Any]] = field(default_factory=list)  # first few, exact outputs
+    shape_mismatch: str = ""
 
     @property
     def mean_abs(self) -> float:
@@ -194,7 +201,7 @@ class OutputStats:
 
     @property
     def passed(self) -> bool:
-        if self.n_fail:
+        if self.n_fail or self.shape_mismatch:
             return False
         if self.argmax_required and self.argmax_rows and self.argmax_agree != self.argmax_rows:
             return False
@@ -219,12 +226,16 @@ class OutputStats:
             "worst": self.worst,
             "histogram": dict(zip(HIST_LABELS, self.histogram)),
             "requirement": self.requirement,
+            "mismatches": self.mismatches,
+            "shape_mismatch": self.shape_mismatch or None,
             "passed": self.passed,
         }
 
 
 def _scalar(v: Any) -> Any:
     v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
     if isinstance(v, float) and not math.isfinite(v):
         return repr(v)  # JSON has no NaN/Inf
     return v
@@ -240,30 +251,41 @@ class PairStats:
         # |a - b| in float64 of the last chunk of each output, when it was all finite (the
         # fast path): compare's top-rows tracking takes it instead of computing it again.
         self.finite_abs_err: dict[str, np.ndarray] = {}
+        self._sample: int | None = None
 
-    def update(self, name: str, a: np.ndarray, b: np.ndarray, row_offset: int = 0) -> None:
-        """Fold one chunk of output ``name`` (``a``: runtime, ``b``: baseline) into the stats."""
-        if a.shape != b.shape:
-            raise ValueError(f"output {name!r}: shape {a.shape} vs baseline {b.shape}")
+    def update(self, name: str, a: np.ndarray, b: np.ndarray, row_offset: int = 0, sample: int | None = None) -> None:
+        """Fold one chunk of output ``name`` (``a``: runtime, ``b``: baseline) into the stats.
+        ``row_offset``: the chunk's first row; ``sample``: the sample's number when inputs are
+        fed as separate samples (it is then reported with the worst element)."""
         st = self.outputs.get(name)
         if st is None:
             st = self.outputs[name] = OutputStats(name, str(a.dtype))
             st.argmax_required = self.tol.require_argmax
             self._worst_err[name] = -1.0
-        st.n_elements += a.size
+        self._sample = sample
         self.finite_abs_err.pop(name, None)
+        kinds = {a.dtype.kind, b.dtype.kind}
+        if a.shape != b.shape or (kinds & set("OUSb") and len(kinds) > 1 and not kinds <= set("OUS")):
+            if not st.shape_mismatch:
+                where = f" (sample {sample})" if sample is not None else f" (rows from {row_offset})" if row_offset else ""
+                st.shape_mismatch = f"{a.dtype} {list(a.shape)} vs baseline {b.dtype} {list(b.shape)}{where}"
+            st.n_elements += max(a.size, b.size)
+            st.n_fail += max(a.size, b.size)
+            return
+        st.n_elements += a.size
         if a.size == 0:
             return
         is_float = a.dtype.kind == "f" and b.dtype.kind == "f"
         finite = False
         if is_float:
             finite = self._update_float(st, name, a, b, row_offset)
+        elif kinds & set("OUS"):
+            eq = np.asarray(a == b, dtype=bool).reshape(a.shape)
+            self._count_equal(st, eq, a, b, row_offset, "equal (string output)")
         else:
             eq = a == b
-            st.n_bitwise_equal += int(eq.sum())
-            st.n_fail += int((~eq).sum())
+            self._count_equal(st, eq, a, b, row_offset, "equal (integer output)" if a.dtype.kind != "b" else "equal (bool output)")
             diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
-            st.requirement = "equal (integer output)"
             self._track(st, name, diff, a, b, row_offset)
             self._hist(st, diff)
         if is_float and a.ndim == 2 and a.shape[1] > 1:
@@ -272,6 +294,24 @@ class PairStats:
                 st.argmax_agree += int(np.count_nonzero(_row_argmax_finite(a) == _row_argmax_finite(b)))
             else:
                 st.argmax_agree += int((np.argmax(a, axis=1) == np.argmax(b, axis=1)).sum())
+
+    MAX_MISMATCHES = 5
+
+    def _count_equal(self, st: OutputStats, eq: np.ndarray, a: np.ndarray, b: np.ndarray, row_offset: int, requirement: str) -> None:
+        """Exact outputs: count, and keep the first few mismatching positions (full index)."""
+        n_eq = int(np.count_nonzero(eq))
+        st.n_bitwise_equal += n_eq
+        st.n_fail += eq.size - n_eq
+        st.requirement = requirement
+        room = self.MAX_MISMATCHES - len(st.mismatches)
+        if room > 0 and n_eq != eq.size:
+            for idx in np.argwhere(~eq)[:room]:
+                t = tuple(int(i) for i in idx)
+                st.mismatches.append({"index": self._index(t, row_offset), **({"sample": self._sample} if self._sample is not None else {}), "value": _scalar(a[t]), "baseline": _scalar(b[t])})
+
+    @staticmethod
+    def _index(idx: tuple[int, ...], row_offset: int) -> list[int]:
+        return [idx[0] + row_offset, *idx[1:]] if idx else []
 
     def _update_float(self, st: OutputStats, name: str, a: np.ndarray, b: np.ndarray, row_offset: int) -> bool:
         """Fold a float chunk; True when it was all finite (the fast path took it)."""
@@ -358,6 +398,8 @@ class PairStats:
             row = int(idx[0]) + row_offset if err.ndim else 0
             col = [int(i) for i in idx[1:]]
             st.worst = {
+                "index": self._index(tuple(int(i) for i in idx), row_offset),
+                **({"sample": self._sample} if getattr(self, "_sample", None) is not None else {}),
                 "row": row,
                 "col": col[0] if len(col) == 1 else col,
                 "value": _scalar(a[idx]),

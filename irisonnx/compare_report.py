@@ -69,13 +69,27 @@ def _runtime_lines(result: Any) -> list[str]:
     return lines
 
 
+def _where(w: dict[str, Any]) -> str:
+    """``sample 3, index [0, 2, 1]``, or ``row 12 col 1`` for a 2-D output (as before)."""
+    idx = w.get("index")
+    head = f"sample {w['sample']}, " if w.get("sample") is not None else ""
+    if idx is not None and len(idx) == 2 and w.get("sample") is None:
+        return f"row {idx[0]} col {idx[1]}"
+    return head + f"index {idx if idx is not None else [w.get('row'), w.get('col')]}"
+
+
 def _worst_lines(result: Any) -> list[str]:
     lines = []
     for p in result.pairs:
         for s in p.outputs.values():
-            if s.worst and not s.exact:
+            if s.shape_mismatch:
+                lines.append(f"{p.runtime} {s.output}: shapes differ: {s.shape_mismatch}")
+            elif s.mismatches:
+                shown = "; ".join(f"{_where(m)}: {m['value']!r} vs {m['baseline']!r}" for m in s.mismatches)
+                lines.append(f"{p.runtime} {s.output}: {s.n_fail} of {s.n_elements} differ ({result.baseline} second); first at {shown}")
+            elif s.worst and not s.exact:
                 w = s.worst
-                lines.append(f"{p.runtime} {s.output}: worst at row {w['row']} col {w['col']}: {w['value']!r} vs {w['baseline']!r} ({result.baseline})")
+                lines.append(f"{p.runtime} {s.output}: worst at {_where(w)}: {w['value']!r} vs {w['baseline']!r} ({result.baseline})")
     return lines
 
 
@@ -89,6 +103,7 @@ def _locate_lines(result: Any) -> list[str]:
             lines.append(f"locate {loc['runtime']} vs {loc['baseline']}: no intermediate tensor leaves the tolerance on rows {loc['rows']}")
         else:
             mod = f" (torch {fd['torch_module']})" if fd.get("torch_module") else ""
+            fd = {**fd, "node": fd["node"] or f"<unnamed, output {fd['tensor']}>"}
             lines.append(
                 f"locate {loc['runtime']} vs {loc['baseline']}: first divergence at node {fd['node']!r} ({fd['op_type']}, inputs {', '.join(fd['inputs'])}){mod}: "
                 f"max abs {_g(fd['max_abs_error'])}, {fd['n_out_of_tolerance']} elements out of tolerance, on rows {loc['rows']}"
@@ -108,7 +123,10 @@ def render_text(result: Any) -> str:
     if result.saved_io:
         extra.append(f"saved inputs and outputs to {result.saved_io}")
     lines += extra
-    lines.append(f"{'PASS' if result.passed else 'FAIL'}: {sum(p.passed for p in result.pairs)}/{len(result.pairs)} runtime pairs within tolerance ({result.seconds:.2f}s)")
+    if not result.pairs:
+        lines.append(f"RECORDED: outputs of {result.baseline} on {result.n_rows:,} {('row' if getattr(result, 'batched', True) else 'sample') + ('s' if result.n_rows != 1 else '')} saved to {result.saved_io} ({result.seconds:.2f}s)")
+    else:
+        lines.append(f"{'PASS' if result.passed else 'FAIL'}: {sum(p.passed for p in result.pairs)}/{len(result.pairs)} runtime pairs within tolerance ({result.seconds:.2f}s)")
     return "\n".join(lines) + "\n"
 
 

@@ -24,6 +24,7 @@ __all__ = ["RuntimeStatus", "CompareResult", "run_compare", "DEFAULT_BATCH"]
 
 DEFAULT_BATCH = 32768  # rows per chunk: float64 error arrays of 0.75 MiB stay in L2; 1M-row compare peak 1.1x inputs+outputs (65536: 1.6x), same time
 TOP_ROWS = 8  # rows kept per pair for --locate
+_MAX_GOLDEN_MODEL = 64 << 20  # a golden set keeps a copy of its model (for --locate) up to this size
 
 Progress = Callable[[int, int], None]
 
@@ -59,6 +60,8 @@ class CompareResult:
     location: list[dict[str, Any]] = field(default_factory=list)
     saved_io: str | None = None
     seconds: float = 0.0
+    signature: dict[str, Any] = field(default_factory=dict)
+    batched: bool = True
 
     @property
     def passed(self) -> bool:
@@ -79,6 +82,8 @@ class CompareResult:
             "outputs_only_in": self.only_in,
             "locate": self.location,
             "saved_io": self.saved_io,
+            "signature": self.signature,
+            "batched": self.batched,
             "seconds": self.seconds,
             "passed": self.passed,
         }
@@ -87,30 +92,38 @@ class CompareResult:
 def _resolve_target(target: str | os.PathLike, model: str | os.PathLike | None, notes: list[str]) -> tuple[Any, Any]:
     """(Run or None, checked ModelInfo or None). A run's own model.onnx must match its manifest
     (exit 3); a ``--model`` file that differs from it is compared as given, with a note."""
-    from irisonnx.onnx_io import load_model_safely, resolve_model
-    from irisonnx.run import Run, is_run_dir
+    from irisonnx.onnx_io import load_model_safely, resolve_target
+    from irisonnx.run import is_run_dir
 
     t = Path(target)
-    if not is_run_dir(t):
-        if model is not None:
-            raise UsageError("--model needs a run folder as the target", str(t))
-        if not t.exists():
-            raise UsageError("no such run folder or model file", str(t))
-        return None, resolve_model(t, allow_unvalidated=True)
-    run = Run.open(t)
-    if model is not None:
-        if not Path(model).exists():
-            raise UsageError("--model file not found", str(model))
-        info = load_model_safely(model)
-        entry = run.manifest().entry(run.onnx_path) if run.onnx_path.exists() else None
-        if entry is None or entry.get("sha256") != info.sha256:
-            was = f" (manifest: {entry['sha256'][:12]}…)" if entry else ""
-            notes.append(f"--model {model} has sha256 {info.sha256[:12]}…, not the run's exported model.onnx{was}; compared as given")
+    if model is not None and not is_run_dir(t):
+        raise UsageError("--model needs a run folder as the target", str(t))
+    if model is None:
+        run, info = resolve_target(t)
+        if run is not None and info is None:
+            notes.append(f"{run.onnx_path} does not exist (run irisonnx export first); ONNX runtimes are unavailable")
         return run, info
-    if run.onnx_path.exists():
-        return run, resolve_model(run.dir, allow_unvalidated=True)
-    notes.append(f"{run.onnx_path} does not exist (run irisonnx export first); ONNX runtimes are unavailable")
-    return run, None
+    from irisonnx.run import Run
+
+    run = Run.open(t)
+    if not Path(model).exists():
+        raise UsageError("--model file not found", str(model))
+    info = load_model_safely(model)
+    entry = run.manifest().entry(run.onnx_path) if run.onnx_path.exists() else None
+    if entry is None or entry.get("sha256") != info.sha256:
+        was = f" (manifest: {entry['sha256'][:12]}…)" if entry else ""
+        notes.append(f"--model {model} has sha256 {info.sha256[:12]}…, not the run's exported model.onnx{was}; compared as given")
+    return run, info
+
+
+def _signature(info: Any, run: Any) -> Any:
+    """The model's signature; a run without model.onnx has its MLP's (torch only)."""
+    from irisonnx.signature import Signature, TensorSpec
+
+    if info is not None:
+        return info.signature
+    n_f = len(run.config["data"]["feature_names"])
+    return Signature((TensorSpec("features", "float32", ("batch", n_f)),), (TensorSpec("logits", "float32", ("batch", None)),))
 
 
 def run_compare(
@@ -119,24 +132,41 @@ def run_compare(
     runtimes: list[str] | None = None,
     baseline: str | None = None,
     model: str | os.PathLike | None = None,
+    module: Any = None,
     inputs: str | None = None,
     seed: int = 0,
     batch_size: int = DEFAULT_BATCH,
     tolerance: Tolerance = Tolerance(),
     save_io: str | os.PathLike | None = None,
+    save_io_format: str = "irisonnx",
     load_io: str | os.PathLike | None = None,
     locate: bool = False,
+    dims: dict[str, int] | None = None,
+    input_ranges: dict[str, tuple[float, float]] | None = None,
+    feeds: Any = None,
     progress: Progress | None = None,
 ) -> CompareResult:
     """Compare runtimes on the same inputs. Unavailable runtimes that were asked for raise
-    RuntimeUnavailable (exit 4); default ones are reported as unavailable and skipped."""
+    RuntimeUnavailable (exit 4); default ones are reported as unavailable and skipped.
+
+    ``module``: a user's torch module (``FILE.py:FACTORY`` or an nn.Module) that becomes the
+    ``torch`` runtime. ``feeds``: inputs given directly (an :class:`irisonnx.inputs.InputSet`
+    or a dict of arrays by input name), in place of ``inputs``. With ``save_io`` one runtime
+    is enough (recording a golden set); comparing needs two (a golden set counts as one)."""
     t0 = time.perf_counter()
     if batch_size < 1:
         raise UsageError("bad --batch-size", str(batch_size), "use a positive integer")
+    if save_io_format not in ("irisonnx", "onnx"):
+        raise UsageError("bad --save-io-format", repr(save_io_format), "use irisonnx or onnx")
     notes: list[str] = []
     run, info = _resolve_target(target, model, notes)
     model_path = info.path if info is not None else None
-    ctx = RuntimeContext(model_path=model_path, run=run, golden_dir=Path(load_io) if load_io else None, model_info=info)
+    ctx = RuntimeContext(model_path=model_path, run=run, model_info=info)
+    if module is not None:
+        from irisonnx.module import parse_module_spec
+
+        ctx.module = parse_module_spec(module)
+    sig = _signature(info, run)
     model_sha = info.sha256 if info is not None else None
     if info is not None:
         ctx.output_names = info.output_names
@@ -146,6 +176,12 @@ def run_compare(
         feature_names = info.feature_names
     else:
         feature_names = run.config["data"]["feature_names"] if run is not None else []
+    golden = None
+    if load_io:
+        from irisonnx.golden import load_golden
+
+        golden = load_golden(load_io, sig.input_names, sig.output_names, inputs_file=inputs if inputs and str(inputs).endswith(".json") else None)
+        ctx.golden_dir, ctx.golden = Path(load_io), golden
 
     # --- which runtimes ---------------------------------------------------------------------
     explicit = runtimes is not None
@@ -157,7 +193,7 @@ def run_compare(
         if load_io:
             runtimes = ["ort-cpu"] if model_path is not None else []
         else:
-            runtimes = (["torch"] if run is not None else []) + ["ort-cpu", "reference", "ort-cuda"]
+            runtimes = (["torch"] if run is not None or ctx.module is not None else []) + ["ort-cpu", "reference", "ort-cuda"]
     if baseline is None:
         baseline = "golden" if load_io else runtimes[0]
     specs = [baseline] + [r for r in runtimes if r != baseline]
@@ -181,91 +217,80 @@ def run_compare(
                 raise RuntimeUnavailable(f"runtime {rt.name} unavailable", why)
             continue
         active.append(rt)
-    if len(active) < 2:
-        raise UsageError("nothing to compare", f"only {', '.join(r.name for r in active) or 'no runtime'} can run" + "".join(f" ({n})" for n in notes), "ask for at least two runtimes with --runtimes")
+    need = 1 if save_io else 2
+    if len(active) < need:
+        raise UsageError("nothing to compare", f"only {', '.join(r.name for r in active) or 'no runtime'} can run" + "".join(f" ({n})" for n in notes), "ask for at least two runtimes with --runtimes (one is enough to record a golden set with --save-io)")
+
+    if tolerance.require_argmax and info is not None and not any(o.is_float and len(o.shape) == 2 for o in sig.outputs if o.is_tensor):
+        raise UsageError("--argmax needs a 2-D float output", f"the model's outputs are {', '.join(o.describe() for o in sig.outputs)}")
 
     # --- inputs -----------------------------------------------------------------------------
-    dataset = None
-    if load_io:
-        from irisonnx.golden import load_inputs, read_index
+    from irisonnx.inputs import InputSet, checked_set, make_feeds
 
-        x = np.asarray(load_inputs(load_io))
-        inputs_desc = f"golden set {load_io}: {read_index(load_io)['inputs'].get('description', '')}"
-        if inputs is not None:
+    if golden is not None:
+        iset = checked_set(golden.inputs, sig, f"golden set {load_io}") if not golden.batched else InputSet(golden.inputs, "", True)
+        iset.description = f"golden set {load_io}: {golden.description}"
+        if golden.batched:
+            from irisonnx.signature import check_feeds
+
+            iset.samples = [check_feeds(sig, {k: np.asarray(v) for k, v in golden.inputs[0].items()}, f"golden set {load_io}")]
+        if inputs is not None and not str(inputs).endswith(".json"):
             notes.append("--inputs is ignored with --load-io (the saved inputs are used)")
+    elif feeds is not None:
+        iset = feeds if isinstance(feeds, InputSet) else checked_set([dict(feeds)], sig, "the given arrays")
     else:
         spec = inputs or ("test" if run is not None else "random:1000")
-        ranges = None
+        dataset, ranges = None, None
         if run is not None and (spec in ("test", "all", "train") or spec.startswith("random:")):
             dataset = run.dataset()
             ranges = (dataset.meta["stats"]["min"], dataset.meta["stats"]["max"])
-        x, inputs_desc = _inputs(spec, dataset, feature_names, ranges, seed)
-    n = x.shape[0]
+        if spec in ("test", "all", "train") and dataset is None:
+            raise UsageError(f"--inputs {spec} needs the dataset", "pass a run folder, or use random:N or a file")
+        classifier = info.is_classifier if info is not None else run is not None
+        iset = make_feeds(spec, sig, dataset=dataset, ranges=ranges, seed=seed, dims=dims, input_ranges=input_ranges, feature_names=feature_names, classifier=classifier)
 
     # --- stream -----------------------------------------------------------------------------
-    base_rt, others = active[0], active[1:]
-    pairs = {rt.name: PairStats(rt.name, base_rt.name, tolerance) for rt in others}
-    only_in: dict[str, dict[str, list[str]]] = {}
-    tops: dict[str, list[tuple[float, int]]] = {rt.name: [] for rt in others}
-    seconds = {rt.name: 0.0 for rt in active}
-    setup = {}
     try:
-        for rt in active:
+        for rt in list(active):
             t = time.perf_counter()
-            rt.activate()
-            setup[rt.name] = time.perf_counter() - t
+            try:
+                rt.activate()
+            except RuntimeUnavailable as exc:
+                st = next(s for s in statuses if s.spec == rt.name)
+                if st.explicit:
+                    raise
+                # A default runtime that cannot take this model (the reference evaluator lacks
+                # ZipMap, say) is reported as unavailable, as if is_available had said so.
+                st.available, st.reason = False, exc.why or str(exc)
+                active.remove(rt)
+                continue
+            rt.setup_seconds = time.perf_counter() - t  # type: ignore[attr-defined]
     except BaseException:  # one failed to start, or a signal: the started ones end (browser children, temp folders)
         for rt in active:
             rt.deactivate()
         raise
-    writer = None
-    if save_io:
-        from irisonnx.golden import GoldenWriter
-
-        writer = GoldenWriter(save_io, n)
+    if len(active) < need:
+        for rt in active:
+            rt.deactivate()
+        raise UsageError("nothing to compare", f"only {', '.join(r.name for r in active) or 'no runtime'} can run", "ask for at least two runtimes with --runtimes (one is enough to record a golden set with --save-io)")
+    base_rt, others = active[0], active[1:]
     try:
-        for start in range(0, n, batch_size):
-            chunk = np.ascontiguousarray(x[start : start + batch_size], dtype=np.float32)
-            outs = {}
-            for rt in active:
-                t = time.perf_counter()
-                outs[rt.name] = rt.run(chunk, start)
-                seconds[rt.name] += time.perf_counter() - t
-            base = outs[base_rt.name]
-            for rt in others:
-                mine = outs[rt.name]
-                common = [o for o in base if o in mine]
-                if start == 0 and (set(base) ^ set(mine)):
-                    only_in[rt.name] = {base_rt.name: sorted(set(base) - set(mine)), rt.name: sorted(set(mine) - set(base))}
-                for o in common:
-                    pairs[rt.name].update(o, np.asarray(mine[o]), np.asarray(base[o]), start)
-                _keep_top_rows(tops[rt.name], mine, base, common, start, pairs[rt.name].finite_abs_err)
-            if writer is not None:
-                writer.write_inputs(start, chunk)
-                for name, o in outs.items():
-                    writer.write_outputs(name, start, o)
-            if progress is not None:
-                progress(min(start + batch_size, n), n)
-        infos = {}
-        for st, rt in zip([s for s in statuses if s.available], active):
-            st.info, st.seconds, st.setup_seconds = rt.info(), seconds[rt.name], setup[rt.name]
-            infos[rt.name] = st.info
-        if writer is not None:
-            writer.finish(base_rt.name, infos, inputs_desc)
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+        iset = _aligned(iset, active, batch_size, notes)
+        pairs, only_in, tops, seconds, baseline_outs = _stream(iset, base_rt, others, tolerance, batch_size, save_io, save_io_format, statuses, active, progress, info.data if info is not None and len(info.data) <= _MAX_GOLDEN_MODEL else None)
     finally:
         for rt in active:
             rt.deactivate()
+    if save_io and save_io_format == "onnx":
+        from irisonnx.golden import write_onnx_layout
 
+        write_onnx_layout(save_io, iset.samples if not iset.batched else [iset.samples[0]], baseline_outs)
+    n = iset.n_rows
     result = CompareResult(
         target=str(target),
         model=str(model_path) if model_path else None,
         model_sha256=model_sha,
         notes=notes,
-        inputs=inputs_desc,
+        inputs=iset.description,
         n_rows=n,
         tolerance=tolerance,
         baseline=base_rt.name,
@@ -275,23 +300,133 @@ def run_compare(
         top_rows={k: [r for _, r in sorted(v, reverse=True)] for k, v in tops.items()},
         saved_io=str(save_io) if save_io else None,
     )
+    result.signature = sig.to_dict()
+    result.batched = iset.batched
     if locate:
         from irisonnx.locate import locate_divergence
 
+        base_for_locate = _golden_model_runtime(golden, notes) if base_rt.kind == "golden" else base_rt
         for rt in others:
-            if not pairs[rt.name].passed:
-                rows = x[np.asarray(result.top_rows[rt.name], dtype=np.int64)]
-                result.location.append(locate_divergence(rt, base_rt, rows, result.top_rows[rt.name], tolerance))
+            if not pairs[rt.name].passed and base_for_locate is not None:
+                ids = result.top_rows[rt.name]
+                if iset.batched:
+                    sel = np.asarray(ids, dtype=np.int64)
+                    rows = {k: np.ascontiguousarray(v[sel]) for k, v in iset.samples[0].items()}
+                else:
+                    rows = iset.samples[ids[0]] if ids else iset.samples[0]
+                    ids = ids[:1]
+                result.location.append(locate_divergence(rt, base_for_locate, rows, ids, tolerance))
     result.seconds = time.perf_counter() - t0
     return result
 
 
-def _inputs(spec: str, dataset: Any, feature_names: list[str], ranges: Any, seed: int) -> tuple[np.ndarray, str]:
-    from irisonnx.inputs import make_inputs
+def _golden_model_runtime(golden: Any, notes: list[str]) -> Runtime | None:
+    """For --locate against a golden set: its recorded model in onnxruntime CPU, whose
+    intermediates are matched by name to the model under test."""
+    if golden is None or golden.model is None:
+        notes.append("--locate: the golden set holds no model to re-run (ONNX test data and Polygraphy outputs do not), so no node can be named")
+        return None
+    from irisonnx.onnx_io import load_model_safely
 
-    if not feature_names:
-        raise UsageError("cannot tell the model's features", "no model metadata and no run")
-    return make_inputs(spec, dataset=dataset, feature_names=feature_names, ranges=ranges, seed=seed)
+    info = load_model_safely(golden.model)
+    rt = create("ort-cpu", RuntimeContext(model_path=info.path, model_info=info, output_names=info.output_names))
+    rt.label = "golden model (ort-cpu)"
+    return rt
+
+
+def _aligned(iset: Any, active: list[Runtime], batch_size: int, notes: list[str]) -> Any:
+    """Cut rows into chunks only when every output follows the input rows: run the first
+    chunk and look. A model whose outputs do not (a Transpose, a Gemm with transA) gets all
+    rows in one call, as plain onnxruntime would."""
+    if not iset.batched:
+        return iset
+    if iset.n_rows <= (iset.chunk_rows or batch_size):
+        return iset  # one call: nothing to cut, whatever the outputs' shapes
+    start, feeds = next(iset.chunks(batch_size))
+    rows = next(iter(feeds.values())).shape[0]
+    for rt in active:
+        for name, v in rt.run(feeds, start).items():
+            if v.ndim == 0 or v.shape[0] != rows:
+                if iset.chunk_rows is not None:  # a fixed batch cannot run whole: each chunk is a sample
+                    notes.append(f"output {name!r} of {rt.name} does not follow the input rows ({list(v.shape)} for {rows} rows): each batch of {rows} is compared as a sample")
+                    return iset.as_samples()
+                notes.append(f"output {name!r} of {rt.name} does not follow the input rows ({list(v.shape)} for {rows} rows): all {iset.n_rows} rows run in one call")
+                return iset.whole()
+    return iset
+
+
+def _stream(iset: Any, base_rt: Runtime, others: list[Runtime], tolerance: Tolerance, batch_size: int, save_io: Any, save_io_format: str, statuses: list[RuntimeStatus], active: list[Runtime], progress: Progress | None, model_bytes: bytes | None = None) -> tuple[dict[str, PairStats], dict[str, dict[str, list[str]]], dict[str, list[tuple[float, int]]], dict[str, float], list[dict[str, np.ndarray]]]:
+    pairs = {rt.name: PairStats(rt.name, base_rt.name, tolerance) for rt in others}
+    only_in: dict[str, dict[str, list[str]]] = {}
+    tops: dict[str, list[tuple[float, int]]] = {rt.name: [] for rt in others}
+    seconds = {rt.name: 0.0 for rt in active}
+    n = iset.n_rows
+    writer = None
+    baseline_outs: list[dict[str, np.ndarray]] = []
+    if save_io and save_io_format == "irisonnx":
+        from irisonnx.golden import GoldenWriter
+
+        writer = GoldenWriter(save_io, n, batched=iset.batched, single=iset.batched and n <= (iset.chunk_rows or batch_size))
+    try:
+        for start, chunk in iset.chunks(batch_size):
+            outs = {}
+            for rt in active:
+                t = time.perf_counter()
+                outs[rt.name] = rt.run(chunk, start)
+                seconds[rt.name] += time.perf_counter() - t
+            base = outs[base_rt.name]
+            sample = None if iset.batched else start
+            offset = start if iset.batched else 0
+            for rt in others:
+                mine = outs[rt.name]
+                common = [o for o in base if o in mine]
+                if rt.name not in only_in and (set(base) ^ set(mine)):
+                    only_in[rt.name] = {base_rt.name: sorted(set(base) - set(mine)), rt.name: sorted(set(mine) - set(base))}
+                for o in common:
+                    pairs[rt.name].update(o, np.asarray(mine[o]), np.asarray(base[o]), offset, sample)
+                if iset.batched:
+                    _keep_top_rows(tops[rt.name], mine, base, common, start, pairs[rt.name].finite_abs_err)
+                else:
+                    _keep_top_sample(tops[rt.name], mine, base, common, start)
+            if writer is not None:
+                writer.write_inputs(start, chunk)
+                for name, o in outs.items():
+                    writer.write_outputs(name, start, o)
+            elif save_io:
+                baseline_outs.append(base)
+            if progress is not None:
+                progress(min(start + batch_size, n) if iset.batched else start + 1, n)
+        infos = {}
+        for st, rt in zip([s for s in statuses if s.available], active):
+            st.info, st.seconds, st.setup_seconds = rt.info(), seconds[rt.name], getattr(rt, "setup_seconds", 0.0)
+            infos[rt.name] = st.info
+        if writer is not None:
+            writer.finish(base_rt.name, infos, iset.description, model=model_bytes)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if save_io and save_io_format == "onnx" and iset.batched:
+        baseline_outs = [{k: np.concatenate([b[k] for b in baseline_outs]) for k in baseline_outs[0]}] if baseline_outs else []
+    return pairs, only_in, tops, seconds, baseline_outs
+
+
+def _keep_top_sample(heap: list[tuple[float, int]], mine: dict[str, np.ndarray], base: dict[str, np.ndarray], common: list[str], sample: int) -> None:
+    """For inputs fed as separate samples: keep the samples with the largest error."""
+    err = -1.0
+    for o in common:
+        a, b = np.asarray(mine[o]), np.asarray(base[o])
+        if a.shape != b.shape or a.size == 0 or a.dtype.kind not in "fiub" or b.dtype.kind not in "fiub":
+            err = max(err, np.inf if a.shape != b.shape else err)
+            continue
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        err = max(err, float(np.nan_to_num(d, nan=np.inf).max()))
+    item = (err, sample)
+    if len(heap) < TOP_ROWS:
+        heapq.heappush(heap, item)
+    elif item > heap[0]:
+        heapq.heapreplace(heap, item)
 
 
 def _keep_top_rows(heap: list[tuple[float, int]], mine: dict[str, np.ndarray], base: dict[str, np.ndarray], common: list[str], start: int, known: dict[str, np.ndarray] | None = None) -> None:
@@ -300,7 +435,7 @@ def _keep_top_rows(heap: list[tuple[float, int]], mine: dict[str, np.ndarray], b
     row_err = None
     for o in common:
         a, b = np.asarray(mine[o]), np.asarray(base[o])
-        if a.dtype.kind != "f" or a.ndim == 0 or a.shape[0] == 0:
+        if a.dtype.kind != "f" or b.dtype.kind != "f" or a.ndim == 0 or a.shape[0] == 0 or a.shape != b.shape:
             continue
         d = known.pop(o, None) if known else None
         if d is None:

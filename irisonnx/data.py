@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from irisonnx.config import parse_number
 from irisonnx.errors import ArtifactError, DataError, UsageError
-from irisonnx.storage import atomic_write_json, atomic_writer, read_json, sha256_bytes, sha256_file
+from irisonnx.storage import atomic_write_json, atomic_writer, read_input_file, read_json, sha256_bytes, sha256_file
 
 __all__ = [
     "IRIS_SHA256",
@@ -33,6 +34,7 @@ __all__ = [
     "ParsedCSV",
     "default_datastore",
     "parse_csv",
+    "csv_rows",
     "stratified_split",
     "convert",
     "convert_iris",
@@ -69,10 +71,23 @@ class ParsedCSV:
 
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        parse_number(text)
     except ValueError:
         return False
     return True
+
+
+def csv_rows(text: str, source: str = "CSV") -> list[list[str]]:
+    """The one CSV tokeniser (datasets, predict's and compare's input rows): cells by row, with
+    trailing blank lines dropped (common in hand-edited files; blank lines inside stay, as
+    ragged rows for the caller to name). A malformed file is DataError (exit 2)."""
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # a cell over csv's field size limit (131,072 characters) was exit 70
+        raise DataError(f"{source} is not a CSV irisonnx can read", str(exc)) from None
+    while rows and not any(c.strip() for c in rows[-1]):
+        rows.pop()
+    return rows
 
 
 def parse_csv(text: str, target: str, source: str = "CSV") -> ParsedCSV:
@@ -80,13 +95,7 @@ def parse_csv(text: str, target: str, source: str = "CSV") -> ParsedCSV:
 
     Rows are numbered as a spreadsheet shows them: the header is row 1.
     """
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:  # a cell over csv's field size limit (131,072 characters) was exit 70
-        raise DataError(f"{source} is not a CSV irisonnx can read", str(exc)) from None
-    # Trailing blank lines are common in hand-edited files; blank lines inside are ragged rows.
-    while rows and not any(c.strip() for c in rows[-1]):
-        rows.pop()
+    rows = csv_rows(text, source)
     if not rows:  # also a file of blanks and commas only, which used to crash on rows[0]
         raise DataError(f"{source} is empty", "no header and no rows", "give a CSV with a header line and data rows")
     header = [h.strip() for h in rows[0]]
@@ -116,7 +125,7 @@ def parse_csv(text: str, target: str, source: str = "CSV") -> ParsedCSV:
                 raw_labels.append(cell)
                 continue
             try:
-                v = float(cell)
+                v = parse_number(cell)
             except ValueError:
                 raise DataError(f"{source}: row {r}, column {header[c]!r} is not a number", repr(cell)) from None
             if not math.isfinite(v):
@@ -269,23 +278,18 @@ def convert(
 
 def read_source_csv(path: str | os.PathLike) -> str:
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise UsageError("CSV not found", str(p)) from None
-    except IsADirectoryError:
-        raise UsageError("CSV path is a folder", str(p)) from None
+    raw = read_input_file(p, "CSV")  # a regular file within --max-input-mb, else exit 2
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{p} is not UTF-8 text", str(exc)) from None
 
 
-def iris_text(datastore: str | os.PathLike | None = None, url: str | None = None, timeout: float = 10.0) -> tuple[str, str]:
+def iris_text(datastore: str | os.PathLike | None = None, url: str | None = None, timeout: float = 10.0, notes: list[str] | None = None) -> tuple[str, str]:
     """The bundled Iris CSV, verified against the pinned sha256. Returns (text, where it came from).
 
     With ``url``, try to download it first; a download that fails (no network) falls back to
-    the bundled copy, a download whose sha256 differs is refused.
+    the bundled copy (and says why in ``notes``), a download whose sha256 differs is refused.
     """
     root = Path(datastore) if datastore else default_datastore()
     if url:
@@ -295,8 +299,10 @@ def iris_text(datastore: str | os.PathLike | None = None, url: str | None = None
         try:
             with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - user-given URL
                 blob = resp.read(1 << 20)
-        except (urllib.error.URLError, OSError, ValueError):
+        except (urllib.error.URLError, OSError, ValueError) as exc:
             blob = None
+            if notes is not None:
+                notes.append(f"could not download {url} ({getattr(exc, 'reason', None) or exc}); used the bundled copy")
         if blob is not None:
             digest = sha256_bytes(blob)
             if digest != IRIS_SHA256:
@@ -315,8 +321,8 @@ def iris_text(datastore: str | os.PathLike | None = None, url: str | None = None
     return blob.decode("utf-8"), str(path)
 
 
-def convert_iris(datastore: str | os.PathLike | None = None, url: str | None = None, test_fraction: float = 0.2, seed: int = 42) -> Dataset:
-    text, _ = iris_text(datastore, url)
+def convert_iris(datastore: str | os.PathLike | None = None, url: str | None = None, test_fraction: float = 0.2, seed: int = 42, notes: list[str] | None = None) -> Dataset:
+    text, _ = iris_text(datastore, url, notes=notes)
     return convert(
         text,
         name="iris",

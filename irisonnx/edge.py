@@ -103,7 +103,7 @@ class VariantResult:
 class EdgeResult:
     source: str
     source_sha256: str
-    dataset: str
+    dataset: str | None  # None: a model that is not an irisonnx classifier, gated on generated inputs
     out: str
     variants: list[VariantResult]
     gates: Gates
@@ -116,6 +116,8 @@ class EdgeResult:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    classifier: bool = True  # gated on argmax/accuracy (a dataset); else per-output tolerances
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"variant", "reason"}: not made
 
     @property
     def passed(self) -> bool:
@@ -138,6 +140,8 @@ class EdgeResult:
             "dataset": self.dataset,
             "out": self.out,
             "written": self.written,
+            "classifier": self.classifier,
+            "skipped": self.skipped,
             "passed": self.passed,
             "gates": self.gates.to_dict(),
             "quantization": self.quant.to_dict(),
@@ -171,28 +175,35 @@ def parse_variants(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
 
 
 def _source(target: str | os.PathLike, data: str | os.PathLike | None) -> tuple[Any, Any, Path]:
-    """(checked ModelInfo, Dataset, default output folder) for a run folder or an .onnx file."""
+    """(checked ModelInfo, Dataset or None, default output folder) for a run folder or an
+    .onnx file. A classifier with a dataset (the run's, --data, or named in its metadata) is
+    gated on it; any other model (None) on generated inputs, by per-output tolerances."""
     from irisonnx.data import load_dataset
-    from irisonnx.onnx_io import resolve_model
-    from irisonnx.run import Run, is_run_dir
+    from irisonnx.onnx_io import resolve_model, resolve_target
 
     p = Path(target)
-    if not p.exists():
-        raise UsageError("no such run folder or model file", str(p))
-    run_dir = p if is_run_dir(p) else (p.parent if p.name == "model.onnx" and is_run_dir(p.parent) else None)
-    info = resolve_model(p)  # a run's model is checked against its manifest; unvalidated ones refused
+    run, info = resolve_target(p, allow_unvalidated=False, model_in_run=True)  # unvalidated models refused
+    run_dir = run.dir if run is not None else None
+    if info is None:
+        info = resolve_model(p)  # a run without model.onnx: resolve_model says to export it
     if info.has_external_data:
         raise UsageError("edge needs a self-contained model", f"{info.path} keeps its weights in external data files", "export it as one file (irisonnx export does)")
+    out = (run_dir if run_dir is not None else p.parent) / "edge"
+    if not info.is_classifier:
+        if data is not None:
+            raise UsageError("--data is for classifiers", f"{info.path} takes {', '.join(i.describe() for i in info.inputs)}", "drop --data: its variants are gated on generated inputs (--dim, --input-range, --calibration FILE.npz)")
+        return info, None, out
+    if data is None and run_dir is None and not info.metadata.get("dataset") and not info.has_irisonnx_metadata:
+        return info, None, out  # a foreign model shaped like a classifier: tolerance gates
     if data is not None:
         ds = load_dataset(data)
     elif run_dir is not None:
-        ds = Run.open(run_dir).dataset()
+        ds = run.dataset()
     elif info.metadata.get("dataset"):
         ds = load_dataset(info.metadata["dataset"])
     else:
         raise UsageError("no dataset for the parity gates", f"{p} names none in its metadata", "pass --data NAME|DIR (the test split gates accuracy, the training split calibrates int8-static)")
     _check_fits(info, ds)
-    out = (run_dir if run_dir is not None else p.parent) / "edge"
     return info, ds, out
 
 
@@ -318,32 +329,21 @@ def _ops(proto: Any) -> tuple[dict[str, int], int]:
     return dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))), weight_bytes
 
 
-def _settings(variant: str, quant: QuantOptions) -> dict[str, Any]:
+def _settings(variant: str, quant: QuantOptions, info: Any = None, vi: Any = None) -> dict[str, Any]:
     if variant == "fp32-opt":
         return {"tool": "onnxruntime SessionOptions.optimized_model_filepath", "graph_optimization_level": f"ORT_ENABLE_{OPT_LEVEL.upper()}"}
     if variant == "int8-dynamic":
         return {"tool": "onnxruntime.quantization quant_pre_process + quantize_dynamic", "activations": "uint8, scale per call", "weights": quant.int8_weights, "per_channel": quant.per_channel, "reduce_range": quant.reduce_range}
     if variant == "int8-static":
-        return {"tool": "onnxruntime.quantization quant_pre_process + quantize_static", "format": "QDQ", "activations": quant.int8_weights, "weights": quant.int8_weights, "per_channel": quant.per_channel, "reduce_range": quant.reduce_range, "calibration_method": quant.calibration_method, "calibration": "training split"}
+        return {"tool": "onnxruntime.quantization quant_pre_process + quantize_static", "format": "QDQ", "activations": quant.int8_weights, "weights": quant.int8_weights, "per_channel": quant.per_channel, "reduce_range": quant.reduce_range, "calibration_method": quant.calibration_method, "calibration": "training split" if vi is None else "see inputs.calibration"}
     if variant == "fp16":
-        return {"tool": "onnxruntime.transformers.float16.convert_float_to_float16", "keep_io_types": True, "io": "float32"}
-    return {"tool": "irisonnx export (unchanged)"}
+        changed = _io_changes(info, vi) if vi is not None else []
+        return {"tool": "onnxruntime.transformers.float16.convert_float_to_float16", "keep_io_types": True, "io": "float32" if vi is None else ("types kept" if not changed else "changed: " + ", ".join(changed))}
+    return {"tool": "irisonnx export (unchanged)" if vi is None else "the source model (unchanged)"}
 
 
 def _variant_notes(v: VariantResult, base: VariantResult | None, n_random: int, clamped: int) -> list[str]:
-    notes = []
-    if base is not None and v.variant != base.variant:
-        if v.bytes > base.bytes:
-            notes.append(f"{v.bytes / base.bytes:.2f}x the bytes of fp32 ({v.bytes:,} vs {base.bytes:,})")
-        slower = []
-        if v.latency_us and base.latency_us and v.latency_us > base.latency_us * 1.10:
-            slower.append(f"{v.latency_us / base.latency_us:.2f}x the batch-1 time")
-        if v.throughput_rows_s and base.throughput_rows_s and v.throughput_rows_s < base.throughput_rows_s * 0.90:
-            slower.append(f"{v.throughput_rows_s / base.throughput_rows_s:.2f}x the throughput")
-        if slower:
-            notes.append(f"slower than fp32 here: {' and '.join(slower)}")
-    if v.batch_max_abs_diff > 0:
-        notes.append(f"results depend on the other rows in a call: all-at-once vs one-row-per-call outputs differ by up to {v.batch_max_abs_diff:.3g}" + (" (activation scale is computed per call)" if v.variant == "int8-dynamic" else ""))
+    notes = _shared_notes(v, base)
     if v.variant == "fp16":
         notes.append("onnxruntime's CPU provider here runs the fp16 graph in float32 with float16 weights; the 'reference' row is true float16 arithmetic, as a device with fp16 kernels computes it")
         ref_bad = max((f.nonfinite for f in v.figures if f.runtime == "reference" and f.split == "random"), default=0)
@@ -372,6 +372,10 @@ def build_edge(
     quant: QuantOptions = QuantOptions(),
     data: str | os.PathLike | None = None,
     calibration_rows: np.ndarray | None = None,
+    calibration: str | os.PathLike | None = None,
+    dims: dict[str, int] | None = None,
+    input_ranges: dict[str, tuple[float, float]] | None = None,
+    for_web: bool = False,
     n_random: int = 1000,
     seed: int = 0,
     threads: int | None = 1,
@@ -381,22 +385,25 @@ def build_edge(
     before_commit: Callable[[Path], Any] | None = None,
 ) -> EdgeResult:
     """Make, gate and time the variants of ``target`` (a run folder or an .onnx file); write
-    the bundle to ``out`` (default RUN/edge) only if every variant passes its gate.
+    the bundle to ``out`` (default RUN/edge) only if every variant made passes its gate.
 
-    ``calibration_rows`` replaces the training split for int8-static calibration (tests use
-    it to sabotage calibration). ``bench_rounds=0`` skips timing. ``before_commit(folder)``
-    adds to the finished bundle before it replaces the previous one (``edge --web`` builds and
-    tries its page there): if it raises, nothing is replaced. Returns the figures of every
-    variant whether or not the bundle was written (``result.written``).
+    A classifier with a dataset is gated on its test split (argmax agreement, accuracy); any
+    other model on ``n_random`` generated rows inside the input ranges (per-output tolerances,
+    :meth:`Gates.tolerance`), with as many rows within and far beyond them reported.
+    ``dims``/``input_ranges`` bind symbolic dimensions and value ranges (as compare's --dim,
+    --input-range). int8-static calibrates on the training split, on other generated rows, or
+    on ``calibration`` (a .npz of arrays by input name); ``calibration_rows`` replaces the
+    training split (tests use it to sabotage calibration). A variant that does not apply to
+    the model, or that a converter cannot make, is skipped with the reason
+    (``result.skipped``). ``for_web``: refuse (exit 2) up front a model the web page cannot
+    run. ``bench_rounds=0`` skips timing. ``before_commit(folder)`` adds to the finished
+    bundle before it replaces the previous one (``edge --web`` builds and tries its page
+    there): if it raises, nothing is replaced. Returns the figures of every variant whether
+    or not the bundle was written (``result.written``).
     """
     import onnxruntime as ort
 
-    from irisonnx.edge_eval import Evaluator, bench, gate_checks, summarise
-    from irisonnx.edge_variants import fp16_clamped, make_variant, remove_tree
-    from irisonnx.inputs import random_rows
-    from irisonnx.onnx_io import load_model_safely
-    from irisonnx.predictor import Predictor
-    from irisonnx.runtimes import RuntimeContext, create
+    from irisonnx.edge_variants import remove_tree
 
     t0 = time.perf_counter()
     names = parse_variants(variants)
@@ -405,13 +412,12 @@ def build_edge(
     if bench_rounds < 0 or bench_reps < 1 or bench_rows < 1:
         raise UsageError("bad benchmark settings", f"rounds {bench_rounds}, reps {bench_reps}, rows {bench_rows}")
     info, ds, default_out = _source(target, data)
+    if for_web and ds is None:
+        raise UsageError("--web is for classifiers", f"the page takes one row of feature values and shows class probabilities; {info.path} takes {', '.join(i.describe() for i in info.inputs)} and is gated without a dataset", "drop --web (the bundle's predict.py runs any signature from .npz files)")
+    if (dims or input_ranges) and ds is not None:
+        raise UsageError("--dim and --input-range are for models gated on generated inputs", f"{info.path} is a classifier gated on dataset {ds.name}")
     out_dir = Path(out) if out is not None else default_out
     _check_out(out_dir, info.path)
-
-    x_test, y_test = ds.features[ds.test_idx], ds.labels[ds.test_idx]
-    lo, hi = ds.meta["stats"]["min"], ds.meta["stats"]["max"]
-    x_random = random_rows(n_random, lo, hi, seed)
-    calibration = ds.features[ds.train_idx] if calibration_rows is None else np.asarray(calibration_rows, dtype=np.float32)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out_dir)
@@ -420,55 +426,24 @@ def build_edge(
     result = EdgeResult(
         source=str(info.path),
         source_sha256=info.sha256,
-        dataset=ds.name,
+        dataset=ds.name if ds is not None else None,
         out=str(out_dir),
         variants=[],
         gates=gates,
         quant=quant,
-        inputs={"test_rows": int(len(x_test)), "random_rows": int(n_random), "seed": seed, "calibration_rows": int(len(calibration)), "batch_modes": ["all", "batch-1"]},
+        inputs={},
         validated_with={"onnxruntime": ort.__version__, "provider": "CPUExecutionProvider", "machine": platform.machine(), "system": platform.system(), "threads": threads},
         bench={"rounds": bench_rounds, "reps": bench_reps, "rows": bench_rows, "threads": threads},
         ort_format=ort_format,
+        classifier=ds is not None,
     )
     try:
-        infos: dict[str, Any] = {}
-        with tempfile.TemporaryDirectory(prefix="irisonnx-edge-") as work:
-            for v in names:
-                data_v = make_variant(v, info, Path(work), quant, calibration)
-                path = staging / variant_file(v)
-                path.write_bytes(data_v)
-                infos[v] = load_model_safely(path)  # checker + signature: a tool's broken output is exit 3 here
-        predictors = {v: Predictor(infos[v], threads=threads) for v in names}
-        baseline = predictors.get("fp32") or Predictor(info, threads=threads)
-        evaluator = Evaluator(baseline, x_test, y_test, x_random)
-        for v in names:
-            vi = infos[v]
-            ops, wbytes = _ops(vi.proto)
-            res = VariantResult(v, variant_file(v), vi.size, vi.sha256, ops, wbytes, _settings(v, quant), gates.describe(v))
-            reference = None
-            if v == "fp16":
-                reference = create("reference", RuntimeContext(model_path=vi.path, model_info=vi, output_names=vi.output_names))
-            res.figures, res.batch_max_abs_diff = evaluator.evaluate(predictors[v], reference)
-            res.checks = gate_checks(v, res.figures, gates)
-            if v == "fp32":
-                res.checks.append(Check("same bytes as the exported model (sha256)", float(vi.sha256 == info.sha256), 1.0, ">=", "flag"))
-            res.summary = summarise(res.figures)
-            result.variants.append(res)
-        if bench_rounds:
-            timing = bench(predictors, info.n_features, lo, hi, rows=bench_rows, rounds=bench_rounds, reps=bench_reps, seed=seed, cpu_clock=threads == 1)
-            for res in result.variants:
-                res.timing = timing[res.variant]
-                res.latency_us = res.timing["batch1_latency_us"]
-                res.throughput_rows_s = res.timing["throughput_rows_s"]
-            result.bench["clock"] = timing[names[0]]["clock"]
-        base = next((r for r in result.variants if r.variant == "fp32"), None)
-        for res in result.variants:
-            res.notes = _variant_notes(res, base, n_random, fp16_clamped(info.proto) if res.variant == "fp16" else 0)
-
-        if result.passed and ort_format:
-            _ort_twins(result, staging, predictors, [x_test, x_random], threads)
+        if ds is not None:
+            _build_classifier(result, info, ds, names, staging, calibration_rows, calibration, n_random, seed, threads, bench_rounds, bench_reps, bench_rows)
+        else:
+            _build_generic(result, info, names, staging, calibration, dims or {}, input_ranges or {}, n_random, seed, threads, bench_rounds, bench_reps, bench_rows)
         if result.passed:
-            _write_bundle_files(result, staging, info, ds, names)
+            _write_bundle_files(result, staging, info, ds, [r.variant for r in result.variants])
             if before_commit is not None:
                 before_commit(staging)
             _commit(staging, out_dir)
@@ -480,6 +455,300 @@ def build_edge(
             remove_tree(staging)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _skip_reason(v: str, info: Any) -> str | None:
+    from irisonnx.edge_variants import fp16_skip_reason, int8_skip_reason
+
+    if v.startswith("int8"):
+        return int8_skip_reason(info.proto)
+    if v == "fp16":
+        return fp16_skip_reason(info.proto)
+    return None
+
+
+def _make_all(result: EdgeResult, info: Any, names: list[str], staging: Path, quant: QuantOptions, calibration: Any, threads: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Make every variant that applies; ({variant: ModelInfo}, {variant: Predictor}). A variant
+    that does not apply, or that a converter, the checker or onnxruntime cannot make or load,
+    is recorded in ``result.skipped`` with the reason (the tool's first line), not raised."""
+    from irisonnx.edge_variants import make_variant
+    from irisonnx.onnx_io import load_model_safely
+    from irisonnx.predictor import Predictor
+
+    infos: dict[str, Any] = {}
+    predictors: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="irisonnx-edge-") as work:
+        for v in names:
+            why = _skip_reason(v, info)
+            if why is None:
+                path = staging / variant_file(v)
+                try:
+                    path.write_bytes(make_variant(v, info, Path(work), quant, calibration))
+                except UsageError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - converters and quantisers raise anything
+                    why = f"the {v} converter failed: {_first_line(exc)}"
+                else:
+                    try:
+                        infos[v] = load_model_safely(path)  # checker + signature
+                        predictors[v] = Predictor(infos[v], threads=threads)
+                    except ArtifactError as exc:
+                        why = f"the {v} model does not load: {exc}"
+                        infos.pop(v, None)
+                if why is not None:
+                    path.unlink(missing_ok=True)
+            if why is not None:
+                if v == "fp32":
+                    raise ArtifactError("the source model does not load", why)
+                result.skipped.append({"variant": v, "reason": why})
+    if not infos:
+        raise UsageError("no edge variant could be made for this model", "; ".join(f"{s['variant']}: {s['reason']}" for s in result.skipped), "choose other --variants")
+    return infos, predictors
+
+
+def _build_classifier(result: EdgeResult, info: Any, ds: Any, names: list[str], staging: Path, calibration_rows: np.ndarray | None, calibration_file: str | os.PathLike | None, n_random: int, seed: int, threads: int | None, bench_rounds: int, bench_reps: int, bench_rows: int) -> None:
+    """irisonnx's classifiers: gates on the dataset's test split (argmax agreement, accuracy)."""
+    from irisonnx.edge_eval import Evaluator, bench, gate_checks, summarise
+    from irisonnx.edge_variants import fp16_clamped
+    from irisonnx.inputs import random_rows
+    from irisonnx.predictor import Predictor
+    from irisonnx.runtimes import RuntimeContext, create
+
+    gates, quant = result.gates, result.quant
+    x_test, y_test = ds.features[ds.test_idx], ds.labels[ds.test_idx]
+    lo, hi = ds.meta["stats"]["min"], ds.meta["stats"]["max"]
+    x_random = random_rows(n_random, lo, hi, seed)
+    if calibration_file is not None:
+        calibration_rows = _calibration_file(calibration_file, info)[0][info.input.name]
+    calibration = ds.features[ds.train_idx] if calibration_rows is None else np.asarray(calibration_rows, dtype=np.float32)
+    result.inputs = {"test_rows": int(len(x_test)), "random_rows": int(n_random), "seed": seed, "calibration_rows": int(len(calibration)), "batch_modes": ["all", "batch-1"]}
+    if calibration_file is not None:
+        result.inputs["calibration"] = str(calibration_file)
+    infos, predictors = _make_all(result, info, names, staging, quant, calibration, threads)
+    made = list(infos)
+    baseline = predictors.get("fp32") or Predictor(info, threads=threads)
+    evaluator = Evaluator(baseline, x_test, y_test, x_random)
+    for v in made:
+        vi = infos[v]
+        ops, wbytes = _ops(vi.proto)
+        res = VariantResult(v, variant_file(v), vi.size, vi.sha256, ops, wbytes, _settings(v, quant), gates.describe(v))
+        reference = None
+        if v == "fp16":
+            reference = create("reference", RuntimeContext(model_path=vi.path, model_info=vi, output_names=vi.output_names))
+        res.figures, res.batch_max_abs_diff = evaluator.evaluate(predictors[v], reference)
+        res.checks = gate_checks(v, res.figures, gates)
+        if v == "fp32":
+            res.checks.append(Check("same bytes as the exported model (sha256)", float(vi.sha256 == info.sha256), 1.0, ">=", "flag"))
+        res.summary = summarise(res.figures)
+        result.variants.append(res)
+    if bench_rounds:
+        timing = bench(predictors, info.n_features, lo, hi, rows=bench_rows, rounds=bench_rounds, reps=bench_reps, seed=seed, cpu_clock=threads == 1)
+        _set_timing(result, timing)
+    base = next((r for r in result.variants if r.variant == "fp32"), None)
+    for res in result.variants:
+        res.notes = _variant_notes(res, base, n_random, fp16_clamped(info.proto) if res.variant == "fp16" else 0)
+    if result.passed and result.ort_format:
+        _ort_twins(result, staging, predictors, [x_test, x_random], threads)
+
+
+def _set_timing(result: EdgeResult, timing: dict[str, dict[str, Any]]) -> None:
+    for res in result.variants:
+        res.timing = timing[res.variant]
+        res.latency_us = res.timing["batch1_latency_us"]
+        res.throughput_rows_s = res.timing["throughput_rows_s"]
+    result.bench["clock"] = timing[result.variants[0].variant]["clock"]
+
+
+def _calibration_file(path: str | os.PathLike, info: Any) -> list[dict[str, np.ndarray]]:
+    """Calibration inputs from a .npz (arrays by input name; .npy for one input), checked
+    against the signature: feeds of at most 64 rows when the signature is batched."""
+    from irisonnx.inputs import make_feeds
+
+    sig = info.signature
+    s = make_feeds(os.fspath(path), sig)
+    if not s.batched:
+        return s.samples
+    return [f for _, f in s.chunks(_equal_chunk(s.n_rows, s.chunk_rows))]
+
+
+def _equal_chunk(n: int, fixed: int | None, at_most: int = 64) -> int:
+    """Rows per calibration call: the fixed batch, else the largest divisor of ``n`` up to
+    ``at_most`` (onnxruntime's histogram calibrators stack calls and need equal ones)."""
+    if fixed:
+        return fixed
+    from irisonnx.edge_variants import _batch_size
+
+    return _batch_size(n, at_most)
+
+
+def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Path, calibration_file: str | os.PathLike | None, dims: dict[str, int], ranges: dict[str, tuple[float, float]], n_random: int, seed: int, threads: int | None, bench_rounds: int, bench_reps: int, bench_rows: int) -> None:
+    """Any model: per-output tolerance gates on generated in-range inputs; figures on inputs
+    within and far beyond the ranges are reported, not gated."""
+    from irisonnx.edge_eval import BEYOND, IN_RANGE, FeedSet, GenericEvaluator, bench_feeds, summarise_generic, tolerance_checks
+    from irisonnx.inputs import DEFAULT_FLOAT_RANGE, DEFAULT_INT_RANGE, random_feeds
+    from irisonnx.runtimes import RuntimeContext, create
+    from irisonnx.runtimes.base import normalise_outputs
+    from irisonnx.signature import check_feeds
+
+    gates, quant = result.gates, result.quant
+    sig = info.signature
+    gated, fixed = random_feeds(sig, n_random, seed, dims, ranges, within=True)
+    beyond, _ = random_feeds(sig, n_random, seed + 1, dims, ranges)
+    cal, _ = random_feeds(sig, _CAL_ROWS, seed + 2, dims, ranges, within=True)
+    batched = fixed is None and sig.batched()
+    for f in (gated, beyond):
+        check_feeds(sig, {k: v[:fixed] for k, v in f.items()} if fixed else f, "generated inputs")
+    sets = {IN_RANGE: FeedSet(gated, batched, fixed), BEYOND: FeedSet(beyond, batched, fixed)}
+    if calibration_file is not None:
+        calibration = _calibration_file(calibration_file, info)
+        cal_desc = f"{calibration_file} ({len(calibration)} call(s))"
+    else:
+        cal_set = FeedSet(cal, batched, fixed)
+        if batched or fixed:
+            step = _equal_chunk(cal_set.rows, fixed)
+            calibration = [{k: np.ascontiguousarray(v[i : i + step]) for k, v in cal.items()} for i in range(0, cal_set.rows, step)]
+        else:
+            calibration = [cal]
+        cal_desc = f"{cal_set.rows} generated in-range rows (seed {seed + 2}), {len(calibration)} call(s)"
+    rows = sets[IN_RANGE].rows
+    result.inputs = {
+        "generated": True,
+        "in_range_rows": rows,
+        "random_rows": sets[BEYOND].rows,
+        "seed": seed,
+        "ranges": {i.name: list(ranges.get(i.name, DEFAULT_FLOAT_RANGE if i.is_float else DEFAULT_INT_RANGE)) if i.dtype != "bool" else [False, True] for i in sig.inputs},
+        "dims": dims,
+        "shapes": {k: list(v.shape) for k, v in gated.items()},
+        "batched": batched,
+        "fixed_batch": fixed,
+        "batch_modes": list(sets[IN_RANGE].modes()),
+        "calibration": cal_desc,
+        "description": f"{rows} rows drawn inside the input ranges (gated) and {sets[BEYOND].rows} within and far beyond them (reported), seed {seed}",
+    }
+    infos, predictors = _make_all(result, info, names, staging, quant, calibration, threads)
+
+    def runner(p: Any, who: str) -> Any:
+        return lambda feeds: normalise_outputs(p.run_feeds(feeds), who)
+
+    base_pred = predictors.get("fp32")
+    if base_pred is None:
+        from irisonnx.predictor import Predictor
+
+        base_pred = Predictor(info, threads=threads)
+    evaluator = GenericEvaluator(runner(base_pred, "fp32"), sets)
+    for v in list(infos):
+        vi = infos[v]
+        tol = gates.tolerance(v, vi.output_names)
+        ops, wbytes = _ops(vi.proto)
+        res = VariantResult(v, variant_file(v), vi.size, vi.sha256, ops, wbytes, _settings(v, quant, info, vi), gates.describe(v, classifier=False))
+        notes: list[str] = []
+        reference = None
+        if v == "fp16":
+            ref_rt = create("reference", RuntimeContext(model_path=vi.path, model_info=vi, output_names=vi.output_names))
+            ok, why = ref_rt.is_available()
+            if ok:
+                reference = lambda feeds, rt=ref_rt: rt.run(feeds)  # noqa: E731
+            else:
+                notes.append(f"not run in float16 reference arithmetic: {why}")
+        try:
+            try:
+                res.figures, res.batch_max_abs_diff = evaluator.evaluate(runner(predictors[v], v), tol, reference)
+            except Exception as exc:  # noqa: BLE001 - the reference evaluator lacks some ops/types
+                if reference is None or isinstance(exc, KeyboardInterrupt):
+                    raise
+                notes.append(f"not run in float16 reference arithmetic: {_first_line(exc)}")
+                res.figures, res.batch_max_abs_diff = evaluator.evaluate(runner(predictors[v], v), tol)
+        except (UsageError, ArtifactError) as exc:
+            if v == "fp32":
+                raise
+            result.skipped.append({"variant": v, "reason": f"onnxruntime cannot run it: {exc}"})
+            (staging / variant_file(v)).unlink(missing_ok=True)
+            del infos[v], predictors[v]
+            continue
+        res.checks = tolerance_checks(res.figures, tol) if v != "fp32" else []
+        if v == "fp32":
+            res.checks.append(Check("same bytes as the source model (sha256)", float(vi.sha256 == info.sha256), 1.0, ">=", "flag"))
+        res.summary = summarise_generic(res.figures)
+        res.notes = notes
+        result.variants.append(res)
+    if not result.variants:
+        raise UsageError("no edge variant could be run for this model", "; ".join(f"{s['variant']}: {s['reason']}" for s in result.skipped))
+    if bench_rounds:
+        small, big, big_rows = _bench_feeds(sig, sets[IN_RANGE], bench_rows, seed, dims, ranges)
+        calls = {r.variant: (lambda p=predictors[r.variant]: p.run_feeds(small), lambda p=predictors[r.variant]: p.run_feeds(big)) for r in result.variants}
+        timing = bench_feeds(calls, big_rows, rounds=bench_rounds, reps=bench_reps, cpu_clock=threads == 1)
+        _set_timing(result, timing)
+        result.bench["rows"] = big_rows
+        result.bench["small_rows"] = FeedSet(small, batched, fixed).rows if (batched or fixed) else None
+    base = next((r for r in result.variants if r.variant == "fp32"), None)
+    for res in result.variants:
+        res.notes = _shared_notes(res, base) + res.notes + _generic_notes(res, info, infos[res.variant])
+    if result.passed and result.ort_format:
+        _ort_twins(result, staging, predictors, list(sets.values()), threads)
+
+
+_CAL_ROWS = 256  # generated rows int8-static calibrates on (minmax: more rows, fuller ranges)
+_BENCH_BYTES = 16 << 20  # the throughput call's inputs at most (a CNN's 65536 images would be 200 MB)
+
+
+def _bench_feeds(sig: Any, gated: Any, rows: int, seed: int, dims: dict[str, int], ranges: dict[str, tuple[float, float]]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+    """(small feeds, big feeds, rows of the big call): batch 1 and up to ``rows`` rows when the
+    signature is batched; a fixed batch (or rows that cannot vary) in both."""
+    from irisonnx.inputs import random_feeds
+
+    feeds = gated.feeds
+    if gated.chunk or not gated.batched:
+        small = {k: np.ascontiguousarray(v[: gated.chunk]) for k, v in feeds.items()} if gated.chunk else feeds
+        n = gated.chunk or 1
+        return small, small, n
+    per_row = sum(v.nbytes // max(v.shape[0], 1) for v in feeds.values()) or 1
+    n = max(1, min(rows, _BENCH_BYTES // per_row))
+    big, _ = random_feeds(sig, n, seed + 3, dims, ranges, within=True)
+    small = {k: np.ascontiguousarray(v[:1]) for k, v in big.items()}
+    return small, big, n
+
+
+def _shared_notes(v: VariantResult, base: VariantResult | None) -> list[str]:
+    notes = []
+    if base is not None and v.variant != base.variant:
+        if v.bytes > base.bytes:
+            notes.append(f"{v.bytes / base.bytes:.2f}x the bytes of fp32 ({v.bytes:,} vs {base.bytes:,})")
+        slower = []
+        if v.latency_us and base.latency_us and v.latency_us > base.latency_us * 1.10:
+            slower.append(f"{v.latency_us / base.latency_us:.2f}x the batch-1 time")
+        if v.throughput_rows_s and base.throughput_rows_s and v.throughput_rows_s < base.throughput_rows_s * 0.90:
+            slower.append(f"{v.throughput_rows_s / base.throughput_rows_s:.2f}x the throughput")
+        if slower:
+            notes.append(f"slower than fp32 here: {' and '.join(slower)}")
+    if v.batch_max_abs_diff > 0:
+        notes.append(f"results depend on the other rows in a call: all-at-once vs one-row-per-call outputs differ by up to {v.batch_max_abs_diff:.3g}" + (" (activation scale is computed per call)" if v.variant == "int8-dynamic" else ""))
+    return notes
+
+
+def _io_changes(src: Any, vi: Any) -> list[str]:
+    a = {s.name: s.dtype for s in list(src.inputs) + list(src.outputs)}
+    return [f"{s.name} {a[s.name]} -> {s.dtype}" for s in list(vi.inputs) + list(vi.outputs) if s.name in a and a[s.name] != s.dtype]
+
+
+def _generic_notes(v: VariantResult, info: Any, vi: Any) -> list[str]:
+    from irisonnx.edge_eval import BEYOND
+
+    notes = []
+    if v.variant == "fp16":
+        changed = _io_changes(info, vi)
+        notes.append("inputs and outputs keep their types (keep_io_types)" if not changed else f"input/output types changed: {', '.join(changed)}")
+    beyond = [f for f in v.figures if f.split == BEYOND and f.runtime == "ort-cpu"]
+    if v.variant != "fp32" and beyond:
+        bad = max(f.n_fail for f in beyond)
+        if bad:
+            total = sum(s.n_elements for s in beyond[0].stats.outputs.values())
+            notes.append(f"on the random inputs within and far beyond the ranges (not gated) {bad:,} of {total:,} output elements exceed the tolerance (max abs {max(f.max_abs for f in beyond):.3g})" + ("; inputs beyond the calibrated range saturate" if v.variant.startswith("int8") else ""))
+    return notes
 
 
 def _ort_twins(result: EdgeResult, staging: Path, predictors: dict[str, Any], xs: list[np.ndarray], threads: int | None) -> None:
@@ -500,8 +769,18 @@ def _ort_twins(result: EdgeResult, staging: Path, predictors: dict[str, Any], xs
 
 
 def _labels(info: Any, ds: Any) -> dict[str, Any]:
+    if ds is None:
+        return {
+            "format": "irisonnx-edge-labels/1",
+            "classifier": False,
+            "inputs": [i.to_dict() for i in info.inputs],
+            "outputs": [o.to_dict() for o in info.outputs],
+            "note": "not an irisonnx classifier: predict.py takes --input FILE.npz (arrays by input name; .npy for one input) and writes every output by name with --output FILE.npz",
+        }
     return {
         "format": "irisonnx-edge-labels/1",
+        "classifier": True,
+        "inputs": [i.to_dict() for i in info.inputs],
         "dataset": ds.name,
         "class_names": info.class_names,
         "feature_names": info.feature_names,
@@ -550,7 +829,9 @@ def _write_bundle_files(result: EdgeResult, staging: Path, info: Any, ds: Any, n
         variants.append(rec)
     manifest = {
         "format": EDGE_FORMAT,
-        "source": {"path": result.source, "sha256": result.source_sha256, "dataset": result.dataset, "data_sha256": ds.sha256},
+        "source": {"path": result.source, "sha256": result.source_sha256, "dataset": result.dataset, "data_sha256": ds.sha256 if ds is not None else None},
+        "classifier": result.classifier,
+        "skipped": result.skipped,
         "default_variant": names[0],
         "validated_with": result.validated_with,
         "gates": result.gates.to_dict(),

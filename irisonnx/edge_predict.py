@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""Classify rows with a model from this irisonnx edge bundle. Needs only onnxruntime and numpy.
+"""Run a model from this irisonnx edge bundle. Needs only onnxruntime and numpy.
 
     python predict.py --values "5.1,3.5,1.4,0.2"
     python predict.py --input rows.csv --variant int8-static
     python predict.py --input rows.csv --variant fp16 --ort --json
+    python predict.py --input inputs.npz --output outputs.npz --variant int8-static
+
+Any model: --input FILE.npz holds one array per input name (FILE.npy for a model with one
+input), checked against the inputs listed in labels.json (names, types, ranks, fixed
+dimensions); --output FILE.npz writes every output by name. Without --output, a model that
+is not a classifier prints each output's type, shape and first values (--json: every value).
 
 Before loading, the model's sha256 (and labels.json's) is checked against manifest.json; a
 mismatch exits 3 and nothing is run. Input: --values for one row in the feature order of
 labels.json, or --input a CSV (a header is matched by column name; without one, each line
-holds the values in feature order). Output: a table of class and probabilities per row, or
---json. Exit codes: 0 ok; 2 bad usage or input; 3 corrupt or modified bundle; 4 onnxruntime
+holds the values in feature order), or --input FILE.npz/.npy. Output: a table of class and
+probabilities per row, or --json; --output FILE.npz also writes every output by name. Exit codes: 0 ok; 2 bad usage or input; 3 corrupt or modified bundle; 4 onnxruntime
 missing or unable to run the model.
 
 (irisonnx copies this file verbatim into each bundle as predict.py; it must not import
@@ -145,6 +151,94 @@ def read_csv(path: str, features: list[str]) -> list[list[float]]:
     return out
 
 
+_KINDS = {"float16": "f", "float32": "f", "float64": "f", "int8": "iu", "int16": "iu", "int32": "iu", "int64": "iu", "uint8": "iu", "uint16": "iu", "uint32": "iu", "uint64": "iu", "bool": "b"}
+
+
+def read_arrays(path: str, inputs: list) -> dict:
+    """Arrays by input name from .npz (.npy: the one input), checked against labels.json's
+    inputs and converted to their types (a float array to another float type, an integer
+    array to another integer type; nothing else). Exit 2 naming the array on any mismatch."""
+    import numpy as np
+
+    names = [i["name"] for i in inputs]
+    try:
+        if path.lower().endswith(".npy"):
+            if len(inputs) != 1:
+                raise Fail(EXIT_USAGE, f"{path}: a .npy file holds one array; the model takes {len(inputs)} inputs ({', '.join(names)}): give a .npz")
+            arrays = {names[0]: np.load(path, allow_pickle=False)}
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: np.asarray(z[k]) for k in z.files}
+    except FileNotFoundError:
+        raise Fail(EXIT_USAGE, f"input file not found: {path}") from None
+    except Fail:
+        raise
+    except Exception as exc:  # zipfile/numpy raise many types for a corrupt file; pickles refused
+        raise Fail(EXIT_USAGE, f"{path} is not a readable .npz/.npy of plain arrays: {exc}") from None
+    missing = [n for n in names if n not in arrays]
+    extra = [k for k in arrays if k not in names]
+    if missing or extra:
+        raise Fail(EXIT_USAGE, f"{path}: " + "; ".join(([f"no array for input(s) {', '.join(missing)}"] if missing else []) + ([f"array(s) {', '.join(extra)} match no input"] if extra else [])) + f"; the model takes {', '.join(names)}")
+    feeds = {}
+    for spec in inputs:
+        name, dtype, shape = spec["name"], spec["dtype"], spec.get("shape") or []
+        a = arrays[name]
+        if dtype not in _KINDS or a.dtype.kind not in _KINDS[dtype]:
+            raise Fail(EXIT_USAGE, f"{path}: array {name!r} is {a.dtype}; input {name!r} takes {dtype}")
+        if shape and a.ndim != len(shape):
+            raise Fail(EXIT_USAGE, f"{path}: array {name!r} has shape {list(a.shape)}; input {name!r} has rank {len(shape)} ({shape})")
+        for axis, (d, n) in enumerate(zip(shape, a.shape)):
+            if isinstance(d, int) and d != n:
+                raise Fail(EXIT_USAGE, f"{path}: array {name!r} has shape {list(a.shape)}; input {name!r} needs {d} along axis {axis}")
+        feeds[name] = np.ascontiguousarray(a, dtype=np.dtype(dtype))
+    return feeds
+
+
+def tensor_outputs(out: dict) -> dict:
+    """Every output as an array; a sequence of maps (skl2onnx's ZipMap) becomes (rows, keys)
+    in sorted key order, its keys written beside it as NAME.keys."""
+    import numpy as np
+
+    res = {}
+    for name, v in out.items():
+        if isinstance(v, list) and v and all(isinstance(m, dict) for m in v):
+            keys = sorted(v[0])
+            res[name] = np.array([[m[k] for k in keys] for m in v])
+            res[name + ".keys"] = np.array([str(k) for k in keys])
+        else:
+            res[name] = np.asarray(v)
+        if res[name].dtype == object:  # strings: fixed-width unicode, readable without pickle
+            res[name] = res[name].astype(str)
+    return res
+
+
+def write_npz(path: str, arrays: dict) -> None:
+    """Write atomically: a temp file in the same folder, then rename over ``path``."""
+    import tempfile
+
+    import numpy as np
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".predict-", suffix=".npz")
+    try:
+        import zipfile
+
+        with os.fdopen(fd, "wb") as fh:
+            # np.savez's layout, member by member: no pickles, and an output named "file" or
+            # "allow_pickle" is not taken for one of savez's own arguments.
+            with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as z:
+                for name, arr in arrays.items():
+                    with z.open(name + ".npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, np.asarray(arr), allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise Fail(EXIT_UNAVAILABLE, f"cannot write {path}: {exc}") from None
+
+
 def softmax(logits):  # float64 inside, float32 out: the same numbers irisonnx predict gives
     import numpy as np
 
@@ -155,7 +249,7 @@ def softmax(logits):  # float64 inside, float32 out: the same numbers irisonnx p
     return z.astype(np.float32)
 
 
-def run_model(data: bytes, rows: list[list[float]], labels: dict, threads: int | None):
+def session(data: bytes, threads: int | None):
     try:
         import numpy as np
         import onnxruntime as ort
@@ -171,16 +265,41 @@ def run_model(data: bytes, rows: list[list[float]], labels: dict, threads: int |
         raise Fail(EXIT_UNAVAILABLE, f"onnxruntime {ort.__version__} cannot load the model: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
     if sess.get_providers()[:1] != ["CPUExecutionProvider"]:
         raise Fail(EXIT_UNAVAILABLE, f"asked for CPUExecutionProvider, the session runs on {sess.get_providers()}")
+    return sess, ort.__version__
+
+
+def run_feeds(sess, feeds: dict) -> dict:
+    names = [o.name for o in sess.get_outputs()]
+    try:
+        return dict(zip(names, sess.run(names, feeds)))
+    except Exception as exc:  # onnxruntime's errors share no useful base class
+        raise Fail(EXIT_USAGE, f"onnxruntime refused the inputs: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+
+
+def run_model(data: bytes, rows, labels: dict, threads: int | None):
+    """The classifier view: (labels, probabilities, onnxruntime version, every output)."""
+    import numpy as np
+
+    sess, version = session(data, threads)
     x = np.asarray(rows, dtype=np.float32)  # (rows, n_features)
     with np.errstate(over="ignore"):
         if not np.isfinite(x).all():
             raise Fail(EXIT_USAGE, "a value overflows float32")
     names = [o.name for o in sess.get_outputs()]
-    out = dict(zip(names, sess.run(names, {labels["input"]["name"]: x})))
+    out = run_feeds(sess, {labels["input"]["name"]: x})
     logits = out[labels.get("logits") or names[0]]
     probs = out[labels["probabilities"]] if labels.get("probabilities") else softmax(logits)
     label = out[labels["label"]] if labels.get("label") else logits.argmax(axis=1)
-    return label.astype(np.int64), probs, ort.__version__
+    return label.astype(np.int64), probs, version, out
+
+
+def summary(out: dict, limit: int = 6) -> str:
+    lines = []
+    for name, a in out.items():
+        flat = a.reshape(-1)
+        head = ", ".join(str(v.item() if hasattr(v, "item") else v) for v in flat[:limit]) + (", ..." if flat.size > limit else "")
+        lines.append(f"{name}  {a.dtype} {list(a.shape)}  [{head}]")
+    return "\n".join(lines)
 
 
 def table(label, probs, classes: list[str]) -> str:
@@ -197,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="predict.py", description="Classify rows with a model from this irisonnx edge bundle (onnxruntime + numpy only).")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--values", help='one row, comma-separated in feature order, e.g. "5.1,3.5,1.4,0.2"')
-    src.add_argument("--input", help="a CSV file (header matched by name, or values in feature order)")
+    src.add_argument("--input", help="a CSV file (header matched by name, or values in feature order), or a .npz of arrays by input name (.npy for one input)")
+    ap.add_argument("--output", help="write every output by name to this .npz file")
     ap.add_argument("--variant", help="which model of the bundle (default: the manifest's default_variant)")
     ap.add_argument("--ort", action="store_true", help="load the ORT-format twin (model.<variant>.ort)")
     ap.add_argument("--model", help="a model file of this bundle by name (overrides --variant)")
@@ -205,13 +325,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args(argv)
+    arrays_in = args.input is not None and args.input.lower().endswith((".npz", ".npy"))
     try:
+        if args.output is not None and not args.output.lower().endswith(".npz"):
+            raise Fail(EXIT_USAGE, f"--output must name a .npz file, got {args.output!r}")
         manifest, labels = load_bundle(args.bundle)
         name = pick_model(manifest, args.variant, args.model, args.ort)
         data = read_checked(args.bundle, name, manifest["files"])
+        if not labels.get("classifier", True):
+            if not arrays_in:
+                raise Fail(EXIT_USAGE, "this model is not a classifier: give its inputs as --input FILE.npz (arrays by input name; .npy for one input)")
+            sess, version = session(data, args.threads)
+            out = tensor_outputs(run_feeds(sess, read_arrays(args.input, labels["inputs"])))
+            if args.output is not None:
+                write_npz(args.output, out)
+            if args.json:
+                doc = {"model": name, "sha256": manifest["files"][name]["sha256"], "onnxruntime": version, "outputs": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.tolist()} for k, v in out.items()}, "written": args.output}
+                print(json.dumps(doc, indent=2, sort_keys=True))
+            else:
+                print(summary(out))
+                if args.output is not None:
+                    print(f"wrote {len(out)} output(s) to {args.output}")
+            return 0
         features, classes = labels["feature_names"], labels["class_names"]
-        rows = parse_values(args.values, features) if args.values is not None else read_csv(args.input, features)
-        label, probs, version = run_model(data, rows, labels, args.threads)
+        if arrays_in:
+            rows = read_arrays(args.input, labels.get("inputs") or [labels["input"]])[labels["input"]["name"]]
+        else:
+            rows = parse_values(args.values, features) if args.values is not None else read_csv(args.input, features)
+        label, probs, version, out = run_model(data, rows, labels, args.threads)
+        if args.output is not None:
+            write_npz(args.output, tensor_outputs(out))
     except Fail as exc:
         print(f"predict.py: error: {exc}", file=sys.stderr)
         return exc.code

@@ -24,9 +24,44 @@ def _ratio(v: float | None, base: float | None) -> str:
     return "-" if not v or not base else f"{v / base:.2f}x"
 
 
+def _rate(v: float | None) -> str:
+    if v is None:
+        return "-"
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if v >= div:
+            return f"{v / div:.3g} {unit}"
+    return f"{v:.3g}"
+
+
+def _generic_rows(res: Any, base: Any) -> tuple[list[str], list[list[str]]]:
+    """A model that is not an irisonnx classifier: per-output tolerance figures."""
+    head = ["variant", "bytes", "vs fp32", "ops", "max abs", "out of tol", "max abs rnd", "out of tol rnd", "batch-1 µs", "vs fp32", "rows/s", "gate"]
+    rows: list[list[str]] = []
+    for v in res.variants:
+        for rt in ("ort-cpu", "reference"):
+            figs = [f for f in v.figures if f.runtime == rt]
+            if not figs:
+                continue
+            gated = [f for f in figs if f.split == "in-range"]
+            rnd = [f for f in figs if f.split == "random"]
+            cells = [
+                _err(_fin(max(f.max_abs for f in gated))) if gated else "-",
+                f"{max(f.n_fail for f in gated):,}" if gated else "-",
+                _err(_fin(max(f.max_abs for f in rnd))) if rnd else "-",
+                f"{max(f.n_fail for f in rnd):,}" if rnd else "-",
+            ]
+            if rt == "ort-cpu":
+                rows.append([v.variant, f"{v.bytes:,}", _ratio(v.bytes, base.bytes if base else None), str(v.n_ops), *cells, "-" if v.latency_us is None else f"{v.latency_us:.1f}", _ratio(v.latency_us, base.latency_us if base else None), _rate(v.throughput_rows_s), "pass" if v.passed else "FAIL"])
+            else:
+                rows.append([" └ fp16 math", "", "", "", *cells, "", "", "", ""])
+    return head, rows
+
+
 def render_text(res: Any) -> str:
     """The table (one row per variant, plus the fp16 reference row), the gates, the notes."""
     base = next((v for v in res.variants if v.variant == "fp32"), None)
+    if not getattr(res, "classifier", True):
+        return _render(res, *_generic_rows(res, base))
     head = ["variant", "bytes", "vs fp32", "ops", "accuracy", "agree", "max abs", "agree rnd", "max abs rnd", "batch-1 µs", "vs fp32", "M rows/s", "gate"]
     rows: list[list[str]] = []
     for v in res.variants:
@@ -71,6 +106,10 @@ def render_text(res: Any) -> str:
                     "",
                 ]
             )
+    return _render(res, head, rows)
+
+
+def _render(res: Any, head: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
     left = {0, len(head) - 1}
 
@@ -78,14 +117,26 @@ def render_text(res: Any) -> str:
         return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     inp = res.inputs
-    out = [
-        f"edge variants of {res.source} (sha256 {res.source_sha256[:16]}…), dataset {res.dataset}",
-        f"  vs fp32 on the test split ({inp['test_rows']} rows) and {inp['random_rows']:,} random rows within and far beyond the training range (seed {inp['seed']}),",
-        "  each all rows in one call and one row per call (figures are the worse of the two);",
-        f"  onnxruntime {res.validated_with['onnxruntime']} CPUExecutionProvider on {res.validated_with['machine']}, {res.validated_with['threads'] or 'default'} thread(s)",
-    ]
+    if res.dataset is not None:
+        out = [
+            f"edge variants of {res.source} (sha256 {res.source_sha256[:16]}…), dataset {res.dataset}",
+            f"  vs fp32 on the test split ({inp['test_rows']} rows) and {inp['random_rows']:,} random rows within and far beyond the training range (seed {inp['seed']}),",
+            "  each all rows in one call and one row per call (figures are the worse of the two);",
+        ]
+    else:
+        shapes = ", ".join(f"{k} {v}" for k, v in inp["shapes"].items())
+        ranges = ", ".join(f"{k} {lo}..{hi}" for k, (lo, hi) in inp["ranges"].items())
+        modes = "each all rows in one call and one row per call (figures are the worse of the two)" if len(inp["batch_modes"]) > 1 else ("fed at the fixed batch " + str(inp["fixed_batch"]) if inp["fixed_batch"] else "each set in one call (the outputs do not follow the input rows)")
+        out = [
+            f"edge variants of {res.source} (sha256 {res.source_sha256[:16]}…): not an irisonnx classifier, gated per output on generated inputs",
+            f"  vs fp32 on {inp['in_range_rows']:,} rows inside the input ranges ({ranges}; gated) and {inp['random_rows']:,} within and far beyond them (reported), seed {inp['seed']};",
+            f"  inputs {shapes}; {modes}; int8-static calibrated on {inp['calibration']};",
+        ]
+    out.append(f"  onnxruntime {res.validated_with['onnxruntime']} CPUExecutionProvider on {res.validated_with['machine']}, {res.validated_with['threads'] or 'default'} thread(s)")
     if res.bench.get("rounds"):
-        out.append(f"  timing: side by side, median of {res.bench['rounds']} rounds; batch-1 over {res.bench['reps']} calls, throughput on {res.bench['rows']:,} rows per call;")
+        sr = res.bench.get("small_rows", 1)
+        small = "batch-1" if res.dataset is not None or sr == 1 else (f"batch {sr} (fixed)" if sr else "the whole input")
+        out.append(f"  timing: side by side, median of {res.bench['rounds']} rounds; {small} over {res.bench['reps']} calls, throughput on {res.bench['rows']:,} rows per call;")
         clock = res.bench.get("clock", "wall clock")
         out.append(f"  clock: {clock}" + (" (one-thread sessions run inline; wall-clock figures are in --json)" if clock.startswith("thread") else ""))
     out += ["", line(head), line(["-" * w for w in widths])]
@@ -98,6 +149,12 @@ def render_text(res: Any) -> str:
             continue
         for i, c in enumerate(v.checks):
             out.append(f"  {v.variant if i == 0 else '':<13} {'pass' if c.passed else 'FAIL'}  {c.describe()}")
+    skipped = getattr(res, "skipped", [])
+    if skipped:
+        out.append("")
+        out.append("skipped (not made for this model):")
+        for sk in skipped:
+            out.append(f"  {sk['variant']:<13} {sk['reason']}")
     notes = [(v.variant, n) for v in res.variants for n in v.notes] + [("", n) for n in res.notes]
     if notes:
         out.append("")

@@ -54,6 +54,10 @@ __all__ = [
     "make_variant",
     "convert_to_ort",
     "toposort",
+    "normalise_opsets",
+    "int8_skip_reason",
+    "fp16_skip_reason",
+    "QUANTISABLE_OPS",
 ]
 
 VARIANTS = ("fp32", "fp32-opt", "int8-dynamic", "int8-static", "fp16")
@@ -64,6 +68,7 @@ FP16_MAX = 65504.0
 FP16_MIN_POSITIVE = 5.96e-08  # the converter clamps smaller magnitudes up to this, not to 0
 ORT_TOOL = "onnxruntime.tools.convert_onnx_models_to_ort"
 ORT_CONFIG = "required_operators.config"
+QUANTISABLE_OPS = ("MatMul", "Gemm", "Conv")  # what int8 buys anything on; the rest stays float
 
 
 @dataclass(frozen=True)
@@ -114,25 +119,14 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(lvl)
 
 
-def _session_options(level: str = "all") -> Any:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.graph_optimization_level = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
-    return so
-
-
 # --- the makers ----------------------------------------------------------------------------
 
 
 def _fp32_opt(src: Path, work: Path) -> bytes:
-    import onnxruntime as ort
+    from irisonnx.predictor import create_session  # the one session factory
 
     out = work / "optimized.onnx"
-    so = _session_options(OPT_LEVEL)
-    so.optimized_model_filepath = os.fspath(out)
-    ort.InferenceSession(os.fspath(src), so, providers=["CPUExecutionProvider"])
+    create_session(src, graph_optimization=OPT_LEVEL, optimized_model_path=out, where=str(src))  # written as a side effect
     return out.read_bytes()
 
 
@@ -174,6 +168,26 @@ def _batch_size(n: int, at_most: int) -> int:
     return 1
 
 
+def _feeds_reader(feeds: list[dict[str, np.ndarray]]) -> Any:
+    """Calibration feeds of any signature (arrays by input name), one call each, rewindable."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class _CalibrationFeeds(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.i = 0
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            if self.i >= len(feeds):
+                return None
+            self.i += 1
+            return feeds[self.i - 1]
+
+        def rewind(self) -> None:
+            self.i = 0
+
+    return _CalibrationFeeds()
+
+
 def _calibration_reader(rows: np.ndarray, input_name: str, batch: int) -> Any:
     from onnxruntime.quantization import CalibrationDataReader
 
@@ -198,18 +212,26 @@ def _calibration_reader(rows: np.ndarray, input_name: str, batch: int) -> Any:
     return _CalibrationRows()
 
 
-def _int8_static(src: Path, work: Path, opts: QuantOptions, calibration: np.ndarray, input_name: str) -> bytes:
+def _int8_static(src: Path, work: Path, opts: QuantOptions, calibration: Any, input_name: str) -> bytes:
+    """``calibration``: rows of the one classifier input (an array), or a list of feeds by
+    input name (any signature; each one calibration call)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
 
-    if calibration.ndim != 2 or len(calibration) == 0:
+    if isinstance(calibration, list):
+        if not calibration:
+            raise UsageError("no calibration inputs", "int8-static needs inputs to calibrate on")
+        reader = _feeds_reader(calibration)
+    elif calibration.ndim != 2 or len(calibration) == 0:
         raise UsageError("no calibration rows", f"shape {calibration.shape}", "int8-static needs the training split (or rows) to calibrate on")
+    else:
+        reader = _calibration_reader(calibration, input_name, opts.calibration_batch)
     act, weight = _weight_types(opts)
     out = work / "int8-static.onnx"
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[opts.calibration_method]
     quantize_static(
         os.fspath(_preprocessed(src, work)),
         os.fspath(out),
-        _calibration_reader(calibration, input_name, opts.calibration_batch),
+        reader,
         quant_format=QuantFormat.QDQ,
         per_channel=opts.per_channel,
         reduce_range=opts.reduce_range,
@@ -251,11 +273,67 @@ def fp16_clamped(proto: Any) -> int:
     return n
 
 
+def normalise_opsets(proto: Any) -> Any:
+    """A copy of ``proto`` that imports each opset domain once, at the highest version given
+    ('' and 'ai.onnx' are one domain). skl2onnx declares the default domain twice, which
+    onnx.checker accepts and onnxruntime's quantiser fails on ("Failed to find proper
+    ai.onnx domain")."""
+    best: dict[str, int] = {}
+    for o in proto.opset_import:
+        d = "" if o.domain in ("", "ai.onnx") else o.domain
+        best[d] = max(best.get(d, 0), int(o.version))
+    out = type(proto)()
+    out.CopyFrom(proto)
+    del out.opset_import[:]
+    for d, v in best.items():
+        out.opset_import.add(domain=d, version=v)
+    return out
+
+
+def _all_op_types(proto: Any) -> set[str]:
+    """Op types of the default domain in the graph and every subgraph (If/Loop/Scan bodies)."""
+    found: set[str] = set()
+    stack = [proto.graph]
+    while stack:
+        g = stack.pop()
+        for n in g.node:
+            if n.domain in ("", "ai.onnx"):
+                found.add(n.op_type)
+            for a in n.attribute:
+                if a.HasField("g"):
+                    stack.append(a.g)
+                stack.extend(a.graphs)
+    return found
+
+
+def int8_skip_reason(proto: Any) -> str | None:
+    """Why an int8 variant would be pointless for this graph (None: it applies)."""
+    if not _all_op_types(proto) & set(QUANTISABLE_OPS):
+        return "no MatMul/Gemm/Conv to quantise"
+    return None
+
+
+def fp16_skip_reason(proto: Any) -> str | None:
+    """Why an fp16 variant would change nothing (None: it applies): no float32 weights and no
+    float32 node the converter would turn into float16 (it keeps ai.onnx.ml and a few other
+    ops in float32: DEFAULT_OP_BLOCK_LIST)."""
+    from onnx import TensorProto
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST
+
+    convertible = [n for n in proto.graph.node if n.op_type not in DEFAULT_OP_BLOCK_LIST and n.domain in ("", "ai.onnx")]
+    floats = any(t.data_type == TensorProto.FLOAT for t in proto.graph.initializer)
+    if not convertible:
+        kept = sorted({n.op_type for n in proto.graph.node})
+        return f"nothing to convert: the converter keeps every op of this graph in float32 ({', '.join(kept[:6])}{', ...' if len(kept) > 6 else ''})"
+    if not floats and not any(spec.type.tensor_type.elem_type == TensorProto.FLOAT for spec in list(proto.graph.input) + list(proto.graph.output) + list(proto.graph.value_info)):
+        return "no float32 weights or tensors to convert"
+    return None
+
+
 def _fp16(src_proto: Any) -> bytes:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    proto = type(src_proto)()
-    proto.CopyFrom(src_proto)
+    proto = normalise_opsets(src_proto)  # a copy
     converted = convert_float_to_float16(proto, keep_io_types=True)
     toposort(converted.graph)
     return converted.SerializeToString()
@@ -280,7 +358,7 @@ def _finish(data: bytes, extra: dict[str, str]) -> bytes:
     return proto.SerializeToString()
 
 
-def make_variant(variant: str, info: Any, work: Path, opts: QuantOptions, calibration: np.ndarray | None) -> bytes:
+def make_variant(variant: str, info: Any, work: Path, opts: QuantOptions, calibration: np.ndarray | list[dict[str, np.ndarray]] | None) -> bytes:
     """The bytes of one variant of the checked source model ``info`` (a ModelInfo).
 
     ``work`` is a scratch folder (the tools read and write files). Derived variants carry
@@ -293,8 +371,8 @@ def make_variant(variant: str, info: Any, work: Path, opts: QuantOptions, calibr
         return info.data
     work.mkdir(parents=True, exist_ok=True)
     src = work / "source.onnx"
-    if not src.exists():
-        src.write_bytes(info.data)
+    if not src.exists():  # the tools read a file; each opset domain imported once (see normalise_opsets)
+        src.write_bytes(normalise_opsets(info.proto).SerializeToString())
     with _quiet():
         if variant == "fp32-opt":
             data = _fp32_opt(src, work)

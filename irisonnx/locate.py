@@ -47,15 +47,16 @@ def expose_all(proto: Any) -> tuple[Any, list[Any]]:
 
 
 def _stats(name: str, a: np.ndarray, b: np.ndarray, tol: Tolerance) -> dict[str, Any]:
+    # Intermediates take the default tolerance: a per-output one names final outputs only.
     ps = PairStats("runtime", "baseline", Tolerance(tol.mode, tol.atol, tol.rtol, tol.max_ulp))
     ps.update(name, a, b)
     s = ps.outputs[name]
     return {"max_abs_error": s.max_abs, "max_ulp": s.max_ulp, "n_out_of_tolerance": s.n_fail, "passed": s.passed}
 
 
-def locate_divergence(runtime: Any, baseline: Any, rows: np.ndarray, row_ids: list[int], tol: Tolerance) -> dict[str, Any]:
-    """Re-run ``rows`` with intermediates exposed; return the trail and the first failing node."""
-    rows = np.ascontiguousarray(rows, dtype=np.float32)
+def locate_divergence(runtime: Any, baseline: Any, rows: dict[str, np.ndarray], row_ids: list[int], tol: Tolerance) -> dict[str, Any]:
+    """Re-run ``rows`` (arrays by input name: the worst rows, or the worst sample) with
+    intermediates exposed; return the trail and the first failing node."""
     res: dict[str, Any] = {"runtime": runtime.name, "baseline": baseline.name, "rows": row_ids, "tolerance": tol.describe(), "trail": [], "first_divergence": None}
     try:
         mine = runtime.intermediates(rows)
@@ -71,7 +72,7 @@ def locate_divergence(runtime: Any, baseline: Any, rows: np.ndarray, row_ids: li
         trail = []
         for i in mine:
             j = by_name.get(i.tensor)
-            if j is None or i.value.shape != j.value.shape:
+            if j is None or i.value.shape != j.value.shape or i.value.dtype.kind != j.value.dtype.kind:
                 continue
             trail.append({"node": i.node, "op_type": i.op_type, "inputs": i.inputs, "tensor": i.tensor, **_stats(i.tensor, i.value, j.value, tol)})
     res["trail"] = trail

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from irisonnx.errors import ArtifactError, UsageError
+from irisonnx.signature import Signature, TensorSpec, spec_from_ort, spec_from_value_info
 from irisonnx.storage import MANIFEST_NAME, read_json, sha256_bytes
 
 __all__ = [
@@ -44,8 +45,6 @@ MODEL_FORMAT = "irisonnx-model/1"
 # and reading it whole (we hash and parse in memory) should be a deliberate choice.
 MAX_MODEL_BYTES = 256 << 20
 
-# TensorProto.DataType -> numpy-style name, for the few types a tabular classifier uses.
-_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64", 16: "bfloat16"}
 _LOGITS, _PROBS, _LABEL = "logits", "probabilities", "label"
 # Far beyond any tabular classifier. The bound keeps a declared shape that lies (1e12 features)
 # from making us build a name per feature or a buffer per class: refused, in bounded memory.
@@ -61,21 +60,6 @@ _REQUIRED_METADATA = ("format", "dataset", "class_names", "feature_names", "feat
 _DOC_MARK = "irisonnx MLP classifier"
 
 
-@dataclass(frozen=True)
-class TensorSpec:
-    """One graph input or output. ``shape`` holds ints, dim names (``"batch"``) or None."""
-
-    name: str
-    dtype: str
-    shape: tuple[int | str | None, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
-
-    def shape_str(self) -> str:
-        return "[" + ", ".join("?" if d is None else str(d) for d in self.shape) + "]"
-
-
 @dataclass
 class ModelInfo:
     """A checked model: its bytes, signature and metadata. ``proto`` is the parsed ModelProto,
@@ -88,8 +72,11 @@ class ModelInfo:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     metadata: dict[str, str]
-    n_features: int
-    n_classes: int
+    # The classifier view (irisonnx's own kind: one float32 [batch, n_features] input, a float32
+    # [batch, n_classes] logits output). None / empty for any other model, which every command
+    # still takes through its signature.
+    n_features: int | None
+    n_classes: int | None
     feature_names: list[str]
     class_names: list[str]
     feature_units: dict[str, str] = field(default_factory=dict)
@@ -107,12 +94,25 @@ class ModelInfo:
         return self.inputs[0]
 
     @property
+    def is_classifier(self) -> bool:
+        """One float32 [batch, n_features] input and a float32 [batch, n_classes] logits output."""
+        return self.n_features is not None
+
+    @property
+    def signature(self) -> Signature:
+        return Signature(tuple(self.inputs), tuple(self.outputs))
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.inputs]
+
+    @property
     def output_names(self) -> list[str]:
         return [o.name for o in self.outputs]
 
     @property
     def logits_name(self) -> str:
-        return _LOGITS if _LOGITS in self.output_names else self.outputs[0].name
+        return _LOGITS if _LOGITS in self.output_names else self.outputs[0].name if self.outputs else ""
 
     @property
     def probabilities_name(self) -> str | None:
@@ -125,6 +125,20 @@ class ModelInfo:
     @property
     def opset_imports(self) -> dict[str, int]:
         return {(o.domain or "ai.onnx"): int(o.version) for o in self.proto.opset_import}
+
+    def proto_with_data(self) -> Any:
+        """The ModelProto with any external data read in (a copy; its locations were checked
+        to stay inside the model's folder, and their total size is bounded): for consumers
+        that take a proto but cannot follow external data (the reference evaluator, locate)."""
+        if not self.has_external_data:
+            return self.proto
+        import onnx
+        from onnx.external_data_helper import load_external_data_for_model
+
+        m = onnx.ModelProto()
+        m.CopyFrom(self.proto)
+        load_external_data_for_model(m, os.fspath(self.path.absolute().parent))
+        return m
 
     def session_source(self) -> bytes | str:
         """What onnxruntime should load: the checked bytes, or the path when external data
@@ -158,6 +172,8 @@ def read_model_bytes(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES) 
         raise UsageError("model not found", str(p), "pass a run folder or an .onnx file")
     if p.is_dir():
         raise UsageError("model path is a folder", str(p), "pass a run folder (with config.json) or an .onnx file")
+    if not p.is_file():
+        raise UsageError("model is not a regular file", str(p), "give a file on disk: pipes and devices can block or never end")
     size = p.stat().st_size
     if size > max_bytes:
         raise ArtifactError("model file too large", f"{p} is {size:,} bytes, the limit is {max_bytes:,}", "an irisonnx model is a few KB; check the path")
@@ -261,22 +277,6 @@ def check_external_data(model: Any, model_path: str | os.PathLike, max_bytes: in
 # --- signature and metadata --------------------------------------------------------------
 
 
-def _spec(vi: Any) -> TensorSpec:
-    tt = vi.type.tensor_type
-    dims: list[int | str | None] = []
-    if tt.HasField("shape"):
-        for d in tt.shape.dim:
-            if d.HasField("dim_value"):
-                dims.append(int(d.dim_value))
-            elif d.HasField("dim_param"):
-                dims.append(d.dim_param)
-            else:
-                dims.append(None)
-    else:
-        dims = []
-    return TensorSpec(vi.name, _DTYPES.get(tt.elem_type, f"type{tt.elem_type}") if vi.type.HasField("tensor_type") else "non-tensor", tuple(dims))
-
-
 def _json_list(meta: dict[str, str], key: str, path: Path) -> list[str] | None:
     if key not in meta:
         return None
@@ -298,36 +298,62 @@ def _meta_int(meta: dict[str, str], key: str, path: Path) -> int | None:
         raise ArtifactError("corrupt model metadata", f"{path}: {key}={meta[key]!r} is not an integer") from None
 
 
+class _NotClassifier(ArtifactError):
+    """The graph is not irisonnx's classifier shape: fine for a foreign model, fatal for one
+    that says it is ours."""
+
+
+def _classifier_view(path: Path, inputs: list[TensorSpec], outputs: list[TensorSpec], meta: dict[str, str]) -> tuple[int | None, int | None, list[str], list[str]]:
+    """(n_features, n_classes, features, classes) of a classifier, or (None, None, [], []) for
+    any other model. A model that carries irisonnx's format key must be a classifier (exit 3);
+    a classifier must agree with every count and name list its metadata claims (exit 3)."""
+    try:
+        return _check_signature(path, inputs, outputs, meta)
+    except _NotClassifier:
+        if meta.get("format") == MODEL_FORMAT:
+            raise
+        return None, None, [], []
+
+
 def _check_signature(path: Path, inputs: list[TensorSpec], outputs: list[TensorSpec], meta: dict[str, str]) -> tuple[int, int, list[str], list[str]]:
     """The graph must be a classifier over one float32 [batch, n_features] input, and agree
     with every count and name list the metadata claims. Returns (n_features, n_classes, features, classes)."""
     bad = "model does not match its metadata"
     if len(inputs) != 1:
-        raise ArtifactError("unsupported model", f"{path} has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); irisonnx models have one, 'features'")
+        raise _NotClassifier("unsupported model", f"{path} has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); irisonnx models have one, 'features'")
     x = inputs[0]
     if x.dtype != "float32" or len(x.shape) != 2:
-        raise ArtifactError("unsupported model", f"{path}: input {x.name!r} is {x.dtype} {x.shape_str()}, expected float32 [batch, n_features]")
+        raise _NotClassifier("unsupported model", f"{path}: input {x.name!r} is {x.dtype} {x.shape_str()}, expected float32 [batch, n_features]")
     if isinstance(x.shape[0], int):
-        raise ArtifactError("unsupported model", f"{path}: input {x.name!r} has a fixed batch size {x.shape[0]}", "export it with a symbolic batch dimension (irisonnx export does)")
+        raise _NotClassifier("unsupported model", f"{path}: input {x.name!r} has a fixed batch size {x.shape[0]}", "export it with a symbolic batch dimension (irisonnx export does)")
     if not isinstance(x.shape[1], int) or x.shape[1] < 1:
-        raise ArtifactError("unsupported model", f"{path}: input {x.name!r} has no fixed number of features ({x.shape_str()})")
+        raise _NotClassifier("unsupported model", f"{path}: input {x.name!r} has no fixed number of features ({x.shape_str()})")
     if not outputs:
-        raise ArtifactError("unsupported model", f"{path} has no outputs")
+        raise _NotClassifier("unsupported model", f"{path} has no outputs")
     by_name = {o.name: o for o in outputs}
     logits = by_name.get(_LOGITS, outputs[0])
     if logits.dtype != "float32" or len(logits.shape) != 2 or not isinstance(logits.shape[1], int):
-        raise ArtifactError("unsupported model", f"{path}: output {logits.name!r} is {logits.dtype} {logits.shape_str()}, expected float32 [batch, n_classes]")
+        raise _NotClassifier("unsupported model", f"{path}: output {logits.name!r} is {logits.dtype} {logits.shape_str()}, expected float32 [batch, n_classes]")
     n_features, n_classes = x.shape[1], logits.shape[1]
+    rows = x.shape[0]
+    for o in outputs:
+        # The Predictor pre-binds every output as [rows, n_classes] (label: [rows]): any other
+        # output, or one whose first dimension is not the input's rows, takes the general path.
+        want = (1,) if o.name == _LABEL else (2,)
+        if not o.is_tensor or len(o.shape) not in want or isinstance(o.shape[0], int) or (isinstance(o.shape[0], str) and isinstance(rows, str) and o.shape[0] != rows):
+            raise _NotClassifier("unsupported model", f"{path}: output {o.describe()} does not follow the input's rows")
+        if o.name not in (_LABEL, _PROBS) and (o.dtype != "float32" or o.shape[1] != n_classes):
+            raise _NotClassifier("unsupported model", f"{path}: output {o.describe()} is not float32 [batch, {n_classes}]")
     if n_features > MAX_FEATURES or n_classes > MAX_CLASSES:
-        raise ArtifactError("unsupported model", f"{path} declares {n_features:,} features and {n_classes:,} classes", f"irisonnx handles at most {MAX_FEATURES:,} of each")
+        raise _NotClassifier("unsupported model", f"{path} declares {n_features:,} features and {n_classes:,} classes", f"irisonnx handles at most {MAX_FEATURES:,} of each")
     if _PROBS in by_name:
         p = by_name[_PROBS]
         if p.dtype != "float32" or len(p.shape) != 2 or p.shape[1] != n_classes:
-            raise ArtifactError(bad, f"{path}: output 'probabilities' is {p.dtype} {p.shape_str()}, expected float32 [batch, {n_classes}]")
+            raise _NotClassifier(bad, f"{path}: output 'probabilities' is {p.dtype} {p.shape_str()}, expected float32 [batch, {n_classes}]")
     if _LABEL in by_name:
         lab = by_name[_LABEL]
         if lab.dtype != "int64" or len(lab.shape) != 1:
-            raise ArtifactError(bad, f"{path}: output 'label' is {lab.dtype} {lab.shape_str()}, expected int64 [batch]")
+            raise _NotClassifier(bad, f"{path}: output 'label' is {lab.dtype} {lab.shape_str()}, expected int64 [batch]")
 
     claimed_f, claimed_c = _meta_int(meta, "n_features", path), _meta_int(meta, "n_classes", path)
     features = _json_list(meta, "feature_names", path)
@@ -370,8 +396,8 @@ def load_model_safely(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES,
         except Exception as exc:  # onnx.checker.ValidationError and friends
             raise ArtifactError("invalid ONNX model", f"{p}: {_first_line(exc)}") from None
     inits = {t.name for t in model.graph.initializer}
-    inputs = [_spec(i) for i in model.graph.input if i.name not in inits]
-    outputs = [_spec(o) for o in model.graph.output]
+    inputs = [spec_from_value_info(i) for i in model.graph.input if i.name not in inits]
+    outputs = [spec_from_value_info(o) for o in model.graph.output]
     meta = {m.key: m.value for m in model.metadata_props}
     # proto2 strings are not checked for UTF-8: invalid bytes come back as bytes, not str
     if not all(isinstance(s, str) for s in [*meta, *meta.values(), *(t.name for t in inputs + outputs)]):
@@ -384,7 +410,7 @@ def load_model_safely(path: str | os.PathLike, max_bytes: int = MAX_MODEL_BYTES,
 def _model_info(path: Path, data: bytes, sha256: str, proto: Any, inputs: list[TensorSpec], outputs: list[TensorSpec], meta: dict[str, str], **extra: Any) -> ModelInfo:
     """A ModelInfo once the signature has passed the checks against the metadata (both the
     full path, from the parsed proto, and the vouched path, from an onnxruntime session)."""
-    n_features, n_classes, features, classes = _check_signature(path, inputs, outputs, meta)
+    n_features, n_classes, features, classes = _classifier_view(path, inputs, outputs, meta)
     return ModelInfo(
         path=path,
         data=data,
@@ -510,14 +536,6 @@ def resolve_model(model_or_run: str | os.PathLike, max_bytes: int = MAX_MODEL_BY
 
 # --- the fast path for predict ------------------------------------------------------------
 
-# onnxruntime's type strings for the types _DTYPES names.
-_ORT_DTYPES = {
-    "tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(int16)": "int16",
-    "tensor(int32)": "int32", "tensor(int64)": "int64", "tensor(bool)": "bool", "tensor(float16)": "float16",
-    "tensor(double)": "float64", "tensor(bfloat16)": "bfloat16",
-}  # fmt: skip
-
-
 @dataclass
 class VouchedModel:
     """A model whose bytes ``irisonnx export`` already checked; see :func:`vouched_model`."""
@@ -532,12 +550,8 @@ class VouchedModel:
         """The ModelInfo, with signature and metadata read from an onnxruntime session made
         from :attr:`data`, put through the same signature-vs-metadata checks as the full path."""
 
-        def spec(arg: Any) -> TensorSpec:
-            shape = tuple(d if isinstance(d, (int, str)) or d is None else None for d in (arg.shape or []))
-            return TensorSpec(arg.name, _ORT_DTYPES.get(arg.type, arg.type), shape)
-
-        inputs = [spec(a) for a in sess.get_inputs()]
-        outputs = [spec(a) for a in sess.get_outputs()]
+        inputs = [spec_from_ort(a) for a in sess.get_inputs()]
+        outputs = [spec_from_ort(a) for a in sess.get_outputs()]
         meta = dict(sess.get_modelmeta().custom_metadata_map)
         return _model_info(self.path, self.data, self.sha256, None, inputs, outputs, meta, has_external_data=False, manifest_entry=self.entry, export_record=self.export_record)
 
@@ -593,6 +607,46 @@ def _iter_nodes(graph: Any) -> Any:
                 yield from _iter_nodes(g)
 
 
+# Bits per element of ONNX's fixed-size element types (TensorProto.DataType); sub-byte types are packed.
+_ITEM_BITS = {1: 32, 2: 8, 3: 8, 4: 16, 5: 16, 6: 32, 7: 64, 9: 8, 10: 16, 11: 64, 12: 32, 13: 64, 14: 64, 15: 128, 16: 16, 17: 8, 18: 8, 19: 8, 20: 8, 21: 4, 22: 4, 23: 4, 24: 8, 25: 2, 26: 2, 27: 6, 28: 6}
+
+
+def _tensor_bytes(t: Any, n: int) -> int:
+    """A tensor's raw size in bytes: its raw_data, its external length, or elements x item size."""
+    from onnx import TensorProto
+
+    if t.data_location == TensorProto.EXTERNAL:
+        entries = {e.key: e.value for e in t.external_data}
+        if "length" in entries and entries["length"].isdigit():
+            return int(entries["length"])
+    elif t.raw_data:
+        return len(t.raw_data)
+    if t.data_type == TensorProto.STRING:
+        return sum(len(v) for v in t.string_data)
+    return (n * _ITEM_BITS.get(t.data_type, 0) + 7) // 8
+
+
+def _external_files(model: Any, path: Path) -> dict[str, int]:
+    """{external data file: bytes the model reads from it} (locations were checked at load)."""
+    from onnx import TensorProto
+
+    files: dict[str, int] = {}
+    for t in _all_tensors(model):
+        if t.data_location != TensorProto.EXTERNAL:
+            continue
+        entries = {e.key: e.value for e in t.external_data}
+        loc = entries.get("location", "")
+        if "length" in entries and entries["length"].isdigit():
+            n = int(entries["length"])
+        else:
+            try:
+                n = (path.parent / loc).stat().st_size - int(entries.get("offset", "0") or 0)
+            except (OSError, ValueError):
+                n = 0
+        files[loc] = files.get(loc, 0) + n
+    return dict(sorted(files.items()))
+
+
 def describe(info: ModelInfo) -> dict[str, Any]:
     """Everything ``irisonnx inspect`` shows, as plain data."""
     from collections import Counter
@@ -602,11 +656,13 @@ def describe(info: ModelInfo) -> dict[str, Any]:
     for node in _iter_nodes(model.graph):
         ops[f"{node.domain}::{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type] += 1
     n_params = 0
+    n_bytes = 0
     for t in model.graph.initializer:
         n = 1
         for d in t.dims:
             n *= int(d)
         n_params += n
+        n_bytes += _tensor_bytes(t, n)
     out: dict[str, Any] = {
         "path": str(info.path),
         "size": info.size,
@@ -620,8 +676,13 @@ def describe(info: ModelInfo) -> dict[str, Any]:
         "n_nodes": sum(ops.values()),
         "n_initializers": len(model.graph.initializer),
         "n_parameters": n_params,
+        "initializer_bytes": n_bytes,
         "external_data": info.has_external_data,
+        "external_data_files": _external_files(model, info.path) if info.has_external_data else {},
+        "opset_declarations": [{"domain": o.domain or "ai.onnx", "version": int(o.version)} for o in model.opset_import],
         "irisonnx_metadata": info.has_irisonnx_metadata,
+        "irisonnx_model": info.has_irisonnx_metadata,
+        "classifier": info.is_classifier,
         "class_names": info.class_names,
         "feature_names": info.feature_names,
         "feature_units": info.feature_units,
@@ -635,3 +696,21 @@ def describe(info: ModelInfo) -> dict[str, Any]:
     if info.export_record is not None:
         out["validation"] = info.export_record
     return out
+
+
+def resolve_target(target: str | os.PathLike, *, allow_unvalidated: bool = True, model_in_run: bool = False) -> tuple[Any, ModelInfo | None]:
+    """The one "run folder or model file" resolver (compare, bench, edge): (Run or None,
+    checked ModelInfo or None). A run without model.onnx gives (run, None); a missing path or a
+    folder that is not a run is exit 2. ``model_in_run``: RUN/model.onnx also gives its run."""
+    from irisonnx.run import Run, is_run_dir
+
+    t = Path(target)
+    if not t.exists():
+        raise UsageError("no such run folder or model file", str(t), "pass a run folder or an .onnx file")
+    if is_run_dir(t):
+        run = Run.open(t)
+        return run, (resolve_model(run.dir, allow_unvalidated=allow_unvalidated) if run.onnx_path.exists() else None)
+    if t.is_dir():
+        raise UsageError("not a run folder", f"{t} has no config.json", "pass a run folder or an .onnx file")
+    run = Run.open(t.parent) if model_in_run and t.name == "model.onnx" and is_run_dir(t.parent) else None
+    return run, resolve_model(t, allow_unvalidated=allow_unvalidated)

@@ -1,5 +1,6 @@
 """Rows in, predictions out, for ``irisonnx predict``: CSV/.npy/--values parsing and atomic
-writing of CSV/JSON/.npy results. numpy and the standard library only (no torch, no onnx).
+writing of CSV/JSON/.npy results for classifiers, and of every output (.npz, JSON) for any
+model. numpy and the standard library only (no torch, no onnx).
 
 Every bad input is a DataError (exit 2) whose one-line message names the line, the column
 and the value. CSV lines are numbered as an editor shows them (the first line is 1).
@@ -17,13 +18,25 @@ from typing import Any
 
 import numpy as np
 
+from irisonnx.config import parse_number
 from irisonnx.data import _is_number  # one definition of what counts as a number in a CSV cell
 from irisonnx.errors import DataError, UsageError
-from irisonnx.storage import atomic_write_text, atomic_writer, dumps_json
+from irisonnx.storage import atomic_write_text, atomic_writer, check_regular_file, dumps_json, read_input_file
 
-__all__ = ["InputRows", "parse_values", "read_input", "predictions_doc", "write_predictions", "OUTPUT_FORMATS"]
+__all__ = ["InputRows", "parse_values", "read_input", "predictions_doc", "write_predictions", "unclassified", "OUTPUT_FORMATS", "NO_CLASS", "JSON_MAX_VALUES", "dtype_name", "plain_outputs", "outputs_doc", "write_npz", "class_scores"]
 
 OUTPUT_FORMATS = (".csv", ".json", ".npy")
+JSON_MAX_VALUES = 100_000  # predict --json prints at most this many output values (all outputs together)
+PROBABILITY_SUM_TOL = 1e-4  # --classify: rows that sum to 1 within this are probabilities already
+_F32_MAX = float(np.finfo(np.float32).max)  # values a little above it still round down to it
+# Why a row has no class: its outputs are NaN or infinite (finite inputs far outside the
+# training range overflow float32 inside the model). argmax of NaNs is not a class.
+NO_CLASS = "the model's outputs are not finite (NaN or infinity)"
+
+
+def unclassified(probs: np.ndarray) -> np.ndarray:
+    """Indices (from 0) of the rows whose probabilities are not all finite: they have no class."""
+    return np.flatnonzero(~np.isfinite(probs).all(axis=1))
 
 
 @dataclass
@@ -39,11 +52,13 @@ def _number(cell: str, where: str, column: str) -> float:
     if not text:
         raise DataError(f"{where}, column {column!r} is empty", "missing values cannot be classified", "fill or drop the row")
     try:
-        v = float(text)
+        v = parse_number(text)
     except ValueError:
-        raise DataError(f"{where}, column {column!r} is not a number", repr(cell)) from None
+        raise DataError(f"{where}, column {column!r} is not a number", repr(cell), "plain digits with an optional sign, point and exponent") from None
     if not math.isfinite(v):
         raise DataError(f"{where}, column {column!r} is not finite", repr(cell), "NaN and infinite values cannot be classified")
+    if abs(v) > _F32_MAX and np.isinf(np.float32(v) if abs(v) < 1e39 else np.inf):  # finite, but float32 stores it as inf
+        raise DataError(f"{where}, column {column!r} is too large for float32", repr(cell), "values beyond +-3.4e38 cannot be classified")
     return v
 
 
@@ -62,15 +77,12 @@ def read_csv(path: Path, feature_names: list[str]) -> InputRows:
     """A CSV with or without a header. With one, columns are picked by name (others are
     ignored and reported); without, each line must have exactly one value per feature."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = read_input_file(path, "input CSV").decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text", str(exc)) from None
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as exc:  # a cell over csv's field size limit (131,072 characters) was exit 70
-        raise DataError(f"{path} is not a CSV irisonnx can read", str(exc)) from None
-    while rows and not any(c.strip() for c in rows[-1]):
-        rows.pop()
+    from irisonnx.data import csv_rows  # the one CSV tokeniser
+
+    rows = csv_rows(text, str(path))
     if not rows:
         raise DataError(f"{path} is empty", "no rows to predict")
     first = [c.strip() for c in rows[0]]
@@ -132,6 +144,7 @@ def read_input(path: str | os.PathLike, feature_names: list[str]) -> InputRows:
         raise UsageError("input file not found", str(p))
     if p.is_dir():
         raise UsageError("input path is a folder", str(p), "give a .csv or .npy file")
+    check_regular_file(p, "input file")  # a FIFO hung, /dev/zero grew without bound
     suffix = p.suffix.lower()
     if suffix == ".csv":
         return read_csv(p, feature_names)
@@ -141,26 +154,36 @@ def read_input(path: str | os.PathLike, feature_names: list[str]) -> InputRows:
 
 
 def predictions_doc(labels: np.ndarray, probs: np.ndarray, class_names: list[str], **about: Any) -> dict[str, Any]:
-    """The JSON document: ``about`` (model, provider, ...) plus one entry per row (rows from 1)."""
+    """The JSON document: ``about`` (model, provider, ...) plus one entry per row (rows from 1).
+    A row without a class (:func:`unclassified`) has ``null`` label, class and probabilities
+    and a ``reason``: strict JSON (RFC 8259) has no NaN."""
+    bad = set(unclassified(probs).tolist())
     preds = [
-        {"row": i + 1, "label": int(lab), "class": class_names[int(lab)], "probabilities": {c: float(p) for c, p in zip(class_names, row)}}
+        {"row": i + 1, "label": None, "class": None, "probabilities": {c: None for c in class_names}, "reason": NO_CLASS}
+        if i in bad
+        else {"row": i + 1, "label": int(lab), "class": class_names[int(lab)], "probabilities": {c: float(p) for c, p in zip(class_names, row)}}
         for i, (lab, row) in enumerate(zip(labels, probs))
     ]
-    return {**about, "class_names": class_names, "n_rows": len(preds), "predictions": preds}
+    return {**about, "class_names": class_names, "n_rows": len(preds), "n_unclassified": len(bad), "predictions": preds}
 
 
 def _csv_text(labels: np.ndarray, probs: np.ndarray, class_names: list[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["row", "label", "class", *[f"prob_{c}" for c in class_names]])
+    w.writerow(["row", "label", "class", *[f"prob_{c}" for c in class_names], "reason"])
+    bad = set(unclassified(probs).tolist())
     for i, (lab, row) in enumerate(zip(labels, probs)):
-        w.writerow([i + 1, int(lab), class_names[int(lab)], *[f"{float(p):.9g}" for p in row]])  # 9 digits round-trip float32
+        if i in bad:  # no class: empty cells (not "nan", which readers would take as a number) and why
+            w.writerow([i + 1, "", "", *[""] * len(class_names), NO_CLASS])
+        else:
+            w.writerow([i + 1, int(lab), class_names[int(lab)], *[f"{float(p):.9g}" for p in row], ""])  # 9 digits round-trip float32
     return buf.getvalue()
 
 
 def write_predictions(path: str | os.PathLike, labels: np.ndarray, probs: np.ndarray, class_names: list[str], **about: Any) -> str:
     """Write atomically; the format follows the suffix. .npy holds the float32
-    (rows, n_classes) probabilities (labels are their argmax, classes in class_names order)."""
+    (rows, n_classes) probabilities (labels are their argmax, classes in class_names order;
+    a row without a class keeps its NaN there)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
@@ -176,3 +199,76 @@ def write_predictions(path: str | os.PathLike, labels: np.ndarray, probs: np.nda
             with open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(probs, dtype=np.float32), allow_pickle=False)
     return suffix[1:]
+
+
+# --- any model: every output by name ----------------------------------------------------------
+
+
+def dtype_name(arr: np.ndarray) -> str:
+    return "string" if arr.dtype.kind == "U" else str(arr.dtype)
+
+
+def plain_outputs(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Outputs as arrays a .npz holds without pickle: string tensors (onnxruntime gives object
+    arrays of str) become fixed-width unicode; any other object array is refused naming it."""
+    out: dict[str, np.ndarray] = {}
+    for name, arr in outputs.items():
+        arr = np.asarray(arr)
+        if arr.dtype == object:
+            if not all(isinstance(v, str) for v in arr.flat):
+                raise DataError(f"output {name!r} holds Python objects, not numbers or strings", f"{type(next(iter(arr.flat), None)).__name__} values", "irisonnx writes tensors of numbers, bool and strings")
+            arr = arr.astype(np.str_) if arr.size else np.zeros(arr.shape, dtype="U1")
+        out[name] = arr
+    return out
+
+
+def outputs_doc(outputs: dict[str, np.ndarray], columns: dict[str, list[str]] | None = None, max_values: int = JSON_MAX_VALUES, **about: Any) -> dict[str, Any]:
+    """``about`` plus every output as {name, dtype, shape, values (nested lists)}; a map output
+    made a (rows, keys) array also has its ``columns``. More than ``max_values`` values in all
+    is a UsageError pointing to --output FILE.npz."""
+    total = sum(int(a.size) for a in outputs.values())
+    if total > max_values:
+        raise UsageError(f"the outputs hold {total:,} values, more than --json prints ({max_values:,})", "", "write them with --output FILE.npz (every output by name; numpy.load reads it)")
+    docs = []
+    for name, arr in outputs.items():
+        d: dict[str, Any] = {"name": name, "dtype": dtype_name(arr), "shape": list(arr.shape), "values": arr.tolist()}
+        if columns and name in columns:
+            d["columns"] = columns[name]
+        docs.append(d)
+    return {**about, "outputs": docs}
+
+
+def write_npz(path: str | os.PathLike, outputs: dict[str, np.ndarray]) -> None:
+    """Every output by name in one .npz, written atomically, without pickle. This is the
+    layout np.savez writes (a zip of NAME.npy members) but written member by member:
+    np.savez(file, **arrays) would take outputs named 'file' or 'allow_pickle' as its own
+    parameters."""
+    import zipfile
+
+    p = Path(path)
+    if p.suffix.lower() != ".npz":
+        raise UsageError("unknown output format", f"{p.name!r}", "every output is written to a .npz file")
+    if p.is_dir():
+        raise UsageError("output path is a folder", str(p))
+    arrays = plain_outputs(outputs)
+    with atomic_writer(p) as tmp:
+        with zipfile.ZipFile(tmp, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, arr in arrays.items():
+                with zf.open(name + ".npy", "w", force_zip64=True) as fh:
+                    np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
+
+
+def class_scores(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(labels int64 (rows,), probabilities float32 (rows, classes), softmax applied) for a
+    2-D float output read as class scores (``predict --classify``). Rows that are already a
+    probability distribution (every value in [0, 1], each row summing to 1 within 1e-4) are
+    kept as the model gives them; anything else gets a row softmax (float64 inside). Labels
+    are the argmax of the scores as given (ties: the first class)."""
+    from irisonnx.predictor import softmax
+
+    scores = np.asarray(scores)
+    labels = scores.argmax(axis=1).astype(np.int64) if scores.shape[1] else np.zeros(len(scores), np.int64)
+    finite = bool(np.isfinite(scores).all())
+    if finite and scores.size and (scores >= 0).all() and (scores <= 1).all() and np.abs(scores.astype(np.float64).sum(axis=1) - 1.0).max() <= PROBABILITY_SUM_TOL:
+        return labels, scores.astype(np.float32, copy=False), False
+    return labels, softmax(scores), True

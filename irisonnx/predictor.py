@@ -36,7 +36,7 @@ import numpy as np
 from irisonnx.errors import ArtifactError, DataError, RuntimeUnavailable, UsageError
 from irisonnx.onnx_io import ModelInfo, resolve_model, vouched_model
 
-__all__ = ["PROVIDERS", "GRAPH_OPTIMIZATIONS", "CHUNK_ROWS", "Predictor", "softmax", "cuda_available"]
+__all__ = ["PROVIDERS", "GRAPH_OPTIMIZATIONS", "CHUNK_ROWS", "Predictor", "create_session", "softmax", "cuda_available"]
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 GRAPH_OPTIMIZATIONS = ("all", "extended", "basic", "disable")
@@ -139,6 +139,73 @@ class _Binding:
         return self.first.copy()
 
 
+def create_session(
+    source: Any,
+    *,
+    provider: str = "cpu",
+    graph_optimization: str = "all",
+    intra_threads: int | None = None,
+    allow_tf32: bool = False,
+    device_id: int = 0,
+    optimized_model_path: str | os.PathLike | None = None,
+    where: str = "",
+    what: str = "the model",
+) -> Any:
+    """The one onnxruntime session factory (Predictor, edge's ORT-format twin and optimiser).
+
+    ``source``: a path, or the checked bytes (ONNX or ORT format). ``intra_threads``: None
+    for onnxruntime's default, 0 for the cores. The provider that runs must be the one asked
+    for (no silent CPU fallback); onnxruntime's own log lines are silenced (errors come back
+    as one-line exceptions: ArtifactError exit 3, RuntimeUnavailable exit 4)."""
+    import onnxruntime as ort
+
+    if provider not in PROVIDERS:
+        raise UsageError("unknown provider", repr(provider), f"choose one of {', '.join(PROVIDERS)}")
+    wanted = PROVIDERS[provider]
+    if provider == "cuda":
+        ok, why = cuda_available()
+        if not ok:
+            raise RuntimeUnavailable("CUDA provider unavailable", why)
+    so = ort.SessionOptions()
+    # Errors reach us as exceptions and become one line; onnxruntime's own log lines would
+    # break the CLI's one-line stderr contract (e.g. "[E:onnxruntime:...] fallback disabled").
+    so.log_severity_level = 4
+    ort.set_default_logger_severity(4)
+    so.graph_optimization_level = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    }[graph_optimization]
+    if intra_threads is not None:
+        so.intra_op_num_threads = intra_threads
+        so.inter_op_num_threads = 1
+    if optimized_model_path is not None:
+        so.optimized_model_filepath = os.fspath(optimized_model_path)
+    if provider == "cuda":
+        so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+        providers: list[Any] = [(wanted, {"device_id": str(device_id), "use_tf32": "1" if allow_tf32 else "0"})]
+    else:
+        providers = [wanted]
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    try:
+        # enable_fallback=0: onnxruntime would otherwise retry on CPU after an EP error,
+        # printing a banner to stdout, and hand back a CPU session.
+        sess = ort.InferenceSession(source, so, providers=providers, enable_fallback=0)
+    except Exception as exc:  # onnxruntime's pybind errors share no useful base class
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if provider == "cuda":
+            if "fallback to CPU EP has been explicitly disabled" in first:
+                first = "some nodes would run on the CPU, and CPU fallback is off for CUDA sessions (session.disable_cpu_ep_fallback=1)"
+            raise RuntimeUnavailable("cannot create a CUDA session", first, "check the driver and CUDA/cuDNN libraries (onnxruntime-gpu's requirements), or use --provider cpu") from None
+        raise ArtifactError(f"onnxruntime cannot load {what}", f"{where}: {first}" if where else first) from None
+    got = sess.get_providers()
+    if not got or got[0] != wanted:
+        raise RuntimeUnavailable(f"{wanted} was asked for but the session runs on {got[0] if got else 'nothing'}", f"session providers are {got}", "irisonnx never falls back silently")
+    return sess
+
+
 class Predictor:
     """Run an irisonnx ONNX model with onnxruntime on one explicit provider.
 
@@ -183,64 +250,32 @@ class Predictor:
         # CPU: parallel over chunks (see the module docstring); CUDA: one stream, in order.
         self.workers = 1 if provider == "cuda" else (threads or _usable_cores())
         self._pool: Any = None
+        # A model that is not irisonnx's classifier kind (any signature) runs through plain
+        # session.run on dicts (run_feeds), with onnxruntime's own intra-op threads.
+        self.generic = self.info is not None and not self.info.is_classifier
         self.session = self._create_session(provider, threads, graph_optimization, allow_tf32, device_id)
         if vouched is not None:
             self.info = vouched.info_from_session(self.session)
         del self._source
-        self._in_name = self.info.input.name
         self._all_names = tuple(self.info.output_names)
+        self._bindings: OrderedDict[tuple[int, tuple[str, ...]], _Binding] = OrderedDict()
+        if self.generic:
+            return
+        self._in_name = self.info.input.name
         self._logits = (self.info.logits_name,)
         extra = (self.info.probabilities_name, self.info.label_name)
         self._predict_names = self._logits + tuple(n for n in extra if n)
-        self._bindings: OrderedDict[tuple[int, tuple[str, ...]], _Binding] = OrderedDict()
 
     # --- session -------------------------------------------------------------------------
 
     def _create_session(self, provider: str, threads: int | None, graph_optimization: str, allow_tf32: bool, device_id: int) -> Any:
-        import onnxruntime as ort
-
-        wanted = PROVIDERS[provider]
-        if provider == "cuda":
-            ok, why = cuda_available()
-            if not ok:
-                raise RuntimeUnavailable("CUDA provider unavailable", why)
-        so = ort.SessionOptions()
-        # Errors reach us as exceptions and become one line; onnxruntime's own log lines would
-        # break the CLI's one-line stderr contract (e.g. "[E:onnxruntime:...] fallback disabled").
-        so.log_severity_level = 4
-        ort.set_default_logger_severity(4)
-        so.graph_optimization_level = {
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        }[graph_optimization]
-        if provider == "cpu":
-            so.intra_op_num_threads = 1  # the Predictor parallelises over chunks instead
-            so.inter_op_num_threads = 1
-        elif threads is not None:
-            so.intra_op_num_threads = threads
-            so.inter_op_num_threads = 1
-        if provider == "cuda":
-            so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
-            providers: list[Any] = [(wanted, {"device_id": str(device_id), "use_tf32": "1" if allow_tf32 else "0"})]
+        if provider == "cpu" and self.generic:
+            intra = threads or 0  # 0: onnxruntime's default (the cores)
+        elif provider == "cpu":
+            intra = 1  # the Predictor parallelises over chunks instead
         else:
-            providers = [wanted]
-        try:
-            # enable_fallback=0: onnxruntime would otherwise retry on CPU after an EP error,
-            # printing a banner to stdout, and hand back a CPU session.
-            sess = ort.InferenceSession(self._source, so, providers=providers, enable_fallback=0)
-        except Exception as exc:  # onnxruntime's pybind errors share no useful base class
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if provider == "cuda":
-                if "fallback to CPU EP has been explicitly disabled" in first:
-                    first = "some nodes would run on the CPU, and CPU fallback is off for CUDA sessions (session.disable_cpu_ep_fallback=1)"
-                raise RuntimeUnavailable("cannot create a CUDA session", first, "check the driver and CUDA/cuDNN libraries (onnxruntime-gpu's requirements), or use --provider cpu") from None
-            raise ArtifactError("onnxruntime cannot load the model", f"{self._path}: {first}") from None
-        got = sess.get_providers()
-        if not got or got[0] != wanted:
-            raise RuntimeUnavailable(f"{wanted} was asked for but the session runs on {got[0] if got else 'nothing'}", f"session providers are {got}", "irisonnx never falls back silently")
-        return sess
+            intra = threads
+        return create_session(self._source, provider=provider, graph_optimization=graph_optimization, intra_threads=intra, allow_tf32=allow_tf32, device_id=device_id, where=str(self._path))
 
     @property
     def providers(self) -> list[str]:
@@ -266,10 +301,32 @@ class Predictor:
     def output_names(self) -> list[str]:
         return list(self._all_names)
 
+    # --- any signature -------------------------------------------------------------------
+
+    def run_feeds(self, feeds: dict[str, np.ndarray], outputs: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+        """Run any model on arrays by input name (checked by the caller against the
+        signature); returns every output (or ``outputs``) by name, as onnxruntime gives them."""
+        names = list(outputs) if outputs else list(self._all_names)
+        self._check_names(tuple(names))
+        if not self.generic and len(feeds) == 1 and self.info.input.name in feeds:
+            return self.run(feeds[self.info.input.name], names, check=False)
+        try:
+            return dict(zip(names, self.session.run(names, feeds)))
+        except _ort_errors() as exc:
+            raise self._ort_error(exc) from None
+        except (ValueError, TypeError) as exc:  # onnxruntime's Python-side feed checks
+            raise DataError("onnxruntime refused the inputs", f"{self.info.path}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+
     # --- input checks --------------------------------------------------------------------
+
+    def _need_classifier(self) -> None:
+        if self.generic:
+            sig = ", ".join(i.describe() for i in self.info.inputs)
+            raise UsageError("this model is not a classifier over one float32 [batch, n_features] input", f"it takes {sig}", "give its inputs by name (predict --input FILE.npz; Predictor.run_feeds)")
 
     def check_input(self, x: Any) -> np.ndarray:
         """Return ``x`` as a C-contiguous float32 (rows, n_features) array or raise DataError (exit 2)."""
+        self._need_classifier()
         if not isinstance(x, np.ndarray):
             try:
                 x = np.asarray(x)
@@ -306,6 +363,8 @@ class Predictor:
     def run(self, x: Any, outputs: list[str] | tuple[str, ...] | None = None, check: bool = True) -> dict[str, np.ndarray]:
         """Run the model; returns {output name: array}, all rows. ``outputs`` defaults to all."""
         names = tuple(outputs) if outputs else self._all_names
+        if not check:
+            self._need_classifier()
         x = self.check_input(x) if check else x
         n = x.shape[0]
         try:  # free in Python 3.11 unless it raises

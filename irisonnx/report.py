@@ -330,10 +330,15 @@ CSS = (
 
 
 def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> ReportResult:
+    import matplotlib
+
     run = Run.open(run_dir)
     res = ReportResult(Path(out) if out else run.dir / "report.html")
-    for fn in SECTIONS:
-        res.sections.append(fn(run))
+    # Names are data, not markup: "$...$" in a class or feature name is plain text (mathtext
+    # raised ValueError on "$\frac{a}{$": exit 70). Text reads this when it is created.
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        for fn in SECTIONS:
+            res.sections.append(fn(run))
     nav = "".join(f'<a href="#{s.key}">{E(s.title)}</a>' for s in res.sections)
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'><title>irisonnx report: {E(run.dir.name)}</title><style>{CSS}</style></head><body>",
              f"<h1>irisonnx report: {E(str(run.dir))}</h1><nav>{nav}</nav>"]

@@ -13,6 +13,7 @@ import errno
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -30,6 +31,10 @@ __all__ = [
     "sha256_bytes",
     "remove_stale_temp_files",
     "read_json",
+    "read_input_file",
+    "check_regular_file",
+    "set_max_input_mb",
+    "MAX_INPUT_MB",
     "Manifest",
 ]
 
@@ -57,6 +62,23 @@ def _storage_error(path: Path, exc: OSError) -> StorageError:
         hint = "check the folder's permissions; the previous file is intact"
     return StorageError(f"cannot write {path}", why, hint)
 
+def make_dirs(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; returns the folders it created, outermost first, so that a write
+    that then fails can take them away again (:func:`remove_made_dirs`): no empty leftovers."""
+    missing = [d for d in (folder, *folder.parents) if not d.exists()][::-1]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_made_dirs(made: list[Path]) -> None:
+    """Remove what :func:`make_dirs` created, innermost first, where still empty."""
+    for d in reversed(made):
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike, synced: bool = False) -> Iterator[Path]:
     """Yield a temp path next to ``path``; on success it is fsynced and renamed over ``path``.
@@ -68,7 +90,7 @@ def atomic_writer(path: str | os.PathLike, synced: bool = False) -> Iterator[Pat
     target = Path(path)
     folder = target.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        made = make_dirs(folder)
     except OSError as exc:
         raise _storage_error(target, exc) from exc
     tmp = folder / f"{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}-{target.name}"
@@ -86,9 +108,11 @@ def atomic_writer(path: str | os.PathLike, synced: bool = False) -> Iterator[Pat
         fsync_dir(folder)
     except OSError as exc:
         _unlink_quietly(tmp)
+        remove_made_dirs(made)
         raise _storage_error(target, exc) from exc
     except BaseException:
         _unlink_quietly(tmp)
+        remove_made_dirs(made)
         raise
 
 def _hook_before_commit(target: Path) -> None:
@@ -140,6 +164,69 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"corrupt {what}", f"{p}: {exc}") from exc
 
+# --- user inputs: regular files of bounded size ----------------------------------------------
+
+MAX_INPUT_MB = 256  # default cap on a CSV input (predict --input, compare --inputs, data --csv)
+_max_input_bytes = MAX_INPUT_MB << 20
+
+
+def set_max_input_mb(mb: int) -> None:
+    """Set the cap on CSV inputs (the CLI's ``--max-input-mb``)."""
+    global _max_input_bytes
+    _max_input_bytes = int(mb) << 20
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "pipe (FIFO)"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _not_regular(p: Path, what: str, mode: int) -> UsageError:
+    if stat.S_ISDIR(mode):
+        return UsageError(f"{what} is a folder", str(p), "give a file")
+    return UsageError(f"{what} is not a regular file", f"{p} is a {_kind(mode)}", "give a file on disk: pipes and devices can block or never end")
+
+
+def check_regular_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` if it is a regular file (after symlinks); else UsageError (exit 2)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found", str(p)) from None
+    except OSError as exc:
+        raise StorageError(f"cannot read {p}", exc.strerror or str(exc)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(p, what, st.st_mode)
+    return p
+
+
+def read_input_file(path: str | os.PathLike, what: str) -> bytes:
+    """The bytes of a user's text input (CSV): a regular file, at most ``--max-input-mb``
+    (default MAX_INPUT_MB). Opened without blocking and checked on the open descriptor, so a
+    FIFO cannot hang the read and /dev/zero cannot fill memory. Refusals are exit 2."""
+    p = Path(path)
+    limit = _max_input_bytes
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found", str(p)) from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} is a folder", str(p), "give a file") from None
+    except OSError as exc:
+        raise StorageError(f"cannot read {p}", exc.strerror or str(exc)) from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_regular(p, what, st.st_mode)
+        data = fh.read(min(st.st_size, limit) + 1)
+    if len(data) > limit:
+        raise UsageError(f"{what} is too large", f"{p}: {max(st.st_size, len(data)) / 2**20:,.1f} MiB, over the {limit >> 20:,} MiB limit", "raise the limit with --max-input-mb N")
+    return data
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -187,6 +274,12 @@ class Manifest:
         data = read_json(path, "manifest")
         if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
             raise ArtifactError("corrupt manifest", f"{path}: no 'files' table")
+        for rel, e in data["files"].items():  # a malformed entry was an AttributeError (exit 70) later
+            if not (isinstance(e, dict) and isinstance(e.get("sha256"), str) and isinstance(e.get("size"), int)):
+                raise ArtifactError("corrupt manifest", f"{path}: the entry of {rel!r} lacks a sha256 or size")
+        for key, section in data.items():
+            if key not in ("format", "files") and not isinstance(section, dict):
+                raise ArtifactError("corrupt manifest", f"{path}: section {key!r} is not a JSON object")
         return cls(root, data)
 
     @property

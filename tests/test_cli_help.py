@@ -75,7 +75,7 @@ def test_every_command_help_runs_without_torch_or_onnx(name: str) -> None:
     [
         (["verify", "/nonexistent/run"], 2, "irisonnx: error: run folder not found: /nonexistent/run; train one with: irisonnx train"),
         (["data", "--csv", "/nonexistent.csv", "--target", "y"], 2, "irisonnx: error: CSV not found: /nonexistent.csv"),
-        (["data", "--test-fraction", "1.5"], 2, "irisonnx: error: bad test fraction: 1.5"),
+        (["data", "--test-fraction", "1.5"], 2, "irisonnx: error: Invalid value for '--test-fraction': '1.5' must be over 0 and under 1"),
     ],
 )
 def test_errors_are_one_line_with_the_exit_code(argv: list[str], code: int, start: str, tmp_path: Path) -> None:

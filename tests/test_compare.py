@@ -74,7 +74,7 @@ def test_model_against_itself_is_exact(exported: Path, tmp_path: Path) -> None:
     r = run_cli("compare", str(exported / "model.onnx"), "--runtimes", "ort-cpu,reference", "--save-io", str(g), "--inputs", "random:300")
     assert r.returncode == 0, r.stderr
     idx = json.loads((g / "index.json").read_text())
-    assert idx["inputs"]["shape"] == [300, 4] and set(idx["runtimes"]) == {"ort-cpu", "reference"}
+    assert idx["format"] == "irisonnx-golden/2" and idx["inputs"]["tensors"]["features"][0]["shape"] == [300, 4] and set(idx["runtimes"]) == {"ort-cpu", "reference"}
     r = run_cli("compare", str(exported / "model.onnx"), "--runtimes", "ort-cpu", "--load-io", str(g), "--exact", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)

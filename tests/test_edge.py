@@ -307,21 +307,6 @@ def test_tampered_bundle_is_refused_with_exit_3(built, tmp_path: Path) -> None:
     assert r.returncode == 2 and "not a number" in r.stderr
 
 
-@pytest.fixture(scope="module")
-def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A plain virtualenv (no system site-packages) with only onnxruntime and numpy."""
-    venv = tmp_path_factory.mktemp("venv") / "v"
-    # --without-pip and our own pip pointed at it (pip >= 22.3): ensurepip would add ~10 s
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True, timeout=300)
-    py = venv / "bin" / "python"
-    pins = [f"onnxruntime=={ort.__version__}", f"numpy=={np.__version__}"]
-    r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--disable-pip-version-check", "-q", *pins], capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
-        pytest.skip(f"pip could not install {' '.join(pins)} into a fresh venv: {tail[0]}")
-    return py
-
-
 @pytest.mark.slow
 def test_predict_py_in_a_fresh_venv_matches_irisonnx_predict(built, fresh_venv: Path, tmp_path: Path) -> None:
     _, bundle = built

@@ -115,3 +115,38 @@ def test_torch_is_not_imported_even_when_installed(full: Path) -> None:
     for args in (["--help"], ["predict", "--help"], ["export", "--help"], ["inspect", "--help"]):
         got = _probe(full, *args)
         assert got == {"code": 0, "loaded": []}, args  # --help loads click and irisonnx only
+
+
+@pytest.fixture(scope="module")
+def foreign(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A model irisonnx did not write (two inputs, int64 and bool) and its inputs as a .npz."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper
+
+    d = tmp_path_factory.mktemp("foreign")
+    vi = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["mask"], ["m"], to=T.INT64), helper.make_node("Mul", ["ids", "m"], ["kept"])],
+        "g",
+        [vi("ids", T.INT64, ["n", 3]), vi("mask", T.BOOL, ["n", 3])],
+        [vi("kept", T.INT64, ["n", 3])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), d / "foreign.onnx")
+    np.savez(d / "in.npz", ids=np.arange(6, dtype=np.int64).reshape(2, 3), mask=np.array([[True, False, True], [False, True, True]]))
+    return d / "foreign.onnx", d / "in.npz"
+
+
+def test_any_model_predict_and_inspect_need_no_torch(blocked_env: dict[str, str], foreign: tuple[Path, Path], tmp_path: Path) -> None:
+    import numpy as np
+
+    model, inputs = foreign
+    out = tmp_path / "out.npz"
+    for args in (["predict", str(model), "--input", str(inputs), "--output", str(out)], ["predict", str(model), "--input", str(inputs), "--json"], ["inspect", str(model)], ["inspect", str(model), "--json"]):
+        r = _run(blocked_env, "-m", "irisonnx", *args)
+        assert r.returncode == 0 and r.stderr == "", (args, r.stderr)
+        got = _probe(model, *args)
+        assert got["code"] == 0 and "torch" not in got["loaded"] and "onnxscript" not in got["loaded"], (args, got)
+    with np.load(out) as z:
+        assert z["kept"].tolist() == [[0, 0, 2], [0, 4, 5]]

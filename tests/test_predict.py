@@ -117,9 +117,49 @@ def test_output_files(full: Path, tmp_path: Path, iris, suffix: str, capsys) -> 
         assert [p["label"] for p in doc["predictions"]] == labels.tolist() and doc["model"] == str(full / "model.onnx")
     else:
         lines = out.read_text().splitlines()
-        assert lines[0] == "row,label,class,prob_setosa,prob_versicolor,prob_virginica" and len(lines) == 8
-        assert np.array_equal(np.array(lines[1].split(",")[3:], dtype=np.float64).astype(np.float32), probs[0])  # 9 digits round-trip float32
+        assert lines[0] == "row,label,class,prob_setosa,prob_versicolor,prob_virginica,reason" and len(lines) == 8
+        assert np.array_equal(np.array(lines[1].split(",")[3:6], dtype=np.float64).astype(np.float32), probs[0])  # 9 digits round-trip float32
     assert not list(tmp_path.glob(f"{TEMP_MARK}*"))
+
+
+# --- rows whose outputs are not finite have no class ----------------------------------------------
+
+HUGE = "3e38,3e38,3e38,3e38"  # each value a finite float32; the logits overflow
+
+
+@pytest.mark.parametrize("which", ["full", "plain"])
+def test_non_finite_outputs_have_no_class_and_exit_1(request: pytest.FixtureRequest, which: str, iris, tmp_path: Path, capsys) -> None:
+    """Before: NaN probabilities, the row called 'setosa', exit 0, and bare NaN in --json."""
+    run = request.getfixturevalue(which)
+    assert not np.isfinite(torch_logits(run, np.full((1, 4), 3e38, np.float32))).all()  # the oracle: torch overflows too
+    code, out, err = cli(capsys, "predict", str(run), "--values", HUGE)
+    assert code == 1 and "1 of 1 row(s) have no class" in one_error_line(err)
+    row = out.splitlines()[1]
+    assert "(none)" in row and "no class: outputs not finite" in row and "nan" not in row.lower() and "setosa" not in row
+
+    code, out, err = cli(capsys, "predict", str(run), "--values", HUGE, "--json")
+    assert code == 1 and one_error_line(err)
+    doc = json.loads(out, parse_constant=lambda c: pytest.fail(f"not RFC 8259 JSON: {c}"))
+    (p,) = doc["predictions"]
+    assert p["label"] is None and p["class"] is None and set(p["probabilities"].values()) == {None} and "not finite" in p["reason"]
+    assert doc["n_unclassified"] == 1
+
+    src, dst = tmp_path / "rows.csv", tmp_path / "preds.csv"
+    src.write_text(f"{HUGE}\n" + ",".join(f"{v:.9g}" for v in iris.features[0]) + "\n")
+    code, out, err = cli(capsys, "predict", str(run), "--input", str(src), "--output", str(dst))
+    assert code == 1 and "1 of 2 row(s) have no class" in one_error_line(err) and "for row(s) 1;" in err
+    lines = dst.read_text().splitlines()
+    assert lines[1].startswith("1,,,,,,") and lines[1].endswith("not finite (NaN or infinity)")
+    assert lines[2].startswith(f"2,{iris.labels[0]},{iris.class_names[iris.labels[0]]},") and lines[2].endswith(",")
+
+
+def test_compare_reference_on_overflowing_rows_prints_no_warnings(full: Path, tmp_path: Path) -> None:
+    """The reference runtime on rows that overflow: numpy RuntimeWarnings reached stderr."""
+    src = tmp_path / "rows.csv"
+    src.write_text(f"{HUGE}\n1,2,3,4\n")
+    r = run_cli("compare", str(full / "model.onnx"), "--runtimes", "ort-cpu,reference", "--inputs", str(src), "-q")
+    assert r.returncode in (0, 1) and r.stderr.strip() in ("", next(iter(r.stderr.splitlines()), "")), r.stderr
+    assert "Warning" not in r.stderr, r.stderr
 
 
 # --- bad inputs: exit 2, one line ----------------------------------------------------------
@@ -131,7 +171,7 @@ BAD_CSV = {
     "empty-cell": ("5.1,,1.4,0.2\n", "line 1, column 'sepal_width' is empty"),
     "nan": ("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,nan,0.2\n", "line 2, column 'petal_length' is not finite: 'nan'"),
     "inf": ("5.1,3.5,1.4,-inf\n", "line 1, column 'petal_width' is not finite"),
-    "overflow": ("5.1,3.5,1.4,1e39\n", "overflows float32"),
+    "overflow": ("5.1,3.5,1.4,1e39\n", "line 1, column 'petal_width' is too large for float32: '1e39'"),
     "empty": ("", "is empty: no rows to predict"),
     "blank-lines": ("\n\n", "is empty"),
     "header-only": ("sepal_length,sepal_width,petal_length,petal_width\n", "has a header but no data rows"),
@@ -181,7 +221,7 @@ def test_bad_npy_files_and_arguments_exit_2(full: Path, tmp_path: Path, capsys) 
     cases = [
         (["--input", str(obj)], "is not a numeric .npy array"),  # never unpickled
         (["--input", str(junk)], "is not a numeric .npy array"),
-        (["--input", str(txt)], "unknown input format: 'rows.txt'; give a .csv or .npy file"),
+        (["--input", str(txt)], "unknown input format: 'rows.txt'; give a .npz (arrays by input name), .npy or .csv file"),
         (["--input", str(tmp_path / "missing.csv")], "input file not found"),
         (["--values", "5.1,3.5,1.4"], "--values has 3 values: the model takes 4"),
         (["--values", "5.1,3.5,x,0.2"], "column 'petal_length' is not a number"),

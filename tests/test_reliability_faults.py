@@ -343,3 +343,103 @@ def test_real_permission_denied_on_the_checkpoint_folder(zygote: Zygote, tmp_pat
     finally:
         if ckpts.exists():
             ckpts.chmod(0o755)
+
+
+# --- every write path on a full disk and on a read-only file system, for real ----------------------
+
+
+def _tree(folder: Path) -> set[str]:
+    """Every file and folder under ``folder`` (the ballast excepted), relative."""
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.name != "ballast"}
+
+
+# command -> argv, given (mount point, outside folder with the inputs); "run" is copied into
+# the mount first where the command writes into an existing run.
+_WRITERS: dict[str, Any] = {
+    "compare-save-io": lambda m, o: ["compare", str(o / "exported" / "model.onnx"), "--runtimes", "ort-cpu,reference", "--inputs", "random:20000", "--save-io", str(m / "golden"), "-q"],
+    "predict-output": lambda m, o: ["predict", str(o / "exported"), "--input", str(o / "iris.csv"), "--output", str(m / "preds.json")],
+    "train": lambda m, o: train_argv(o / "data", m / "newrun", 5, every=5, keep=3),
+    "export": lambda m, o: ["export", str(m / "run")],
+    "edge": lambda m, o: ["edge", str(o / "exported"), "--out", str(m / "edge"), "--variants", "fp32,fp32-opt", "--bench-rounds", "0", "--random-rows", "50"],
+    "report": lambda m, o: ["report", str(m / "run")],
+    "data": lambda m, o: ["data", "--csv", str(o / "iris.csv"), "--target", "species", "--name", "flowers", "--datastore", str(m / "ds")],
+}
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path, iris) -> Path:
+    """Inputs that live outside the small file system: an exported run, a CSV, a dataset."""
+    import shutil
+
+    from onnx_helpers import exported_run
+
+    o = tmp_path_factory.mktemp("outside")
+    shutil.copytree(exported_run(tmp_path_factory, tiny_run)[0], o / "exported")
+    shutil.copytree(iris.dir, o / "data")
+    (o / "iris.csv").write_bytes((Path(__file__).resolve().parent.parent / "datastore" / "raw" / "iris.csv").read_bytes())
+    return o
+
+
+@pytest.mark.parametrize("fault", ["disk-full", "read-only"])
+@pytest.mark.parametrize("writer", list(_WRITERS))
+def test_every_writer_exits_4_with_one_line_and_leaves_nothing(zygote: Zygote, tmp_path: Path, tiny_run: Path, outside: Path, writer: str, fault: str) -> None:
+    """On a 1 MiB tmpfs that is full (ENOSPC) or mounted read-only (EROFS): exit 4, one line
+    naming the cause, and the file system exactly as before: no temp file, no half file, no
+    new folder. compare --save-io was SIGBUS (exit 135, nothing printed) through a memory map."""
+    import shutil
+
+    if not zygote.own_mounts:
+        pytest.skip("cannot mount a tmpfs here (needs root or user namespaces)")
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    assert zygote.sh(f"mount -t tmpfs -o size=1m tmpfs '{mnt}'")["rc"] == 0
+    try:
+        seen = zygote.path(mnt)
+        shutil.copytree(tiny_run, seen / "run")
+        before = _tree(seen)
+        if fault == "disk-full":
+            # compare keeps room for the first chunks: the memory map died of SIGBUS there
+            _fill(seen, leave=64 * 1024 if writer == "compare-save-io" else 0)
+        else:
+            assert zygote.sh(f"mount -o remount,ro '{mnt}'")["rc"] == 0
+        err = tmp_path / "stderr.txt"
+        r = zygote.run(_WRITERS[writer](mnt, outside), stderr=err)
+        text = err.read_text()
+        assert r["exit"] == 4, (r, text)
+        line = one_error_line(text)
+        assert os.strerror(errno.ENOSPC if fault == "disk-full" else errno.EROFS) in line, line
+        assert _tree(seen) == before
+    finally:
+        zygote.sh(f"umount '{mnt}'")
+
+
+# --- SIGTERM and SIGHUP end like Ctrl-C ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_inside_a_save_exit_128_plus_n_and_leave_no_temp_file(zygote: Zygote, reference: tuple[Path, float], iris, tmp_path: Path, sig: int) -> None:
+    """The signal lands inside a checkpoint save (the temp file exists): exit 128+N (143,
+    129) with one line, the save abandoned cleanly, and the run resumes to the oracle's bytes.
+    Before, SIGTERM killed the process where it stood and left the temp file."""
+    ref, _ = reference
+    env = {"IRISONNX_TEST_SAVE_DELAY": SAVE_DELAY}
+    run, err = tmp_path / "run", tmp_path / "stderr.txt"
+    r = zygote.run(train_argv(iris.dir, run, EPOCHS), env=env, stderr=err, sig=sig, when=(run / "checkpoints", f"{TEMP_MARK}*epoch-*", 0.002))
+    assert r["sent"] and r["exit"] == 128 + sig, (r, err.read_text())
+    assert err.read_text() == f"irisonnx: interrupted by {signal.Signals(sig).name}; finished files are intact and a re-run resumes\n"
+    assert temp_files(run) == set()
+    assert_newest_checkpoint_loads(run)
+    assert_manifest_matches(run, exact=False)
+    assert zygote.run(train_argv(iris.dir, run, EPOCHS), env=env)["exit"] == 0
+    _assert_finished(run, ref)
+
+
+def test_sigterm_during_compare_save_io_exits_143_and_leaves_nothing(zygote: Zygote, tmp_path: Path, outside: Path) -> None:
+    """SIGTERM while compare streams a golden set: exit 143, one line, and no golden folder,
+    temp file or half array left."""
+    gold, err = tmp_path / "golden", tmp_path / "stderr.txt"
+    argv = ["compare", str(outside / "exported" / "model.onnx"), "--runtimes", "ort-cpu,ort-cpu:O0", "--inputs", "random:3000000", "--batch-size", "1000", "--save-io", str(gold), "-q"]
+    r = zygote.run(argv, stderr=err, sig=signal.SIGTERM, when=(gold, f"{TEMP_MARK}*", 0.05))
+    assert r["sent"] and r["exit"] == 143, (r, err.read_text())
+    assert err.read_text() == "irisonnx: interrupted by SIGTERM; finished files are intact and a re-run resumes\n"
+    assert not gold.exists(), sorted(gold.rglob("*"))

@@ -197,9 +197,10 @@ def test_pickled_models_and_inputs_are_refused_without_unpickling(full: Path, tm
     gold = tmp_path / "gold"
     rc, _, err = cli(capsys, "compare", str(full / "model.onnx"), "--runtimes", "ort-cpu,reference", "--inputs", "random:5", "--save-io", str(gold), "-q")
     assert rc == 0, err
-    shutil.copy(armed["npy"], gold / "inputs.npy")
     index = json.loads((gold / "index.json").read_text())
-    index["inputs"]["sha256"] = sha256_file(gold / "inputs.npy")
+    (entry,) = index["inputs"]["tensors"]["features"]
+    shutil.copy(armed["npy"], gold / entry["file"])
+    entry["sha256"] = sha256_file(gold / entry["file"])
     (gold / "index.json").write_text(json.dumps(index))
     assert "golden file is not a plain .npy array" in _fails(capsys, 3, "compare", str(full / "model.onnx"), "--runtimes", "ort-cpu", "--load-io", str(gold), "-q")
     assert not canary.exists()
@@ -438,11 +439,10 @@ def _bad_models(full: Path, d: Path) -> dict[str, tuple[Path, str]]:
         "unknown op": (edited("op", unknown_op), "No Op registered for EvilOp"),
         "input lies about its width": (edited("input-lie", input_lie), "invalid ONNX model"),
         "output lies about its classes": (edited("output-lie", output_lie), "Inferred shape and existing shape differ"),
-        "fixed batch": (edited("batch", fixed_batch), "has a fixed batch size 1"),
+        "fixed batch": (edited("batch", fixed_batch), "has a fixed batch size 1"),  # says it is irisonnx's: must be its kind
         "initializer claims 4 TB": (edited("init", huge_initializer), "too small for the declared shape"),
         "metadata cut short": (edited("cut", lambda m: _with_meta(m, drop=("exporter", "opset"))), "incomplete irisonnx model"),
         "metadata gone, doc string left": (edited("gone", lambda m: _with_meta(m, drop=tuple(p.key for p in m.metadata_props))), "incomplete irisonnx model"),
-        "1e12 features, no metadata": (_save(_identity_model(10**12), d / "absurd.onnx"), "declares 1,000,000,000,000 features"),
     }
     big = d / "big.onnx"
     with open(big, "wb") as fh:  # sparse: 300 MB on paper, nothing on disk
@@ -475,6 +475,31 @@ def test_models_too_large_lying_or_custom_are_refused_in_bounded_memory(full: Pa
         assert msg in one_error_line(r["err"]), (r["job"], r["err"])
 
 
+def test_foreign_shapes_are_described_run_or_refused_in_bounded_memory(full: Path, tmp_path: Path) -> None:
+    """Models that are valid ONNX but not irisonnx's classifier kind: any model is taken now.
+    A fixed batch of 1 is fed row by row; an input of 1e12 features is described by inspect,
+    and random inputs for it are refused (exit 2) before anything is allocated."""
+    d = tmp_path / "models"
+    d.mkdir()
+    m = onnx.load(str(full / "model.onnx"))
+    m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    del m.metadata_props[:]  # a foreign model (one that says it is irisonnx's must be its kind: exit 3 above)
+    m.doc_string = ""
+    fixed = _save(m, d / "fixed.onnx")
+    absurd = _save(_identity_model(10**12), d / "absurd.onnx")
+    jobs = [
+        {"name": "fixed", "target": str(fixed), "mutations": [["none"]], "commands": [["inspect", str(fixed)], ["compare", str(fixed), "--inputs", "random:4", "--runtimes", "ort-cpu,reference", "-q"]]},
+        {"name": "absurd", "target": str(absurd), "mutations": [["none"]], "commands": [["inspect", str(absurd)], ["compare", str(absurd), "--inputs", "random:4", "-q"], ["predict", str(absurd), "--values", ROW], ["predict", str(absurd), "--values", ROW, "--classify", "logits"]]},
+    ]
+    got = {(r["job"], r["argv"]): r for r in _sweep(jobs, tmp_path, timeout=600)}
+    assert got[("fixed", 0)]["code"] == 0, got[("fixed", 0)]
+    assert got[("fixed", 1)]["code"] == 0, got[("fixed", 1)]
+    assert got[("absurd", 0)]["code"] == 0, got[("absurd", 0)]
+    assert got[("absurd", 1)]["code"] == 2 and "GiB" in one_error_line(got[("absurd", 1)]["err"]), got[("absurd", 1)]
+    assert got[("absurd", 2)]["code"] == 2 and "not a classifier" in one_error_line(got[("absurd", 2)]["err"]), got[("absurd", 2)]
+    assert got[("absurd", 3)]["code"] == 2 and "--input FILE.npz" in one_error_line(got[("absurd", 3)]["err"]), got[("absurd", 3)]  # no name per feature
+
+
 # --- .npy and .npz -----------------------------------------------------------------------------------
 
 
@@ -503,5 +528,6 @@ def test_bad_npy_and_npz_inputs_exit_2(full: Path, tmp_path: Path, capsys: pytes
         assert msg in _fails(capsys, 2, "compare", str(full), "--runtimes", "torch,ort-cpu", "--inputs", str(path), "-q"), name
     real_npz = tmp_path / "rows.npz"
     real_npz.write_bytes(npz.getvalue())
-    assert "unknown input format: 'rows.npz'" in _fails(capsys, 2, "predict", str(full), "--input", str(real_npz))
-    assert "unknown input format: 'rows.npz'" in _fails(capsys, 2, "compare", str(full), "--runtimes", "torch,ort-cpu", "--inputs", str(real_npz), "-q")
+    # predict and compare take .npz (arrays by input name): one whose array is not named after the input says so
+    assert "no array for input(s) 'features'" in _fails(capsys, 2, "predict", str(full), "--input", str(real_npz))
+    assert "no array for input(s) 'features'" in _fails(capsys, 2, "compare", str(full), "--runtimes", "torch,ort-cpu", "--inputs", str(real_npz), "-q")

@@ -71,3 +71,24 @@ def test_report_renders_in_chromium(exported: Path) -> None:
     assert imgs and all(ok for _, ok in imgs), imgs
     assert len(sections) == 8 and all(n > 20 for _, n in sections), sections
     assert all(line.startswith("127.0.0.1 ") for line in log) and len(log) == 1, log  # the page alone
+
+
+def test_names_with_dollars_are_plotted_as_plain_text(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Class and feature names with '$...$' went to matplotlib's mathtext: report and pipeline
+    died with exit 70 (a ValueError from the parser). They are plain text, and nothing but the
+    report's own lines reaches the terminal: no matplotlib or numpy warnings on stderr."""
+    from irisonnx import data
+    from irisonnx.config import ModelConfig, TrainConfig
+    from irisonnx.train import train
+    from onnx_helpers import cli
+
+    classes = ["$\\frac{a}{$", "$x^2$", "cost $5 or $6"]
+    rows = [f"{i % 7 + 0.5 * k},{(i * 3) % 5 - k},{classes[k]}" for k in range(3) for i in range(12)]
+    text = "$mass$,len $\\alpha,species\n" + "\n".join(rows) + "\n"
+    ds = data.convert(text, name="dollars", target="species", source_name="d.csv", datastore=tmp_path / "ds")
+    run = tmp_path / "run"
+    train(ds, ModelConfig(n_features=2, n_classes=3, hidden=(4,)), TrainConfig(epochs=2, checkpoint_every=1), run)
+    rc, out, err = cli(capsys, "report", str(run))
+    assert rc == 0 and err == "", err
+    html = (run / "report.html").read_text()
+    assert len(_images(html)) == 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -25,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("irisonnx.cli.data_cmd", "Convert a CSV (bundled Iris by default) to a processed dataset."),
     "train": ("irisonnx.cli.train_cmd", "Train an MLP with crash-safe checkpoints and exact resume."),
     "verify": ("irisonnx.cli.verify_cmd", "Check saved weights reload bit-identically to the newest checkpoint."),
-    "export": ("irisonnx.cli.export_cmd", "Export a run to one ONNX file; checker + parity check against torch."),
+    "export": ("irisonnx.cli.export_cmd", "Export a run or your own torch module to one ONNX file; checker + parity check against torch."),
     "predict": ("irisonnx.cli.predict_cmd", "Classify rows with onnxruntime (CPU or CUDA, no fallback); no torch needed."),
     "inspect": ("irisonnx.cli.inspect_cmd", "Show an ONNX model's signature, operators, parameters and metadata."),
     "compare": ("irisonnx.cli.compare_cmd", "Compare runtimes on the same inputs: exact, atol/rtol or ULP, with statistics."),
@@ -118,7 +119,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("IRISONNX_DEBUG"))
     _catch_termination()
     try:
-        cli.main(args=argv, prog_name="irisonnx", standalone_mode=False)
+        with warnings.catch_warnings():
+            if not debug:  # stderr carries one error line or nothing: no library warnings
+                warnings.simplefilter("ignore")
+            cli.main(args=argv, prog_name="irisonnx", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.NoArgsIsHelpError as exc:
@@ -156,13 +160,63 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
-def parse_int_list(text: str, what: str) -> tuple[int, ...]:
+class Number(click.ParamType):
+    """A numeric flag, parsed strictly (ASCII digits: no "1_000", no "１２") and checked
+    against ``irisonnx.config.LIMITS[limit]``, the one table of numeric limits the library's
+    configs use too. Out of range, NaN or infinite: exit 2, naming the flag, before any work."""
+
+    def __init__(self, limit: str) -> None:
+        from irisonnx.config import LIMITS
+
+        self.limit = limit
+        self.kind = LIMITS[limit].kind
+        self.name = "integer" if self.kind is int else "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from irisonnx.config import LIMITS, parse_int, parse_number
+
+        v = value
+        if isinstance(value, str):
+            try:
+                v = parse_int(value) if self.kind is int else parse_number(value)
+            except ValueError:
+                self.fail(f"{value!r} is not {'an integer' if self.kind is int else 'a number'}", param, ctx)
+        why = LIMITS[self.limit].problem(v)
+        if why:
+            self.fail(f"{value!r} {why}", param, ctx)
+        return v
+
+
+def number(limit: str) -> Number:
+    """The click type of a numeric flag: ``@click.option("--seed", type=number("seed"))``."""
+    return Number(limit)
+
+
+def max_input_option(f: Any) -> Any:
+    """``--max-input-mb``: the cap on CSV inputs (irisonnx.storage.MAX_INPUT_MB by default)."""
+
+    def apply(ctx: click.Context, param: click.Parameter, value: int) -> None:
+        from irisonnx.storage import set_max_input_mb
+
+        set_max_input_mb(value)
+
+    return click.option("--max-input-mb", default=256, show_default=True, type=number("input_mb"), expose_value=False, callback=apply, help="Refuse CSV inputs larger than this many MiB (they are parsed in memory).")(f)
+
+
+def parse_int_list(text: str, what: str, limit: str = "rows") -> tuple[int, ...]:
+    """Comma-separated integers, each checked like :class:`Number` (``limit``)."""
+    from irisonnx.config import LIMITS, parse_int
+
     try:
-        vals = tuple(int(v) for v in text.split(",") if v.strip())
+        vals = tuple(parse_int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a comma-separated list of integers", param_hint=what) from None
     if not vals:
         raise click.BadParameter("give at least one value", param_hint=what)
+    for v in vals:
+        why = LIMITS[limit].problem(v)
+        if why:
+            raise click.BadParameter(f"{v} {why}", param_hint=what)
     return vals
 
 

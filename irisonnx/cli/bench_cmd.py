@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from irisonnx.cli import echo_json, parse_int_list
+from irisonnx.cli import echo_json, number, parse_int_list
 
 
 @click.command("bench")
@@ -13,14 +13,16 @@ from irisonnx.cli import echo_json, parse_int_list
 @click.option("--runtimes", help="Comma-separated: torch (a run's weights), ort-cpu, ort-cuda; ort-* take :O0..:O3. Default: all that can run (asked for and unavailable exits 4).")
 @click.option("--variants", help="Also time these variants of RUN/edge (comma-separated, or 'all'), each as runtime edge:NAME on the CPU Predictor, taking turns with the others.")
 @click.option("--batch-sizes", help="Comma-separated batch sizes for throughput. Default 1,64,4096,65536,1000000 (--quick: 1,64,4096,65536).")
-@click.option("--repeats", type=int, help="Timed repeats per batch size; rows/s is their median. Default 7 (--quick: 3).")
-@click.option("--warmup", type=int, help="Untimed calls before each measurement. Default 5 (--quick: 2).")
-@click.option("--latency-calls", type=int, help="Single calls timed for the batch-1 percentiles. Default 2000 (--quick: 300).")
-@click.option("--threads", type=int, help="Intra-op threads for onnxruntime and torch (default: each runtime's own choice).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the random input rows.")
+@click.option("--repeats", type=number("positive_count"), help="Timed repeats per batch size; rows/s is their median. Default 7 (--quick: 3).")
+@click.option("--warmup", type=number("count"), help="Untimed calls before each measurement. Default 5 (--quick: 2).")
+@click.option("--latency-calls", type=number("positive_count"), help="Single calls timed for the batch-1 percentiles. Default 2000 (--quick: 300).")
+@click.option("--threads", type=number("threads"), help="Intra-op threads for onnxruntime and torch (default: each runtime's own choice).")
+@click.option("--seed", default=0, show_default=True, type=number("seed"), help="Seed for the random input rows.")
+@click.option("--dim", "dims", multiple=True, metavar="NAME=SIZE", help="Models that are not irisonnx classifiers: bind a symbolic dimension of the generated inputs other than the rows (repeatable), as compare's --dim.")
+@click.option("--input-range", "input_ranges", multiple=True, metavar="NAME=LO,HI", help="Models that are not irisonnx classifiers: value range of an input's generated values (repeatable; default 0..10 for floats, 0..9 for integers).")
 @click.option("--quick", is_flag=True, help="A few seconds in all: fewer repeats and calls, no 1M batch (used by pipeline).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def command(target: str, runtimes: str | None, variants: str | None, batch_sizes: str | None, repeats: int | None, warmup: int | None, latency_calls: int | None, threads: int | None, seed: int, quick: bool, as_json: bool) -> None:
+def command(target: str, runtimes: str | None, variants: str | None, batch_sizes: str | None, repeats: int | None, warmup: int | None, latency_calls: int | None, threads: int | None, seed: int, dims: tuple[str, ...], input_ranges: tuple[str, ...], quick: bool, as_json: bool) -> None:
     """Measure batch-1 latency (p50/p90/p99) and throughput (rows/s) per runtime.
 
     RUN_OR_MODEL is a run folder (torch weights and model.onnx) or an .onnx file, such as an
@@ -29,17 +31,26 @@ def command(target: str, runtimes: str | None, variants: str | None, batch_sizes
     usable cores, the load average, library versions, threads, warm-up and repeat counts:
     other processes on the machine change the numbers, so compare runtimes within one run.
 
+    Any ONNX model runs: a model that is not an irisonnx classifier gets generated in-range
+    inputs of its own signature (floats 0..10, integers 0..9, bools both; --input-range,
+    --dim), and runs through plain session.run. Batch sizes apply along the first dimension
+    when every input has the same symbolic one; a model with a fixed batch is timed at that
+    batch only, and the output says so.
+
     \b
     Examples:
       irisonnx bench artifacts/runs/iris
       irisonnx bench artifacts/runs/iris --runtimes ort-cpu --threads 1 --json
       irisonnx bench artifacts/runs/iris --runtimes ort-cpu --variants all
       irisonnx bench edge/model.int8.onnx --batch-sizes 1,4096 --quick
+      irisonnx bench cnn.onnx --batch-sizes 1,64,1024 --input-range image=0,1
+      irisonnx bench tokens.onnx --dim T=32 --input-range ids=0,999
     """
     from irisonnx.bench import BenchSettings, run_bench
+    from irisonnx.inputs import parse_dims, parse_ranges
 
     sizes = parse_int_list(batch_sizes, "--batch-sizes") if batch_sizes is not None else None
-    settings = BenchSettings.make(quick=quick, batch_sizes=sizes, repeats=repeats, warmup=warmup, threads=threads, latency_calls=latency_calls, seed=seed)
+    settings = BenchSettings.make(quick=quick, batch_sizes=sizes, repeats=repeats, warmup=warmup, threads=threads, latency_calls=latency_calls, seed=seed, dims=parse_dims(dims), input_ranges=parse_ranges(input_ranges))
     names = [r.strip() for r in runtimes.split(",") if r.strip()] if runtimes is not None else None
     if names is not None and not names:
         from irisonnx.errors import UsageError
@@ -89,7 +100,8 @@ def render_text(d: dict[str, Any]) -> str:
         lines.append(f"threads   {r['runtime']}: {r['threads']}")
     if ran:
         w = max(7, *(len(r["runtime"]) for r in ran))
-        lines += ["", "latency at batch 1 (µs per call)", f"  {'runtime':<{w}}  {'p50':>8}  {'p90':>8}  {'p99':>8}"]
+        one = s["batch_sizes"][0] if len(s["batch_sizes"]) == 1 and s["batch_sizes"][0] != 1 else 1
+        lines += ["", f"latency at batch {one} (µs per call)", f"  {'runtime':<{w}}  {'p50':>8}  {'p90':>8}  {'p99':>8}"]
         for r in ran:
             lat = r["latency_batch1"]
             lines.append(f"  {r['runtime']:<{w}}  {lat['p50_us']:>8.1f}  {lat['p90_us']:>8.1f}  {lat['p99_us']:>8.1f}")

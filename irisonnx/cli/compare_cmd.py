@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from irisonnx.cli import bar_width, echo_json
+from irisonnx.cli import bar_width, echo_json, max_input_option, number
 
 
 def _parse_tol(values: tuple[str, ...], flag: str) -> tuple[float | None, dict[str, float]]:
@@ -10,12 +10,15 @@ def _parse_tol(values: tuple[str, ...], flag: str) -> tuple[float | None, dict[s
     default, per = None, {}
     for v in values:
         name, eq, num = v.rpartition("=")
+        from irisonnx.config import LIMITS, parse_number
+
         try:
-            f = float(num)
+            f = parse_number(num)
         except ValueError:
             raise click.BadParameter(f"{v!r} is not a number or NAME=NUMBER", param_hint=flag) from None
-        if not f >= 0:  # negative, or NaN: |a-b| <= nan is never true, and numpy only warns
-            raise click.BadParameter(f"{v!r} is {'negative' if f < 0 else 'not a number'}", param_hint=flag)
+        why = LIMITS["tolerance"].problem(f)  # negative, NaN (|a-b| <= nan is never true) or infinite (anything passes)
+        if why:
+            raise click.BadParameter(f"{v!r}: {num.strip()} {why}", param_hint=flag)
         if eq and not name.strip():
             raise click.BadParameter(f"{v!r} names no output", param_hint=flag)
         if eq:
@@ -39,21 +42,26 @@ def _spec(text: str) -> str:
 @click.option("--runtimes", help="Comma-separated runtimes: torch, ort-cpu, ort-cuda, reference, web (onnxruntime-web in headless Chromium), golden[:NAME]; ort-* take :O0..:O3 (graph optimisation), ort-cuda also :tf32. Default: torch, ort-cpu, reference and ort-cuda where they can run.")
 @click.option("--baseline", help="Runtime every other one is compared against (default: the first; golden with --load-io).")
 @click.option("--model", type=click.Path(dir_okay=False), help="With a run: compare this ONNX file instead of RUN/model.onnx against the run's torch weights.")
-@click.option("--inputs", help="test (default with a run), all, random:N (default random:1000 for a bare model), or FILE.npy|FILE.csv.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for random:N.")
-@click.option("--batch-size", default=32768, show_default=True, type=int, help="Rows per chunk; memory stays bounded for millions of rows.")
+@click.option("--module", help="FILE.py:FACTORY: your torch module (FACTORY returns an nn.Module with its weights loaded) as the torch runtime. The file is run as Python: name only code you trust.")
+@click.option("--inputs", help="test (default with a run), all, random:N (default random:1000 for a bare model: probes within and far beyond the input ranges), uniform:N (inside the ranges only), FILE.npz (arrays by input name), FILE.npy (one input), FILE.csv (one 2-D numeric input), or Polygraphy's --save-inputs JSON.")
+@click.option("--dim", "dims", multiple=True, metavar="NAME=SIZE", help="Size of a symbolic dimension for random:N (NAME, or INPUT:AXIS for an unnamed one); the first dimension is the rows.")
+@click.option("--input-range", "input_ranges", multiple=True, metavar="NAME=LO,HI", help="Range of random values for input NAME (integers: default 0..9; floats: default 0..10 or the dataset's, with probes beyond it).")
+@click.option("--seed", default=0, show_default=True, type=number("seed"), help="Seed for random:N.")
+@click.option("--batch-size", default=32768, show_default=True, type=number("rows"), help="Rows per chunk; memory stays bounded for millions of rows.")
 @click.option("--exact", is_flag=True, help="Bitwise equality of float bit patterns: NaN equals NaN only with the same bits; -0.0 and +0.0 differ.")
 @click.option("--atol", multiple=True, help="Absolute tolerance (default 1e-5), or OUTPUT=VALUE for one output. Pass: |a-b| <= atol + rtol*|b|, b the baseline (numpy.isclose; NaN matches NaN).")
 @click.option("--rtol", multiple=True, help="Relative tolerance (default 1e-5), or OUTPUT=VALUE.")
-@click.option("--max-ulp", type=int, help="Pass when within N units in the last place (from the bit patterns, sign-aware; -0.0 and +0.0 are 0 apart; NaN matches only NaN).")
+@click.option("--max-ulp", type=number("ulp"), help="Pass when within N units in the last place (from the bit patterns, sign-aware; -0.0 and +0.0 are 0 apart; NaN matches only NaN).")
 @click.option("--argmax", "require_argmax", is_flag=True, help="Require 100% argmax (class) agreement; it is always reported.")
-@click.option("--save-io", type=click.Path(file_okay=False), help="Write inputs and every runtime's outputs (npy + index.json) to DIR.")
-@click.option("--load-io", type=click.Path(file_okay=False), help="Compare against outputs saved earlier with --save-io (runtime 'golden').")
+@click.option("--save-io", type=click.Path(file_okay=False), help="Write inputs and every runtime's outputs (npy + index.json) to DIR; one runtime is enough to record a golden set.")
+@click.option("--save-io-format", type=click.Choice(["irisonnx", "onnx"]), default="irisonnx", show_default=True, help="onnx: the ONNX test-data layout (test_data_set_N/input_K.pb, output_K.pb: the baseline's outputs).")
+@click.option("--load-io", type=click.Path(), help="Compare against a golden set (runtime 'golden'): a --save-io folder, ONNX test data (test_data_set_N/*.pb), or Polygraphy's --save-outputs JSON (with --inputs its --save-inputs JSON).")
 @click.option("--locate", is_flag=True, help="On failure, re-run the worst rows with intermediates exposed and name the first diverging node.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Also write the comparison to FILE.md or FILE.html.")
+@max_input_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def command(target: str, runtimes: str | None, baseline: str | None, model: str | None, inputs: str | None, seed: int, batch_size: int, exact: bool, atol: tuple[str, ...], rtol: tuple[str, ...], max_ulp: int | None, require_argmax: bool, save_io: str | None, load_io: str | None, locate: bool, report_path: str | None, as_json: bool, quiet: bool) -> None:
+def command(target: str, runtimes: str | None, baseline: str | None, model: str | None, module: str | None, inputs: str | None, dims: tuple[str, ...], input_ranges: tuple[str, ...], seed: int, batch_size: int, exact: bool, atol: tuple[str, ...], rtol: tuple[str, ...], max_ulp: int | None, require_argmax: bool, save_io: str | None, save_io_format: str, load_io: str | None, locate: bool, report_path: str | None, as_json: bool, quiet: bool) -> None:
     """Run the same inputs through several runtimes and prove, with numbers, they agree.
 
     TARGET is a run folder (torch weights + model.onnx) or an .onnx file. Each runtime is
@@ -69,6 +77,9 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
       irisonnx compare artifacts/runs/iris --model edited.onnx --locate
       irisonnx compare model.onnx --runtimes ort-cpu --save-io golden/
       irisonnx compare model.onnx --runtimes ort-cuda --load-io golden/
+      irisonnx compare cnn.onnx --inputs random:64 --dim seq=16 --input-range ids=0,999
+      irisonnx compare model.onnx --module net.py:build --runtimes torch,ort-cpu,reference
+      irisonnx compare model.onnx --runtimes ort-cpu --load-io test_data_set_0/
     """
     from pathlib import Path
 
@@ -76,6 +87,7 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
     from irisonnx.compare_report import render_html, render_markdown, render_text
     from irisonnx.compare_run import run_compare
     from irisonnx.errors import CheckFailed, UsageError
+    from irisonnx.inputs import parse_dims, parse_ranges
     from irisonnx.storage import atomic_write_text
 
     if exact and max_ulp is not None:
@@ -110,7 +122,11 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
             runtimes=[_spec(r) for r in runtimes.split(",") if r.strip()] if runtimes else None,
             baseline=_spec(baseline) if baseline else baseline,
             model=model,
+            module=module,
             inputs=inputs,
+            dims=parse_dims(dims),
+            input_ranges=parse_ranges(input_ranges),
+            save_io_format=save_io_format,
             seed=seed,
             batch_size=batch_size,
             tolerance=tol,

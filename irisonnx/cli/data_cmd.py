@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from irisonnx.cli import echo_json
+from irisonnx.cli import echo_json, max_input_option, number
 
 
 @click.command("data")
@@ -10,9 +10,10 @@ from irisonnx.cli import echo_json
 @click.option("--target", help="Name of the label column (required with --csv).")
 @click.option("--name", help="Dataset name; output goes to DATASTORE/processed/NAME (default: iris).")
 @click.option("--datastore", type=click.Path(file_okay=False), help="Datastore folder (default: $IRISONNX_DATASTORE or ./datastore).")
-@click.option("--test-fraction", default=0.2, show_default=True, type=float, help="Share of rows held out, per class.")
-@click.option("--seed", default=42, show_default=True, type=int, help="Seed of the stratified split.")
+@click.option("--test-fraction", default=0.2, show_default=True, type=number("test_fraction"), help="Share of rows held out, per class.")
+@click.option("--seed", default=42, show_default=True, type=number("seed"), help="Seed of the stratified split.")
 @click.option("--url", help="Bundled Iris only: download from URL first; must match the pinned sha256; falls back to the bundled copy when offline.")
+@max_input_option
 @click.option("--json", "as_json", is_flag=True, help="Print the dataset summary as JSON.")
 def command(csv_path: str | None, target: str | None, name: str | None, datastore: str | None, test_fraction: float, seed: int, url: str | None, as_json: bool) -> None:
     """Convert a CSV to features.npy, labels.npy and meta.json (with checksums and a seeded split).
@@ -38,7 +39,10 @@ def command(csv_path: str | None, target: str | None, name: str | None, datastor
     else:
         if target or (name and name != "iris"):
             raise UsageError("--target and --name need --csv", "without --csv the bundled Iris is converted")
-        ds = data.convert_iris(datastore, url=url, test_fraction=test_fraction, seed=seed)
+        notes: list[str] = []
+        ds = data.convert_iris(datastore, url=url, test_fraction=test_fraction, seed=seed, notes=notes)
+        for note in notes:  # the fallback to the bundled copy is said, not silent
+            click.echo(f"irisonnx: note: {note}", err=True)
     summary = {
         "name": ds.name,
         "dir": str(ds.dir),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from irisonnx.cli import bar_width, echo_json, parse_int_list
+from irisonnx.cli import bar_width, echo_json, max_input_option, number, parse_int_list
 
 
 @click.command("pipeline")
@@ -11,11 +11,12 @@ from irisonnx.cli import bar_width, echo_json, parse_int_list
 @click.option("--target", help="Label column of --csv.")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run folder (default: artifacts/runs/<name>).")
 @click.option("--hidden", default="16", show_default=True, help="Hidden layer sizes, e.g. 32,16.")
-@click.option("--epochs", default=100, show_default=True, type=int)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--epochs", default=100, show_default=True, type=number("epochs"))
+@click.option("--seed", default=0, show_default=True, type=number("seed"))
 @click.option("--exporter", default="dynamo", show_default=True, type=click.Choice(["dynamo", "torchscript"]))
 @click.option("--web/--no-web", default=None, help="Use the browser runtime and build edge/web (default: when Chromium and web/node_modules are present).")
 @click.option("--bench/--no-bench", default=True, show_default=True, help="Run a short benchmark.")
+@max_input_option
 @click.option("--json", "as_json", is_flag=True, help="Print the stage summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def command(name: str, csv_path: str | None, target: str | None, run_dir: str | None, hidden: str, epochs: int, seed: int, exporter: str, web: bool | None, bench: bool, as_json: bool, quiet: bool) -> None:
@@ -32,7 +33,7 @@ def command(name: str, csv_path: str | None, target: str | None, run_dir: str | 
     """
     from irisonnx.pipeline import STAGES, PipelineConfig, run_pipeline
 
-    cfg = PipelineConfig(name=name, csv=csv_path, target=target, run=run_dir, hidden=parse_int_list(hidden, "--hidden"), epochs=epochs, seed=seed, exporter=exporter, web=web, bench=bench)
+    cfg = PipelineConfig(name=name, csv=csv_path, target=target, run=run_dir, hidden=parse_int_list(hidden, "--hidden", "hidden"), epochs=epochs, seed=seed, exporter=exporter, web=web, bench=bench)
     bar = None
     on_event = None
     if not quiet and not as_json:

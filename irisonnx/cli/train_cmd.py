@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from irisonnx.cli import bar_width, echo_json, parse_int_list
+from irisonnx.cli import bar_width, echo_json, number, parse_int_list
 
 
 @click.command("train")
@@ -10,15 +10,15 @@ from irisonnx.cli import bar_width, echo_json, parse_int_list
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Run folder (default: artifacts/runs/<data name>).")
 @click.option("--hidden", default="16", show_default=True, help="Hidden layer sizes, e.g. 16 or 32,16.")
 @click.option("--activation", default="relu", show_default=True, type=click.Choice(["relu", "tanh", "gelu", "silu", "sigmoid"]))
-@click.option("--epochs", default=100, show_default=True, type=int)
-@click.option("--batch-size", default=16, show_default=True, type=int)
-@click.option("--lr", default=0.01, show_default=True, type=float, help="Learning rate.")
+@click.option("--epochs", default=100, show_default=True, type=number("epochs"))
+@click.option("--batch-size", default=16, show_default=True, type=number("batch_size"))
+@click.option("--lr", default=0.01, show_default=True, type=number("lr"), help="Learning rate.")
 @click.option("--optimizer", default="adam", show_default=True, type=click.Choice(["adam", "sgd"]))
-@click.option("--momentum", default=0.9, show_default=True, type=float, help="SGD momentum.")
-@click.option("--weight-decay", default=0.0, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int, help="Seeds weight init and shuffling.")
-@click.option("--checkpoint-every", default=5, show_default=True, type=int, help="Save a checkpoint every N epochs (and at the end).")
-@click.option("--keep-checkpoints", default=3, show_default=True, type=int, help="Newest checkpoints kept; older ones are removed only after a new one is complete.")
+@click.option("--momentum", default=0.9, show_default=True, type=number("momentum"), help="SGD momentum.")
+@click.option("--weight-decay", default=0.0, show_default=True, type=number("weight_decay"))
+@click.option("--seed", default=0, show_default=True, type=number("seed"), help="Seeds weight init and shuffling.")
+@click.option("--checkpoint-every", default=5, show_default=True, type=number("checkpoint_every"), help="Save a checkpoint every N epochs (and at the end).")
+@click.option("--keep-checkpoints", default=3, show_default=True, type=number("keep_checkpoints"), help="Newest checkpoints kept; older ones are removed only after a new one is complete.")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Continue an existing run from its newest checkpoint; --no-resume refuses to touch an existing run.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON.")
@@ -35,7 +35,7 @@ def command(data_name: str, run_dir: str | None, hidden: str, activation: str, e
     from irisonnx.data import load_dataset
     from irisonnx.train import default_run_dir, train
 
-    hidden_sizes = parse_int_list(hidden, "--hidden")
+    hidden_sizes = parse_int_list(hidden, "--hidden", "hidden")
     ds = load_dataset(data_name)
     model_cfg = ModelConfig(n_features=ds.meta["n_features"], n_classes=ds.meta["n_classes"], hidden=hidden_sizes, activation=activation)
     train_cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, seed=seed, checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints)

@@ -1,8 +1,11 @@
 """The one small interface every runtime implements (after Polygraphy's runner).
 
 A runtime is built from a :class:`RuntimeContext`, says whether it can run
-(:meth:`Runtime.is_available` -> ``(ok, reason)``), is activated once, runs float32
-``features`` chunks to named numpy outputs, and describes what actually ran (:meth:`info`).
+(:meth:`Runtime.is_available` -> ``(ok, reason)``), is activated once, runs
+``dict[input name -> ndarray]`` to ``dict[output name -> ndarray]`` (any rank, any row count;
+checked against the model's signature by the caller), and describes what actually ran
+(:meth:`info`). Outputs that are not tensors (a sequence of maps, as skl2onnx's ZipMap gives)
+are turned into arrays by :func:`normalise_outputs`, or refused with the output's name.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Runtime", "RuntimeContext", "Intermediate"]
+from irisonnx.errors import UsageError
+
+__all__ = ["Runtime", "RuntimeContext", "Intermediate", "normalise_outputs", "Feeds"]
+
+Feeds = dict  # dict[str, np.ndarray]: arrays by input (or output) name
 
 
 @dataclass
@@ -24,6 +31,8 @@ class RuntimeContext:
     run: Any = None  # irisonnx.run.Run
     output_names: list[str] = field(default_factory=lambda: ["logits"])
     golden_dir: Path | None = None
+    golden: Any = None  # irisonnx.golden.GoldenSet, for the golden runtime
+    module: Any = None  # irisonnx.module.ModuleSpec: a user's torch module (--module FILE.py:FACTORY)
     model_info: Any = None  # irisonnx.onnx_io.ModelInfo, already checked for safety
     threads: int | None = None  # bench --threads: Predictor workers, torch intra-op threads; None: defaults
 
@@ -66,17 +75,18 @@ class Runtime:
     def deactivate(self) -> None:
         self._active = False
 
-    def run(self, features: np.ndarray, start: int = 0) -> dict[str, np.ndarray]:
-        """Run one chunk ``(batch, n_features)`` float32; ``start`` is its first row's index."""
-        if features.ndim != 2 or features.dtype != np.float32:
-            raise ValueError(f"{self.name}: expected float32 (batch, n_features), got {features.dtype} {features.shape}")
+    def run(self, feeds: dict[str, np.ndarray], start: int = 0) -> dict[str, np.ndarray]:
+        """Run one chunk: arrays by input name (already checked against the signature);
+        ``start`` is the chunk's first row (or the sample's index). Outputs by name."""
+        if not isinstance(feeds, dict):
+            raise TypeError(f"{self.name}: feeds must be a dict of arrays by input name, got {type(feeds).__name__}")
         self.activate()
-        return self._run(features, start)
+        return normalise_outputs(self._run(feeds, start), self.name)
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind}
 
-    def intermediates(self, features: np.ndarray) -> list[Intermediate]:
+    def intermediates(self, feeds: dict[str, np.ndarray]) -> list[Intermediate]:
         """Every intermediate tensor in execution order (for --locate); optional."""
         raise NotImplementedError(f"{self.name} cannot expose intermediate tensors")
 
@@ -84,5 +94,30 @@ class Runtime:
     def _activate(self) -> None:  # pragma: no cover - trivial default
         pass
 
-    def _run(self, features: np.ndarray, start: int) -> dict[str, np.ndarray]:
+    def _run(self, feeds: dict[str, np.ndarray], start: int) -> dict[str, Any]:
         raise NotImplementedError
+
+
+def normalise_outputs(outs: dict[str, Any], who: str) -> dict[str, np.ndarray]:
+    """Every output as an ndarray. A sequence of maps (one map per row, as skl2onnx's ZipMap
+    writes class -> probability) becomes a (rows, keys) float array with the keys in sorted
+    order, so it is compared key by key; a sequence of equal-shaped tensors is stacked. Any
+    other non-tensor output is refused (exit 2) naming it."""
+    out: dict[str, np.ndarray] = {}
+    for name, v in outs.items():
+        if isinstance(v, np.ndarray):
+            out[name] = v
+        elif isinstance(v, (list, tuple)) and all(isinstance(m, dict) for m in v):
+            keys = sorted(v[0]) if v else []
+            if any(sorted(m) != keys for m in v):
+                raise UsageError(f"{who}: output {name!r} is a sequence of maps with differing keys", "irisonnx compares maps key by key", "export the model without the map (skl2onnx: options={'zipmap': False})")
+            out[name] = np.array([[m[k] for k in keys] for m in v], dtype=np.float64 if v and isinstance(v[0][keys[0]] if keys else 0.0, float) else None).reshape(len(v), len(keys))
+            if out[name].dtype == np.float64:
+                out[name] = out[name].astype(np.float32)
+        elif isinstance(v, (list, tuple)) and all(isinstance(t, np.ndarray) for t in v) and len({t.shape for t in v}) <= 1 and v:
+            out[name] = np.stack(v)
+        elif np.isscalar(v):
+            out[name] = np.asarray(v)
+        else:
+            raise UsageError(f"{who}: output {name!r} is a {type(v).__name__}, not a tensor", "irisonnx compares tensors, sequences of equal tensors and sequences of maps", "export the model with tensor outputs (skl2onnx: options={'zipmap': False})")
+    return out

@@ -54,9 +54,10 @@ class _OrtRuntime(Runtime):
             raise RuntimeUnavailable(f"{self.name} unavailable", why)
         self.predictor = self._make(self.ctx.model_info)
 
-    def _run(self, features: np.ndarray, start: int) -> dict[str, np.ndarray]:
-        # compare checks its inputs once; the predictor's per-call check would repeat it per chunk
-        return self.predictor.run(features, check=False)
+    def _run(self, feeds: dict[str, np.ndarray], start: int) -> dict[str, Any]:
+        # compare checks its inputs once; the predictor's per-call check would repeat it per chunk.
+        # A classifier takes the Predictor's I/O-binding fast path, any other model session.run.
+        return self.predictor.run_feeds(feeds)
 
     def info(self) -> dict[str, Any]:
         import onnxruntime as ort
@@ -66,17 +67,19 @@ class _OrtRuntime(Runtime):
             d["providers"] = self.predictor.providers
         return d
 
-    def intermediates(self, features: np.ndarray) -> list[Intermediate]:
+    def intermediates(self, feeds: dict[str, np.ndarray]) -> list[Intermediate]:
         import dataclasses
 
         from irisonnx.locate import expose_all
 
         info = self.ctx.model_info
-        proto, nodes = expose_all(info.proto)
+        proto, nodes = expose_all(info.proto_with_data())
         # Same provider rules as the real run, on a copy whose every node output is a graph output.
-        pred = self._make(dataclasses.replace(info, data=proto.SerializeToString(), proto=proto, has_external_data=False))
+        # The exposed copy is no classifier (every node output is an output): the general path.
+        exposed = dataclasses.replace(info, data=proto.SerializeToString(), proto=proto, has_external_data=False, outputs=[], n_features=None, n_classes=None)
+        pred = self._make(exposed)
         names = [o.name for o in pred.session.get_outputs()]
-        vals = dict(zip(names, pred.session.run(None, {info.input.name: features})))
+        vals = dict(zip(names, pred.session.run(None, feeds)))
         return [Intermediate(t, n.name, n.op_type, list(n.input), np.asarray(vals[t])) for n in nodes for t in n.output if t in vals]
 
 

@@ -18,7 +18,9 @@ class ReferenceRuntime(Runtime):
     kind = "reference"
 
     def _model(self) -> Any:
-        return self.ctx.model_info.proto
+        if not hasattr(self, "_proto"):
+            self._proto = self.ctx.model_info.proto_with_data()
+        return self._proto
 
     def is_available(self) -> tuple[bool, str]:
         if self.ctx.model_info is None:
@@ -36,19 +38,25 @@ class ReferenceRuntime(Runtime):
         ok, why = self.is_available()
         if not ok:
             raise RuntimeUnavailable("reference unavailable", why)
-        self.sess = ReferenceEvaluator(self._model())
+        try:
+            self.sess = ReferenceEvaluator(self._model())
+        except Exception as exc:  # noqa: BLE001 - an op the evaluator lacks raises many types
+            raise RuntimeUnavailable("reference unavailable", f"the ONNX reference evaluator cannot load this model: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
         self.outputs = [o.name for o in self._model().graph.output]
 
-    def _run(self, features: np.ndarray, start: int) -> dict[str, np.ndarray]:
-        res = self.sess.run(None, {"features": features})
-        return {n: np.asarray(v) for n, v in zip(self.outputs, res)}
+    def _run(self, feeds: dict[str, np.ndarray], start: int) -> dict[str, Any]:
+        # The evaluator warns (divide by zero, overflow) where a runtime would just compute:
+        # the statistics handle non-finite results, and stderr stays one line per error.
+        with np.errstate(all="ignore"):
+            res = self.sess.run(None, feeds)
+        return {n: (np.asarray(v) if not isinstance(v, (list, dict)) else v) for n, v in zip(self.outputs, res)}
 
     def info(self) -> dict[str, Any]:
         import onnx
 
         return {"name": self.name, "kind": self.kind, "versions": {"onnx": onnx.__version__, "numpy": np.__version__}}
 
-    def intermediates(self, features: np.ndarray) -> list[Intermediate]:
+    def intermediates(self, feeds: dict[str, np.ndarray]) -> list[Intermediate]:
         from onnx.reference import ReferenceEvaluator
 
         from irisonnx.locate import expose_all
@@ -56,5 +64,6 @@ class ReferenceRuntime(Runtime):
         proto, nodes = expose_all(self._model())
         sess = ReferenceEvaluator(proto)
         names = [o.name for o in proto.graph.output]
-        vals = dict(zip(names, sess.run(None, {"features": features})))
+        with np.errstate(all="ignore"):
+            vals = dict(zip(names, sess.run(None, feeds)))
         return [Intermediate(t, n.name, n.op_type, list(n.input), np.asarray(vals[t])) for n in nodes for t in n.output if t in vals]

@@ -36,6 +36,9 @@ class WebRuntime(Runtime):
             return False, "needs an ONNX model"
         if self.option:
             raise UsageError(f"web takes no option", f"got {self.option!r}", "options exist only for ort-cpu and ort-cuda (:O0..:O3, :tf32)")
+        ins = self.ctx.model_info.inputs
+        if len(ins) != 1 or ins[0].dtype != "float32" or len(ins[0].shape) != 2:
+            return False, f"the browser runner feeds one float32 [rows, columns] input; this model takes {', '.join(i.describe() for i in ins)}"
         from irisonnx.web import browser_available
 
         return browser_available()
@@ -61,8 +64,9 @@ class WebRuntime(Runtime):
             self._tmp.cleanup()
             raise
 
-    def _run(self, features: np.ndarray, start: int) -> dict[str, np.ndarray]:
-        return self.session.run(features)
+    def _run(self, feeds: dict[str, np.ndarray], start: int) -> dict[str, np.ndarray]:
+        (x,) = feeds.values()  # one float32 2-D input (is_available checks)
+        return self.session.run(x)
 
     def _note(self) -> str:
         proto = getattr(self.ctx.model_info, "proto", None)
