@@ -31,7 +31,7 @@ import numpy as np
 
 from irisonnx.edge_eval import Check, Gates
 from irisonnx.edge_variants import CALIBRATION_METHODS, INT8_WEIGHTS, OPT_LEVEL, VARIANTS, QuantOptions, variant_file
-from irisonnx.errors import ArtifactError, UsageError
+from irisonnx.errors import ArtifactError, StorageError, UsageError
 from irisonnx.storage import MANIFEST_NAME, TEMP_MARK, dumps_json, fsync_dir, read_json, sha256_file
 
 __all__ = ["EDGE_FORMAT", "VARIANTS", "CALIBRATION_METHODS", "INT8_WEIGHTS", "OPT_LEVEL", "Gates", "QuantOptions", "Check", "VariantResult", "EdgeResult", "build_edge", "parse_variants"]
@@ -489,8 +489,12 @@ def _make_all(result: EdgeResult, info: Any, names: list[str], staging: Path, qu
                 path = staging / variant_file(v)
                 try:
                     path.write_bytes(make_variant(v, info, Path(work), quant, calibration))
-                except UsageError:
+                except (UsageError, StorageError):
                     raise
+                except OSError as exc:  # a full or read-only disk is the machine's, not the model's
+                    from irisonnx.storage import _storage_error
+
+                    raise _storage_error(path, exc) from exc
                 except Exception as exc:  # noqa: BLE001 - converters and quantisers raise anything
                     why = f"the {v} converter failed: {_first_line(exc)}"
                 else:

@@ -232,6 +232,11 @@ def outputs_doc(outputs: dict[str, np.ndarray], columns: dict[str, list[str]] | 
     docs = []
     for name, arr in outputs.items():
         d: dict[str, Any] = {"name": name, "dtype": dtype_name(arr), "shape": list(arr.shape), "values": arr.tolist()}
+        if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+            # JSON (RFC 8259) has no NaN or infinity: such values are null, and counted
+            bad = ~np.isfinite(arr)
+            d["values"] = np.where(bad, None, arr.astype(object)).tolist()
+            d["non_finite"] = {"count": int(bad.sum()), "nan": int(np.isnan(arr).sum()), "as": "null"}
         if columns and name in columns:
             d["columns"] = columns[name]
         docs.append(d)

@@ -460,7 +460,7 @@ def test_classify_an_output_that_already_holds_probabilities(corpus, tmp_path: P
     code, _, err = cli(capsys, "predict", str(path), "--input", str(tmp_path / "rows.csv"), "--classify", "probabilities", "--output", str(tmp_path / "p.csv"))
     assert code == 0, err
     lines = (tmp_path / "p.csv").read_text().splitlines()
-    assert lines[0] == "row,label,class,prob_0,prob_1,prob_2" and len(lines) == 151
+    assert lines[0] == "row,label,class,prob_0,prob_1,prob_2,reason" and len(lines) == 151
     assert [int(ln.split(",")[1]) for ln in lines[1:]] == probs.argmax(1).tolist()
 
 
@@ -517,3 +517,25 @@ def test_irisonnx_classifier_takes_npz_and_writes_every_output(tmp_path_factory,
     assert code == 0, err
     doc = json.loads(out)
     assert doc["class_names"] == ["setosa", "versicolor", "virginica"] and [p["label"] for p in doc["predictions"]] == want["label"].tolist()
+
+
+def test_json_outputs_with_nan_and_inf_are_strict_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """RFC 8259 has no NaN: a model's NaN/inf outputs are null in --json, counted, and the
+    document parses with a strict parser."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper
+
+    g = helper.make_graph([helper.make_node("Log", ["x"], ["y"])], "log", [helper.make_tensor_value_info("x", T.FLOAT, ["N", 3])], [helper.make_tensor_value_info("y", T.FLOAT, ["N", 3])])
+    model = tmp_path / "log.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    np.savez(tmp_path / "x.npz", x=np.array([[1.0, 0.0, -1.0]], np.float32))
+    rc, out, err = cli(capsys, "predict", str(model), "--input", str(tmp_path / "x.npz"), "--json")
+    assert rc == 0, err
+
+    def no_constants(c: str) -> None:
+        raise ValueError(c)
+
+    doc = json.loads(out, parse_constant=no_constants)
+    (y,) = doc["outputs"]
+    assert y["values"] == [[0.0, None, None]] and y["non_finite"] == {"count": 2, "nan": 1, "as": "null"}

@@ -79,7 +79,9 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
     in_suffix = None if input_path is None else _check_input_path(input_path)
     pred = Predictor(model, provider=provider, threads=threads, graph_optimization=graph_optimization, allow_tf32=allow_tf32)
     info = pred.info
-    own = info.is_classifier and classify is None  # irisonnx's classifier kind: its fast path
+    # The class table by default only for irisonnx's own classifiers (its metadata names the
+    # classes); any other model gives its outputs as they are unless --classify asks for classes.
+    own = info.is_classifier and classify is None and info.has_irisonnx_metadata
     table = (own or classify is not None) and out_suffix != ".npz"
     if out_suffix not in (None, ".npz") and not table:
         from irisonnx.signature import shorten
@@ -120,12 +122,12 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
 
 def _check_input_path(path: str) -> str:
     from irisonnx.errors import UsageError
+    from irisonnx.storage import check_regular_file
 
     p = Path(path)
-    if not p.exists():
-        raise UsageError("input file not found", str(p))
     if p.is_dir():
         raise UsageError("input path is a folder", str(p), "give a .npz, .npy or .csv file")
+    check_regular_file(p, "input file")  # not /dev/zero, not a FIFO: exit 2 before reading
     suffix = p.suffix.lower()
     if suffix not in (".npz", ".npy", ".csv"):
         raise UsageError("unknown input format", f"{p.name!r}", "give a .npz (arrays by input name), .npy or .csv file")
