@@ -122,6 +122,9 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
     import fcntl
 
     d = Path(run_dir)
+    # Folders this call makes, deepest first: removed again if they are still empty when the
+    # lock is let go (a train that failed on a full disk leaves no empty run folder behind).
+    made = [p for p in (d, *d.parents) if not p.exists()]
     try:
         d.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -165,6 +168,11 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+        for folder in made:
+            try:
+                folder.rmdir()  # only an empty one: anything written there stays
+            except OSError:
+                break
 
 
 def _acquire(d: Path, path: Path) -> int:
