@@ -1,5 +1,5 @@
-"""Run every target's benchmark (issue 8, targets 1-5) on one run and print the results as the
-markdown table of BENCHMARKS.md.
+"""Run every target's benchmark (issue 8, targets 1-5; issue 15, the browser session) on one
+run and print the results as the markdown table of BENCHMARKS.md.
 
     python benchmarks/run_all.py [--run RUN] [--quick]
 
@@ -24,6 +24,7 @@ SCRIPTS = [
     ("throughput.py", ["--repeats", "7", "--calls", "9", "--cli-repeats", "9"], ["--repeats", "1", "--calls", "3", "--cli-repeats", "2"]),
     ("compare_scale.py", ["--repeats", "5"], ["--repeats", "1", "--rows", "100000"]),
     ("training.py", ["--repeats", "9"], ["--repeats", "2", "--epochs", "20"]),
+    ("browser.py", ["--repeats", "7", "--pipeline-repeats", "3"], ["--repeats", "1", "--pipeline-repeats", "1"]),
 ]
 
 

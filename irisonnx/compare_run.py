@@ -250,21 +250,28 @@ def run_compare(
         iset = make_feeds(spec, sig, dataset=dataset, ranges=ranges, seed=seed, dims=dims, input_ranges=input_ranges, feature_names=feature_names, classifier=classifier)
 
     # --- stream -----------------------------------------------------------------------------
-    for rt in list(active):
-        t = time.perf_counter()
-        try:
-            rt.activate()
-        except RuntimeUnavailable as exc:
-            st = next(s for s in statuses if s.spec == rt.name)
-            if st.explicit:
-                raise
-            # A default runtime that cannot take this model (the reference evaluator lacks
-            # ZipMap, say) is reported as unavailable, as if is_available had said so.
-            st.available, st.reason = False, exc.why or str(exc)
-            active.remove(rt)
-            continue
-        rt.setup_seconds = time.perf_counter() - t  # type: ignore[attr-defined]
+    try:
+        for rt in list(active):
+            t = time.perf_counter()
+            try:
+                rt.activate()
+            except RuntimeUnavailable as exc:
+                st = next(s for s in statuses if s.spec == rt.name)
+                if st.explicit:
+                    raise
+                # A default runtime that cannot take this model (the reference evaluator lacks
+                # ZipMap, say) is reported as unavailable, as if is_available had said so.
+                st.available, st.reason = False, exc.why or str(exc)
+                active.remove(rt)
+                continue
+            rt.setup_seconds = time.perf_counter() - t  # type: ignore[attr-defined]
+    except BaseException:  # one failed to start, or a signal: the started ones end (browser children, temp folders)
+        for rt in active:
+            rt.deactivate()
+        raise
     if len(active) < need:
+        for rt in active:
+            rt.deactivate()
         raise UsageError("nothing to compare", f"only {', '.join(r.name for r in active) or 'no runtime'} can run", "ask for at least two runtimes with --runtimes (one is enough to record a golden set with --save-io)")
     base_rt, others = active[0], active[1:]
     try:

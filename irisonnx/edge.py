@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -382,6 +382,7 @@ def build_edge(
     bench_rounds: int = 15,
     bench_reps: int = 200,
     bench_rows: int = 65536,
+    before_commit: Callable[[Path], Any] | None = None,
 ) -> EdgeResult:
     """Make, gate and time the variants of ``target`` (a run folder or an .onnx file); write
     the bundle to ``out`` (default RUN/edge) only if every variant made passes its gate.
@@ -395,8 +396,10 @@ def build_edge(
     training split (tests use it to sabotage calibration). A variant that does not apply to
     the model, or that a converter cannot make, is skipped with the reason
     (``result.skipped``). ``for_web``: refuse (exit 2) up front a model the web page cannot
-    run. ``bench_rounds=0`` skips timing. Returns the figures of every variant whether or not
-    the bundle was written (``result.written``).
+    run. ``bench_rounds=0`` skips timing. ``before_commit(folder)`` adds to the finished
+    bundle before it replaces the previous one (``edge --web`` builds and tries its page
+    there): if it raises, nothing is replaced. Returns the figures of every variant whether
+    or not the bundle was written (``result.written``).
     """
     import onnxruntime as ort
 
@@ -441,6 +444,8 @@ def build_edge(
             _build_generic(result, info, names, staging, calibration, dims or {}, input_ranges or {}, n_random, seed, threads, bench_rounds, bench_reps, bench_rows)
         if result.passed:
             _write_bundle_files(result, staging, info, ds, [r.variant for r in result.variants])
+            if before_commit is not None:
+                before_commit(staging)
             _commit(staging, out_dir)
             result.written = True
         else:

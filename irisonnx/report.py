@@ -330,7 +330,6 @@ CSS = (
 
 
 def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> ReportResult:
-    import matplotlib
     from irisonnx.guard import check_output
     from irisonnx.runlock import run_lock
 
@@ -366,6 +365,8 @@ def _refuse_stale(run: Run) -> None:
 
 
 def _build_report(run: Run, out: str | os.PathLike | None) -> ReportResult:
+    import matplotlib
+
     _refuse_stale(run)
     res = ReportResult(Path(out) if out else run.dir / "report.html")
     # Names are data, not markup: "$...$" in a class or feature name is plain text (mathtext

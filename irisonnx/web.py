@@ -4,7 +4,11 @@ Pieces: ``web/node_modules`` (``npm ci`` in ``web/``: onnxruntime-web 1.30.0 and
 playwright-core), Debian's ``chromium``, and Node.js. A :class:`BrowserSession` starts
 :mod:`irisonnx.webserver` on 127.0.0.1 (ephemeral port), then ``node web/driver.mjs``, which
 opens the page in Chromium and answers JSON-line commands. Every step has a time limit; both
-processes are stopped by process id at the end.
+processes are stopped by process id at the end, and on Linux they also get SIGTERM when the
+process that started them dies (``PR_SET_PDEATHSIG``), so a SIGKILLed owner leaves no server.
+
+The page reaches only its own server: the driver aborts every other request and lists it;
+any such request is :class:`UnsafePage` (exit 3), whichever step it happened in.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from irisonnx.errors import RuntimeUnavailable
+from irisonnx.errors import ArtifactError, RuntimeUnavailable
 
-__all__ = ["ORT_WEB_FILES", "web_dir", "ort_dist", "chromium_path", "browser_available", "BrowserSession", "copy_ort_files"]
+__all__ = ["ORT_WEB_FILES", "web_dir", "ort_dist", "chromium_path", "browser_available", "BrowserSession", "UnsafePage", "copy_ort_files"]
 
 ORT_WEB_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 STEP_TIMEOUT = 30.0  # seconds for any one browser step
@@ -63,6 +67,26 @@ def browser_available() -> tuple[bool, str]:
     return True, ""
 
 
+class UnsafePage(ArtifactError):
+    """The page tried to reach something other than its own local server (exit 3)."""
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGTERM when the parent dies (Linux only).
+    Belt and braces under BrowserSession.close(): this one also holds when the owner is
+    SIGKILLed. Popen is called from the thread that owns the session, and the signal is tied
+    to that thread, which lives as long as the session is used."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+_CHILD = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
+
+
 def copy_ort_files(dest: str | os.PathLike) -> list[Path]:
     """Copy only the files a page needs (about 14 MB) into ``dest``."""
     d = Path(dest)
@@ -86,6 +110,7 @@ class BrowserSession:
         self.driver: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
+        self._ready = False  # the page answered its first step
 
     def __enter__(self) -> "BrowserSession":
         ok, why = browser_available()
@@ -96,16 +121,16 @@ class BrowserSession:
         try:
             self._start()
         except BaseException:
-            self.close()
+            self.close(check=False)
             raise
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        self.close(check=exc_type is None)
 
     def _start(self) -> None:
         cmd = [sys.executable, "-m", "irisonnx.webserver", "--root", str(self.root), "--mount", f"ort={ort_dist()}", "--log", str(self.log_path)]
-        self.server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **_CHILD)
         port = self._readline(self.server, "the local web server did not start")
         self.url = f"http://127.0.0.1:{int(port)}/{self.page}"
         self.driver = subprocess.Popen(
@@ -115,10 +140,12 @@ class BrowserSession:
             stderr=subprocess.PIPE,
             text=True,
             cwd=str(web_dir()),
+            **_CHILD,
         )
         first = self._answer("Chromium did not open the page", self.timeout * 2)
         if not first.get("ok"):
             raise RuntimeUnavailable("browser page failed", first.get("error", "unknown error") + _console(first))
+        self._ready = True
 
     def _readline(self, proc: subprocess.Popen, what: str, timeout: float | None = None) -> str:
         sel = selectors.DefaultSelector()
@@ -130,12 +157,14 @@ class BrowserSession:
             sel.close()
         line = proc.stdout.readline()
         if not line:
-            err = proc.stderr.read().strip().splitlines()[-1:] if proc.stderr else []
-            raise RuntimeUnavailable(what, (err[0] if err else f"process exited with {proc.poll()}"))
+            err = [ln.strip() for ln in (proc.stderr.read() if proc.stderr else "").splitlines() if ln.strip() and not ln.startswith("Node.js v")]
+            raise RuntimeUnavailable(what, (err[-1] if err else f"process exited with {proc.poll()}"))
         return line
 
     def _answer(self, what: str, timeout: float | None = None) -> dict[str, Any]:
-        return json.loads(self._readline(self.driver, what, timeout))
+        ans = json.loads(self._readline(self.driver, what, timeout))
+        _refuse_blocked(ans)
+        return ans
 
     def call(self, cmd: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         assert self.driver is not None and self.driver.stdin is not None
@@ -168,13 +197,22 @@ class BrowserSession:
         """Every request the server saw: 'client method path status' lines."""
         return self.log_path.read_text().splitlines() if self.log_path and self.log_path.exists() else []
 
-    def close(self) -> None:
-        if self.driver is not None and self.driver.poll() is None:
+    def close(self, check: bool = True) -> None:
+        """Close the browser and stop both processes. The driver's last answer is read first:
+        with ``check``, a request the page tried after the last step still fails the session
+        (UnsafePage); pass False when another error is already on its way."""
+        last: dict[str, Any] = {}
+        if self.driver is not None and self.driver.poll() is None and not (check and self._ready):
+            _kill(self.driver)  # a failure or a signal: SIGTERM, on which the driver closes Chromium and exits
+        elif self.driver is not None and self.driver.poll() is None:
             try:
                 self.driver.stdin.write(json.dumps({"cmd": "close"}) + "\n")
                 self.driver.stdin.flush()
+                self.driver.stdin.close()  # the driver exits on "close" and on end of input
+                line = self._readline(self.driver, "closing the browser", 10)
+                last = json.loads(line)
                 self.driver.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired, ValueError):
+            except (OSError, subprocess.TimeoutExpired, ValueError, RuntimeUnavailable):
                 _kill(self.driver)
         for proc in (self.driver, self.server):
             if proc is not None:
@@ -186,6 +224,19 @@ class BrowserSession:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+        if check:
+            _refuse_blocked(last)
+
+
+def _refuse_blocked(ans: dict[str, Any]) -> None:
+    blocked = ans.get("blocked") or []
+    if blocked:
+        more = f" and {len(blocked) - 1} more" if len(blocked) > 1 else ""
+        raise UnsafePage(
+            "the web page tried to reach outside its local server",
+            f"blocked {blocked[0]}{more}",
+            "nothing was written; names shown in the page (classes, features, dataset) must not carry markup, and the page must load nothing from elsewhere",
+        )
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -257,7 +308,9 @@ def add_web_bundle(edge_dir: str | os.PathLike, values: list[float] | None = Non
     Chromium with ``values`` typed into the form, and save ``edge/web/screenshot.png``.
 
     Built beside the target and swapped in only after the page has classified the row, so a
-    page that fails leaves the previous ``edge/web`` as it was. Then the bundle's manifest
+    page that fails leaves the previous ``edge/web`` as it was. ``edge --web`` calls this on
+    the new bundle's staging folder, before that replaces the previous bundle (see
+    ``build_edge(before_commit=...)``); the pipeline calls it on a current bundle. Then the bundle's manifest
     gets a ``web`` section: the sha256 and size of every file of the page, the variant it
     serves, and the row tried with the class the page gave (see :func:`web_bundle_current`).
     Returns the screenshot path.

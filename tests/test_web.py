@@ -125,3 +125,20 @@ def test_edge_web_flag_adds_a_tried_bundle(exported: Path, tmp_path: Path) -> No
     assert shot == out / "web" / "screenshot.png" and shot.read_bytes()[:4] == b"\x89PNG"
     assert {p.name for p in (out / "web").iterdir()} == {"index.html", "app.mjs", "labels.json", "model.fp32.onnx", "ort", "screenshot.png"}
     assert not [p for p in out.iterdir() if p.name.startswith(".irisonnx-tmp-")]
+
+
+def test_session_ends_when_its_work_ends(exported: Path, tmp_path: Path) -> None:
+    """The driver exits by itself once told to close. Before, node stayed alive on its open
+    stdin after closing Chromium, and close() waited its 10 s timeout and then killed it."""
+    from irisonnx.web import BrowserSession, web_dir
+
+    shutil.copyfile(web_dir() / "runner.html", tmp_path / "runner.html")
+    shutil.copyfile(exported / "model.onnx", tmp_path / "model.onnx")
+    s = BrowserSession(tmp_path, "runner.html?model=model.onnx").__enter__()
+    driver, server = s.driver, s.server
+    t = time.monotonic()
+    s.close()
+    took = time.monotonic() - t
+    assert driver.returncode == 0, driver.returncode  # exited on its own, not killed (-15 / -9)
+    assert server.returncode is not None
+    assert took < 3.0, f"close took {took:.1f} s"

@@ -111,6 +111,10 @@ def _build_locked(target: str, out: str | None, variants: str, ort_format: bool,
     from irisonnx.edge import build_edge
     from irisonnx.inputs import parse_dims, parse_ranges
 
+    add_web = None
+    if web:
+        from irisonnx.web import add_web_bundle as add_web
+
     res = build_edge(
         target,
         out,
@@ -127,16 +131,15 @@ def _build_locked(target: str, out: str | None, variants: str, ort_format: bool,
         seed=seed,
         threads=threads or None,
         bench_rounds=bench_rounds,
+        before_commit=add_web,  # the page is tried before the bundle replaces the previous one
     )
     doc = res.to_dict()
     if run is not None and res.written and Path(res.out).resolve() == (run / "edge").resolve():
         from irisonnx.guard import note_derived
 
         note_derived(run, "edge")  # the bundle, with the weights it was made from
-    if web and res.passed:
-        from irisonnx.web import add_web_bundle
-
-        doc["web"] = {"screenshot": str(add_web_bundle(res.out))}
+    if web and res.written:
+        doc["web"] = {"screenshot": str(Path(res.out) / "web" / "screenshot.png")}
     return res, doc
 
 

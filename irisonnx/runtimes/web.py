@@ -10,6 +10,7 @@ model: max abs 1.2e-7 on logits, hundreds of ULP only where a logit is near zero
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,19 @@ class WebRuntime(Runtime):
         if not ok:
             raise RuntimeUnavailable("web unavailable", why)
         self._tmp = tempfile.TemporaryDirectory(prefix="irisonnx-webrt-")
-        root = Path(self._tmp.name)
-        shutil.copyfile(web_dir() / "runner.html", root / "runner.html")
-        (root / "model.onnx").write_bytes(self.ctx.model_info.data)
-        self.session = BrowserSession(root, "runner.html?model=model.onnx").__enter__()
-        self._info = self.session.info()
+        try:
+            root = Path(self._tmp.name)
+            shutil.copyfile(web_dir() / "runner.html", root / "runner.html")
+            (root / "model.onnx").write_bytes(self.ctx.model_info.data)
+            self.session = BrowserSession(root, "runner.html?model=model.onnx").__enter__()
+            try:
+                self._info = self.session.info()
+            except BaseException:
+                self.session.close(check=False)
+                raise
+        except BaseException:  # a failed start or a signal while starting: no folder left behind
+            self._tmp.cleanup()
+            raise
 
     def _run(self, feeds: dict[str, np.ndarray], start: int) -> dict[str, np.ndarray]:
         (x,) = feeds.values()  # one float32 2-D input (is_available checks)
@@ -66,9 +75,12 @@ class WebRuntime(Runtime):
 
     def deactivate(self) -> None:
         if self._active:
-            self.requests = self.session.requests()
-            self.session.close()
-            self._tmp.cleanup()
+            self._active = False  # once: a second call (a signal during this one) must not retry
+            try:
+                self.requests = self.session.requests()
+                self.session.close(check=sys.exc_info()[0] is None)
+            finally:
+                self._tmp.cleanup()
         super().deactivate()
 
     def info(self) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 // Loads model.onnx and labels.json (feature and class names taken from the model's
 // metadata when the bundle was built), builds a form and classifies the typed values.
+// Every string from the data or the model (class, feature and dataset names, units, error
+// messages) reaches the page as text: createElement + textContent, never innerHTML.
 import * as ort from './ort/ort.wasm.min.mjs';
 
 ort.env.wasm.numThreads = 1;
@@ -15,11 +17,21 @@ function softmax(v) {
   return e.map((x) => x / s);
 }
 
-function done(html, label) {
-  result.innerHTML = html;
+// An element with text (never parsed as HTML), and optional attributes.
+function el(tag, text, attrs = {}) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = String(text);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+function done(nodes, label) {
+  result.replaceChildren(...nodes);
   result.dataset.label = label ?? '';
   result.dataset.done = '1';
 }
+
+const failed = (message) => [el('span', message, { class: 'err' })];
 
 async function main() {
   const labels = await (await fetch('labels.json')).json();
@@ -48,16 +60,21 @@ async function main() {
     try {
       const vals = labels.feature_names.map((_, i) => $(`feature-${i}`).value.trim());
       const bad = vals.findIndex((v) => v === '' || !Number.isFinite(Number(v)));
-      if (bad >= 0) return done(`<span class="err">enter a number for ${labels.feature_names[bad]}</span>`, '');
+      if (bad >= 0) return done(failed(`enter a number for ${labels.feature_names[bad]}`), '');
       const x = new Float32Array(vals.map(Number));
       const out = await session.run({ [labels.input]: new ort.Tensor('float32', x, [1, x.length]) });
       const logits = Array.from(out[labels.logits].data);
       const probs = softmax(logits);
       const k = probs.indexOf(Math.max(...probs));
-      const rows = labels.class_names.map((c, i) => `<tr><td>${c}</td><td>${(probs[i] * 100).toFixed(1)}%</td></tr>`).join('');
-      done(`<strong id="label">${labels.class_names[k]}</strong><table>${rows}</table>`, labels.class_names[k]);
+      const table = el('table');
+      labels.class_names.forEach((c, i) => {
+        const tr = el('tr');
+        tr.append(el('td', c), el('td', `${(probs[i] * 100).toFixed(1)}%`));
+        table.append(tr);
+      });
+      done([el('strong', labels.class_names[k], { id: 'label' }), table], labels.class_names[k]);
     } catch (e) {
-      done(`<span class="err">error: ${e.message}</span>`, '');
+      done(failed(`error: ${e.message}`), '');
     }
   });
   $('status').textContent = `model loaded (onnxruntime-web ${ort.env.versions?.web ?? ''}); enter measurements:`;
@@ -65,6 +82,6 @@ async function main() {
 }
 
 main().catch((e) => {
-  $('status').innerHTML = `<span class="err">error: ${e.message}</span>`;
+  $('status').replaceChildren(...failed(`error: ${e.message}`));
   window.irisonnxReady = 'error: ' + e.message;
 });
