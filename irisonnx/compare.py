@@ -9,7 +9,9 @@ Semantics (also in ``irisonnx compare --help``):
   -0.0 and +0.0 differ.
 * ``close`` (default, atol=rtol=1e-5): ``|a - b| <= atol + rtol * |b|`` with ``b`` the
   baseline, as ``numpy.isclose``; NaN matches NaN (any payload) at the same place, equal
-  infinities match, an infinity never matches a finite number.
+  infinities match, an infinity never matches a finite number. A caller may give another
+  ``scale`` than ``|b|`` for the relative term (``PairStats.update(..., scale=)``; export
+  uses a row's largest ``|b|`` where float32 cancellation makes single elements meaningless).
 * ``ulp``: the distance in units in the last place, from the bit patterns mapped onto a
   sign-aware integer line (so -0.0 and +0.0 are 0 apart, the smallest subnormals either
   side of zero 2 apart, and the largest finite value 1 from infinity); NaN matches only NaN.
@@ -181,6 +183,16 @@ class OutputStats:
     argmax_required: bool = False
     mismatches: list[dict[str, Any]] = field(default_factory=list)  # first few, exact outputs
     shape_mismatch: str = ""
+    n_rows: int = 0  # along the first axis (a 0-d output is one row)
+    n_rows_fail: int = 0  # rows with at least one element that fails
+    fail_rows: list[int] = field(default_factory=list)  # the first few of them
+    # Close mode with PairStats(tolerance_figures=True): where each element stands against its
+    # own tolerance atol + rtol * scale (scale: |b| unless the caller gave one).
+    tolerance_figures: bool = False
+    max_ratio: float = 0.0  # max |a-b| / (atol + rtol*scale): all pass when <= 1 (inf: a difference under a zero tolerance)
+    max_rel_ruled: float = 0.0  # max |a-b| / scale where rtol*scale >= atol (near zero atol rules; a relative error says nothing)
+    n_rel_ruled: int = 0  # elements where that relative error means something
+    worst_ratio: dict[str, Any] | None = None  # the element with the largest ratio
 
     @property
     def mean_abs(self) -> float:
@@ -228,6 +240,14 @@ class OutputStats:
             "requirement": self.requirement,
             "mismatches": self.mismatches,
             "shape_mismatch": self.shape_mismatch or None,
+            "n_rows": self.n_rows,
+            "n_rows_out_of_tolerance": self.n_rows_fail,
+            "rows_out_of_tolerance": self.fail_rows,
+            **(
+                {"max_tolerance_ratio": _scalar(self.max_ratio), "max_rel_error_where_rtol_rules": _scalar(self.max_rel_ruled) if self.n_rel_ruled else None, "worst_tolerance_ratio": self.worst_ratio}
+                if self.tolerance_figures
+                else {}
+            ),
             "passed": self.passed,
         }
 
@@ -244,8 +264,12 @@ def _scalar(v: Any) -> Any:
 class PairStats:
     """Accumulates :class:`OutputStats` for every output of one runtime vs the baseline."""
 
-    def __init__(self, runtime: str, baseline: str, tolerance: Tolerance) -> None:
+    def __init__(self, runtime: str, baseline: str, tolerance: Tolerance, tolerance_figures: bool = False) -> None:
+        """``tolerance_figures``: also keep, in close mode, each output's largest
+        error/tolerance ratio, its element, and the relative error where the rtol term rules
+        (:class:`OutputStats`): two more passes over a chunk, so off unless asked for."""
         self.runtime, self.baseline, self.tol = runtime, baseline, tolerance
+        self.tolerance_figures = tolerance_figures and tolerance.mode == "close"
         self.outputs: dict[str, OutputStats] = {}
         self._worst_err: dict[str, float] = {}
         # |a - b| in float64 of the last chunk of each output, when it was all finite (the
@@ -253,14 +277,20 @@ class PairStats:
         self.finite_abs_err: dict[str, np.ndarray] = {}
         self._sample: int | None = None
 
-    def update(self, name: str, a: np.ndarray, b: np.ndarray, row_offset: int = 0, sample: int | None = None) -> None:
+    MAX_FAIL_ROWS = 10
+
+    def update(self, name: str, a: np.ndarray, b: np.ndarray, row_offset: int = 0, sample: int | None = None, scale: Any = None) -> None:
         """Fold one chunk of output ``name`` (``a``: runtime, ``b``: baseline) into the stats.
         ``row_offset``: the chunk's first row; ``sample``: the sample's number when inputs are
-        fed as separate samples (it is then reported with the worst element)."""
+        fed as separate samples (it is then reported with the worst element). ``scale``: for
+        float outputs, the magnitude the close mode's relative term multiplies, broadcast to
+        ``b``'s shape (``|a - b| <= atol + rtol * scale``, and relative errors are
+        ``|a - b| / scale``); None: ``|b|``."""
         st = self.outputs.get(name)
         if st is None:
             st = self.outputs[name] = OutputStats(name, str(a.dtype))
             st.argmax_required = self.tol.require_argmax
+            st.tolerance_figures = self.tolerance_figures
             self._worst_err[name] = -1.0
         self._sample = sample
         self.finite_abs_err.pop(name, None)
@@ -271,14 +301,20 @@ class PairStats:
                 st.shape_mismatch = f"{a.dtype} {list(a.shape)} vs baseline {b.dtype} {list(b.shape)}{where}"
             st.n_elements += max(a.size, b.size)
             st.n_fail += max(a.size, b.size)
+            rows = max(a.shape[0] if a.ndim else 1, b.shape[0] if b.ndim else 1)
+            st.n_rows += rows
+            st.n_rows_fail += rows
             return
         st.n_elements += a.size
+        st.n_rows += a.shape[0] if a.ndim else 1
         if a.size == 0:
             return
         is_float = a.dtype.kind == "f" and b.dtype.kind == "f"
         finite = False
         if is_float:
-            finite = self._update_float(st, name, a, b, row_offset)
+            if scale is not None:
+                scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), a.shape)
+            finite = self._update_float(st, name, a, b, row_offset, scale)
         elif kinds & set("OUS"):
             eq = np.asarray(a == b, dtype=bool).reshape(a.shape)
             self._count_equal(st, eq, a, b, row_offset, "equal (string output)")
@@ -302,6 +338,8 @@ class PairStats:
         n_eq = int(np.count_nonzero(eq))
         st.n_bitwise_equal += n_eq
         st.n_fail += eq.size - n_eq
+        if n_eq != eq.size:
+            self._fail_rows(st, eq, row_offset)
         st.requirement = requirement
         room = self.MAX_MISMATCHES - len(st.mismatches)
         if room > 0 and n_eq != eq.size:
@@ -313,11 +351,48 @@ class PairStats:
     def _index(idx: tuple[int, ...], row_offset: int) -> list[int]:
         return [idx[0] + row_offset, *idx[1:]] if idx else []
 
-    def _update_float(self, st: OutputStats, name: str, a: np.ndarray, b: np.ndarray, row_offset: int) -> bool:
+    def _fail_rows(self, st: OutputStats, ok: np.ndarray, row_offset: int) -> None:
+        """Count the rows of a chunk with a failing element and keep the first few (called
+        only when something failed: a passing chunk costs nothing here)."""
+        if ok.ndim == 2 and 1 < ok.shape[1] <= 8:  # column by column: .all(axis=1) pays a call per row
+            row_ok = ok[:, 0].copy()
+            for j in range(1, ok.shape[1]):
+                row_ok &= ok[:, j]
+            bad = ~row_ok
+        else:
+            bad = ~ok.reshape(ok.shape[0] if ok.ndim else 1, -1).all(axis=1)
+        rows = np.flatnonzero(bad)
+        st.n_rows_fail += int(rows.size)
+        room = self.MAX_FAIL_ROWS - len(st.fail_rows)
+        if room > 0:
+            st.fail_rows.extend(int(r) + row_offset for r in rows[:room])
+
+    def _tolerance_figures(self, st: OutputStats, name: str, err: np.ndarray, scale: np.ndarray, rel: np.ndarray, a: np.ndarray, b: np.ndarray, row_offset: int) -> None:
+        """Close mode's ratio error/tolerance per element (its max and where it is), and the
+        largest relative error where ``rtol * scale >= atol`` (``err``: |a-b|, inf where
+        non-finite values differ; ``rel``: err / scale)."""
+        atol, rtol = self.tol.for_output(name)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            tol = atol + rtol * scale
+            pos = tol > 0
+            ratio = np.where(pos, err / np.where(pos, tol, 1.0), np.where(err > 0, np.inf, 0.0))
+            ruled = (rtol * scale >= atol) & (scale > 0)
+        n = int(np.count_nonzero(ruled))
+        if n:
+            st.n_rel_ruled += n
+            st.max_rel_ruled = max(st.max_rel_ruled, float(np.max(rel, where=ruled, initial=0.0)))
+        flat = int(np.argmax(ratio))
+        r = float(ratio.flat[flat])
+        if st.worst_ratio is None or r > st.max_ratio:
+            idx = np.unravel_index(flat, ratio.shape)
+            st.worst_ratio = {"index": self._index(tuple(int(i) for i in idx), row_offset), **({"sample": self._sample} if self._sample is not None else {}), "value": _scalar(a[idx]), "baseline": _scalar(b[idx]), "ratio": _scalar(np.float64(r))}
+        st.max_ratio = max(st.max_ratio, r)
+
+    def _update_float(self, st: OutputStats, name: str, a: np.ndarray, b: np.ndarray, row_offset: int, scale: np.ndarray | None = None) -> bool:
         """Fold a float chunk; True when it was all finite (the fast path took it)."""
         b = b.astype(a.dtype, copy=False) if a.dtype.itemsize >= b.dtype.itemsize else b
         if self._all_finite(a, b):
-            self._update_finite(st, name, a, b, row_offset)
+            self._update_finite(st, name, a, b, row_offset, scale)
             return True
         a64, b64 = a.astype(np.float64), b.astype(np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -329,17 +404,28 @@ class PairStats:
         fin = np.where(bad, 0.0, diff)
         st.sum_abs += float(fin.sum())
         st.max_abs = max(st.max_abs, float(np.where(bad, np.inf, diff).max()))
+        scale64 = np.abs(b64) if scale is None else scale
         with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.where(fin == 0, 0.0, fin / np.abs(b64))
+            rel = np.where(fin == 0, 0.0, fin / scale64)
         rel = np.where(bad, np.inf, rel)
         st.max_rel = max(st.max_rel, float(rel.max()))
         ulp = ulp_distance(a, b.astype(a.dtype, copy=False))
         st.max_ulp = max(st.max_ulp, float(ulp.max()))
         eq = bits_equal(a, b)
         st.n_bitwise_equal += int(eq.sum())
-        ok = self._judge(st, name, eq, ulp, lambda atol, rtol: close_mask(a64, b64, atol, rtol))
-        st.n_fail += int((~ok).sum())
-        self._track(st, name, np.where(bad, np.inf, diff), a, b, row_offset, ulp)
+        if scale is None:
+            ok = self._judge(st, name, eq, ulp, lambda atol, rtol: close_mask(a64, b64, atol, rtol))
+        else:  # numpy.isclose's rule with scale for |b|: same non-finite values match, others never
+            with np.errstate(over="ignore", invalid="ignore"):
+                ok = self._judge(st, name, eq, ulp, lambda atol, rtol: ~bad & (fin <= atol + rtol * scale))
+        n_bad = int((~ok).sum())
+        st.n_fail += n_bad
+        if n_bad:
+            self._fail_rows(st, ok, row_offset)
+        err = np.where(bad, np.inf, diff)
+        if self.tolerance_figures:
+            self._tolerance_figures(st, name, err, scale64, rel, a, b, row_offset)
+        self._track(st, name, err, a, b, row_offset, ulp)
         self._hist(st, np.where(bad, np.nan, diff))
         return False
 
@@ -361,7 +447,7 @@ class PairStats:
         for which :meth:`_update_finite` gives the same statistics with half the passes."""
         return a.dtype.itemsize <= 4 and b.dtype.itemsize <= 4 and bool(np.isfinite(a).all()) and bool(np.isfinite(b).all())
 
-    def _update_finite(self, st: OutputStats, name: str, a: np.ndarray, b: np.ndarray, row_offset: int) -> None:
+    def _update_finite(self, st: OutputStats, name: str, a: np.ndarray, b: np.ndarray, row_offset: int, scale: np.ndarray | None = None) -> None:
         """:meth:`_update_float` for finite float32 (or narrower) chunks. Their float64
         differences are exact and finite, so every NaN/infinity mask and ``where`` of the
         general path is the identity and is skipped; ``close`` is numpy.isclose's own formula,
@@ -371,11 +457,12 @@ class PairStats:
         self.finite_abs_err[name] = diff
         st.sum_abs += float(diff.sum())
         st.max_abs = max(st.max_abs, float(diff.max()))
-        abs_b = np.abs(b64)
+        abs_b = np.abs(b64) if scale is None else scale  # the relative term's magnitude
         with np.errstate(divide="ignore", invalid="ignore"):
             # The general path's where(diff == 0, 0, ...) only changes 0/0 (NaN) to 0: fmax
             # skips NaN, and an all-NaN chunk (every diff and baseline 0) has max 0.
-            rel_max = float(np.fmax.reduce(diff / abs_b, axis=None))
+            rel = diff / abs_b
+            rel_max = float(np.fmax.reduce(rel, axis=None))
         st.max_rel = max(st.max_rel, 0.0 if rel_max != rel_max else rel_max)
         # The ordered integers of float32 (or narrower) fit in int32; their difference, up
         # to 2**32, is exact in float64: half the memory traffic of the int64 route.
@@ -386,7 +473,12 @@ class PairStats:
         st.n_bitwise_equal += int(np.count_nonzero(eq))
         with np.errstate(over="ignore"):  # rtol * |b| overflowing to inf is the right bound (see close_mask)
             ok = self._judge(st, name, eq, ulp, lambda atol, rtol: diff <= atol + rtol * abs_b)  # numpy.isclose for finite values
-        st.n_fail += ok.size - int(np.count_nonzero(ok))
+        n_bad = ok.size - int(np.count_nonzero(ok))
+        st.n_fail += n_bad
+        if n_bad:
+            self._fail_rows(st, ok, row_offset)
+        if self.tolerance_figures:
+            self._tolerance_figures(st, name, diff, abs_b, rel, a, b, row_offset)
         self._track(st, name, diff, a, b, row_offset, ulp)
         self._hist_finite(st, diff)
 

@@ -17,10 +17,11 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from irisonnx.compare import OutputStats, PairStats, Tolerance
 from irisonnx.errors import ArtifactError, CheckFailed, UsageError
 from irisonnx.onnx_io import MODEL_FORMAT, ModelInfo, load_model_safely
 from irisonnx.storage import atomic_writer, sha256_file
@@ -39,17 +40,40 @@ ROW_SCALED_GROUPS = ("large",)  # see _compare
 
 @dataclass
 class Stats:
-    """Errors of one output (or one input group), over every batch mode."""
+    """Parity figures of one output (or one input group, all float outputs), over every batch
+    mode: a view of compare's :class:`~irisonnx.compare.OutputStats` (the one comparator),
+    in export's terms. ``where(row)`` names a row of the pair ("group row i, batch mode")."""
 
-    max_abs_err: float = 0.0
-    # |a-b| / scale where the relative term rules the tolerance (rtol * scale >= atol); near
-    # zero the atol term rules and a relative error says nothing. scale: see ROW_SCALED_GROUPS.
-    max_rel_err: float = 0.0
-    n_rel: int = 0  # elements where a relative error means something; 0 -> reported as None
-    max_ratio: float = 0.0  # max |a-b| / (atol + rtol * scale): the check passes when <= 1
-    n_bad: int = 0  # elements outside atol + rtol * scale
-    worst: str = ""  # where the largest excess over the tolerance is: "group row i, batch mode"
-    _excess: float = -np.inf
+    stats: OutputStats
+    where: Callable[[int], str]
+
+    @property
+    def max_abs_err(self) -> float:
+        return float(self.stats.max_abs)
+
+    @property
+    def max_rel_err(self) -> float:
+        # |a-b| / scale where the relative term rules the tolerance (rtol * scale >= atol); near
+        # zero the atol term rules and a relative error says nothing. scale: see ROW_SCALED_GROUPS.
+        return float(self.stats.max_rel_ruled)
+
+    @property
+    def n_rel(self) -> int:  # elements where a relative error means something; 0 -> reported as None
+        return self.stats.n_rel_ruled
+
+    @property
+    def max_ratio(self) -> float:  # max |a-b| / (atol + rtol * scale): the check passes when <= 1
+        return float(self.stats.max_ratio)
+
+    @property
+    def n_bad(self) -> int:  # elements outside atol + rtol * scale
+        return self.stats.n_fail
+
+    @property
+    def worst(self) -> str:
+        """Where the largest error/tolerance ratio is: "group row i, batch mode"."""
+        w = self.stats.worst_ratio
+        return self.where(w["index"][0]) if w and w["index"] else ""
 
     def to_dict(self) -> dict[str, Any]:
         ratio = self.max_ratio if np.isfinite(self.max_ratio) else None  # atol = rtol = 0 and a difference
@@ -385,34 +409,18 @@ def _torch_outputs(wrapped: Any, x: np.ndarray, names: list[str]) -> dict[str, n
     return {n: o.numpy() for n, o in zip(names, outs)}
 
 
-def _accumulate(st: Stats, err: np.ndarray, scale: np.ndarray, atol: float, rtol: float, where: Any) -> None:
-    """Fold one block of errors (rows, n_classes) into ``st``; ``where(k)`` names row k."""
-    if not err.size:
-        return
-    tol = atol + rtol * scale
-    st.max_abs_err = max(st.max_abs_err, float(err.max()))
-    rel = (rtol * scale >= atol) & (scale > 0)
-    if rel.any():
-        st.max_rel_err = max(st.max_rel_err, float((err[rel] / scale[rel]).max()))
-        st.n_rel += int(rel.sum())
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(tol > 0, err / np.where(tol > 0, tol, 1.0), np.where(err > 0, np.inf, 0.0))
-    st.max_ratio = max(st.max_ratio, float(ratio.max()))
-    st.n_bad += int(np.sum(err > tol))
-    excess = (err - tol).max(axis=1)  # (rows,)
-    k = int(np.argmax(excess))
-    if excess[k] > st._excess:
-        st._excess, st.worst = float(excess[k]), where(k)
-
-
 def _compare(pred: Any, wrapped: Any, groups: dict[str, np.ndarray], names: list[str], atol: float, rtol: float) -> ParityReport:
-    """onnxruntime (all rows at once, and row by row) against torch (all rows at once).
+    """onnxruntime (all rows at once, and row by row) against torch (all rows at once),
+    judged by compare's :class:`~irisonnx.compare.PairStats` in close mode, per output and
+    per input group; the batch-1 run's rows follow the all-at-once run's in the pair.
 
     Tolerance: ``|a - b| <= atol + rtol * |b|`` elementwise, b = torch. In ROW_SCALED_GROUPS
-    ``|b|`` is the row's largest ``|b|``: there inputs of 1e3..1e6 make logits that are sums
-    of huge terms which cancel, and both float32 runtimes are then off by a few ulps *of the
-    terms* (measured: ~2e-7 of the row's scale, against a float64 oracle) while an element
-    can be 1e4 times smaller than its row. A wrong weight still moves the row by O(1).
+    ``|b|`` is the row's largest ``|b|`` (PairStats' ``scale``): there inputs of 1e3..1e6
+    make logits that are sums of huge terms which cancel, and both float32 runtimes are then
+    off by a few ulps *of the terms* (measured: ~2e-7 of the row's scale, against a float64
+    oracle) while an element can be 1e4 times smaller than its row. A wrong weight still
+    moves the row by O(1). The label is compared exactly, on rows where torch's top-2 logit
+    margin exceeds the tolerance (a near-tie may flip either way).
     """
     t0 = time.perf_counter()
     x = np.concatenate(list(groups.values()))  # (n_rows, n_features)
@@ -421,48 +429,51 @@ def _compare(pred: Any, wrapped: Any, groups: dict[str, np.ndarray], names: list
         bounds[g] = (start, start + len(v))
         start += len(v)
 
-    def where(offset: int, mode: str) -> Any:
-        def name(k: int) -> str:
-            r = offset + k
-            g = next(g for g, (lo, hi) in bounds.items() if lo <= r < hi)
-            return f"{g} row {r - bounds[g][0]}, {mode}"
-
-        return name
-
     ref = _torch_outputs(wrapped, x, names)  # the reference b
     runs = {"all-at-once": pred.run(x, names)}
     n1 = min(len(x), _BATCH_1_ROWS)
     one = [pred.run(x[i : i + 1], names) for i in range(n1)]
     runs["batch-1"] = {n: np.concatenate([o[n] for o in one]) for n in names}
+    modes = list(runs)
 
-    out_stats = {n: Stats() for n in names if n != "label"}
-    grp_stats = {g: Stats() for g in groups}
-    label_bad = 0
+    def where(r: int) -> str:  # row r of the pair: mode r // len(x), row r % len(x) of x
+        mode, r = modes[r // len(x)], r % len(x)
+        g = next(g for g, (lo, hi) in bounds.items() if lo <= r < hi)
+        return f"{g} row {r - bounds[g][0]}, {mode}"
+
+    tol = Tolerance(mode="close", atol=atol, rtol=rtol)
+    by_output = PairStats("onnxruntime", "torch", tol, tolerance_figures=True)
+    by_group = PairStats("onnxruntime", "torch", tol, tolerance_figures=True)
+    labels = PairStats("onnxruntime", "torch", Tolerance(mode="exact"))
     for name in names:
-        b_all = ref[name].astype(np.float64)
+        b = ref[name]
         if name == "label":
             top2 = np.sort(ref["logits"].astype(np.float64), axis=1)[:, -2:]
             clear = top2[:, 1] - top2[:, 0] > atol + rtol * np.abs(top2[:, 1])  # not a near-tie
             for a_all in runs.values():
                 a = a_all[name]
-                label_bad += int(np.sum((a != ref[name][: len(a)]) & clear[: len(a)]))
+                keep = clear[: len(a)]
+                labels.update(name, a[keep], b[: len(a)][keep])
             continue
-        scale_all = np.abs(b_all)
+        scale = np.abs(b.astype(np.float64))
         for g in ROW_SCALED_GROUPS:
             if g in bounds:
                 lo, hi = bounds[g]
-                scale_all[lo:hi] = scale_all[lo:hi].max(axis=1, keepdims=True)
-        for mode, a_all in runs.items():
-            a = a_all[name].astype(np.float64)
+                scale[lo:hi] = scale[lo:hi].max(axis=1, keepdims=True)
+        for k, a_all in enumerate(runs.values()):
+            a = a_all[name]
             for g, (lo, hi) in bounds.items():
                 hi = min(hi, len(a))
                 if lo >= hi:
                     continue
-                err = np.abs(a[lo:hi] - b_all[lo:hi])  # (rows, n_classes)
-                _accumulate(out_stats[name], err, scale_all[lo:hi], atol, rtol, where(lo, mode))
-                _accumulate(grp_stats[g], err, scale_all[lo:hi], atol, rtol, where(lo, mode))
-    modes = ["all-at-once", f"batch-1 (first {n1} rows)" if n1 < len(x) else "batch-1"]
-    return ParityReport(atol, rtol, {g: len(v) for g, v in groups.items()}, modes, out_stats, grp_stats, label_bad, time.perf_counter() - t0)
+                chunk = (a[lo:hi], b[lo:hi])
+                by_output.update(name, *chunk, row_offset=k * len(x) + lo, scale=scale[lo:hi])
+                by_group.update(g, *chunk, row_offset=k * len(x) + lo, scale=scale[lo:hi])
+    out_stats = {n: Stats(by_output.outputs[n], where) for n in names if n != "label"}
+    grp_stats = {g: Stats(by_group.outputs[g], where) for g in groups}
+    label_bad = labels.outputs["label"].n_fail if "label" in labels.outputs else 0
+    batch_modes = ["all-at-once", f"batch-1 (first {n1} rows)" if n1 < len(x) else "batch-1"]
+    return ParityReport(atol, rtol, {g: len(v) for g, v in groups.items()}, batch_modes, out_stats, grp_stats, label_bad, time.perf_counter() - t0)
 
 
 # --- the whole export --------------------------------------------------------------------

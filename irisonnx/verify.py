@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from irisonnx.checkpoint import list_checkpoints, load_checkpoint
+from irisonnx.compare import PairStats, Tolerance
 from irisonnx.errors import ArtifactError, UsageError
 from irisonnx.run import Run
 
@@ -56,13 +56,10 @@ class VerifyResult:
         }
 
 
-def _bits(a: np.ndarray) -> np.ndarray:
-    """Bit patterns, so that -0.0 != +0.0 and NaNs compare by payload."""
-    return np.ascontiguousarray(a).view(np.uint8).reshape(a.shape + (-1,)) if a.dtype.itemsize else a
-
-
-def _identical(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+def _bitwise() -> PairStats:
+    """compare's comparator in exact mode: bit patterns, so -0.0 != +0.0 and NaNs compare by
+    payload; a different shape never passes."""
+    return PairStats("final", "checkpoint", Tolerance(mode="exact"))
 
 
 def verify_run(run_dir: str | os.PathLike) -> VerifyResult:
@@ -93,26 +90,29 @@ def verify_run(run_dir: str | os.PathLike) -> VerifyResult:
 
     params = []
     final_state = final_model.state_dict()
+    by_param = _bitwise()
     for name, ref in ckpt_model.state_dict().items():
         a, b = final_state[name].numpy(), ref.numpy()
-        same = _identical(a, b)
-        diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.shape == b.shape and a.size else 0.0
-        params.append(ParamCheck(name, list(a.shape), same, diff))
+        by_param.update(name, a, b)
+        st = by_param.outputs[name]
+        params.append(ParamCheck(name, list(a.shape), a.dtype == b.dtype and st.passed, float(st.max_abs)))
 
     ds = run.dataset()
     x = torch.from_numpy(ds.features)  # (n_rows, n_features)
     with torch.no_grad():
         out_a = final_model(x).numpy()  # (n_rows, n_classes)
         out_b = ckpt_model(x).numpy()
-    row_same = np.all(_bits(out_a) == _bits(out_b), axis=tuple(range(1, out_a.ndim + 1)))
+    outputs = _bitwise()
+    outputs.update("logits", out_a, out_b)
+    st = outputs.outputs["logits"]
     return VerifyResult(
         run_dir=run.dir,
         checkpoint=path,
         checkpoint_epoch=epoch,
         params=params,
-        n_rows=int(out_a.shape[0]),
-        n_rows_identical=int(row_same.sum()),
-        n_argmax_equal=int((out_a.argmax(1) == out_b.argmax(1)).sum()),
-        max_abs_diff=float(np.max(np.abs(out_a.astype(np.float64) - out_b))) if out_a.size else 0.0,
-        mismatched_rows=np.flatnonzero(~row_same)[:10].tolist(),
+        n_rows=st.n_rows,
+        n_rows_identical=st.n_rows - st.n_rows_fail,
+        n_argmax_equal=st.argmax_agree if st.argmax_rows else st.n_rows,  # one column: argmax is 0 on every row
+        max_abs_diff=float(st.max_abs),
+        mismatched_rows=st.fail_rows[:10],
     )
