@@ -3,15 +3,20 @@
 #               (data, train, verify, export, compare, edge, bench -> artifacts/runs/iris/report.html)
 #   make test   create .venv, install, then run the whole test suite
 #
-# torch is installed as torch==2.13.0 before the package: pip takes the CPU build that
-# this machine keeps on local disk, where an unpinned torch would pull a multi-GB CUDA
-# build. The install step is stamped, so it reruns only when pyproject.toml changes.
+# torch is installed as torch==2.13.0 before the package. Where the package index serves a
+# CPU wheel for that pin (as on the development machine) that is what pip takes; on the public
+# index, Linux resolves the same pin to the CUDA build, which pulls multi-GB nvidia packages.
+# For the CPU build from PyTorch's own CPU wheel index:
+#   make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# (TORCH_INDEX is passed as --index-url to the torch install only; empty = the default index.)
+# The install step is stamped, so it reruns only when pyproject.toml changes.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.irisonnx-installed
 RUN    ?= artifacts/runs/iris
+TORCH_INDEX ?=
 
 .PHONY: demo test fuzz-tests install web-deps clean-artifacts
 
@@ -41,8 +46,8 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install --quiet -e '.[all,test]'
 	@touch $@
 
 # Generated outputs only; datastore/raw and the READMEs stay.

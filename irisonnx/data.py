@@ -50,15 +50,20 @@ META_FORMAT = "irisonnx-dataset/1"
 
 
 def default_datastore() -> Path:
-    """``$IRISONNX_DATASTORE``, else ``./datastore``, else the one beside the source tree."""
+    """``$IRISONNX_DATASTORE``, else ``./datastore``, else (run from a checkout) the one beside
+    the source tree. An installed package uses ``./datastore`` in the current folder (made on
+    first use); the Iris CSV then comes from the package (:func:`iris_text`)."""
     env = os.environ.get("IRISONNX_DATASTORE")
     if env:
         return Path(env)
     local = Path("datastore")
     if local.is_dir():
         return local
-    beside = Path(__file__).resolve().parent.parent / "datastore"
-    return beside if beside.is_dir() else local
+    from irisonnx.assets import checkout_root
+
+    root = checkout_root()
+    beside = root / "datastore" if root is not None else None
+    return beside if beside is not None and beside.is_dir() else local
 
 
 @dataclass(frozen=True)
@@ -337,13 +342,17 @@ def iris_text(datastore: str | os.PathLike | None = None, url: str | None = None
             with atomic_writer(raw) as tmp:
                 tmp.write_bytes(blob)
             return blob.decode("utf-8"), url
-    path = root / "raw" / "iris.csv"
+    path = root / "raw" / "iris.csv"  # a datastore's own copy (a download), else the package's
     if not path.exists():
-        raise UsageError("bundled Iris CSV not found", str(path), "run from the project folder or set IRISONNX_DATASTORE")
+        from irisonnx.assets import asset
+
+        path = asset("iris.csv")
+    if not path.exists():
+        raise UsageError("bundled Iris CSV not found", str(path), "reinstall irisonnx, or pass --datastore with raw/iris.csv in it")
     blob = path.read_bytes()
     digest = sha256_bytes(blob)
     if digest != IRIS_SHA256:
-        raise ArtifactError("bundled Iris CSV was modified", f"{path}: sha256 {digest[:12]}… != pinned {IRIS_SHA256[:12]}…", "restore it with git checkout")
+        raise ArtifactError("bundled Iris CSV was modified", f"{path}: sha256 {digest[:12]}… != pinned {IRIS_SHA256[:12]}…", "restore it (git checkout, or reinstall irisonnx)")
     return blob.decode("utf-8"), str(path)
 
 

@@ -365,6 +365,9 @@ def _refuse_stale(run: Run) -> None:
 
 
 def _build_report(run: Run, out: str | os.PathLike | None) -> ReportResult:
+    from irisonnx.extras import require
+
+    require("matplotlib")  # the [report] extra
     import matplotlib
 
     _refuse_stale(run)

@@ -152,6 +152,9 @@ def train(
     on_epoch: EpochCallback | None = None,
 ) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; see the module docstring for the guarantees."""
+    from irisonnx.extras import require
+
+    require("torch")  # the [train] extra: exit 4 naming it, before any folder is made
     import torch
 
     # One intra-op thread while training: these tensors are far too small to split, and with

@@ -1,7 +1,8 @@
 """onnxruntime-web in headless Chromium: availability, a local server, and a driven page.
 
-Pieces: ``web/node_modules`` (``npm ci`` in ``web/``: onnxruntime-web 1.30.0 and
-playwright-core), Debian's ``chromium``, and Node.js. A :class:`BrowserSession` starts
+Pieces: the npm packages onnxruntime-web 1.30.0 and playwright-core (``irisonnx setup web``
+runs ``npm ci`` from the shipped lock file into a per-user cache; a checkout may have them in
+``web/node_modules`` instead, from ``make web-deps``), Debian's ``chromium``, and Node.js. A :class:`BrowserSession` starts
 :mod:`irisonnx.webserver` on 127.0.0.1 (ephemeral port), then ``node web/driver.mjs``, which
 opens the page in Chromium and answers JSON-line commands. Every step has a time limit; both
 processes are stopped by process id at the end, and on Linux they also get SIGTERM when the
@@ -29,20 +30,76 @@ import numpy as np
 
 from irisonnx.errors import ArtifactError, RuntimeUnavailable
 
-__all__ = ["ORT_WEB_FILES", "web_dir", "ort_dist", "chromium_path", "browser_available", "BrowserSession", "UnsafePage", "copy_ort_files"]
+__all__ = ["ORT_WEB_FILES", "SETUP_HINT", "web_dir", "web_cache_dir", "web_packages_dir", "setup_web", "ort_dist", "chromium_path", "browser_available", "BrowserSession", "UnsafePage", "copy_ort_files"]
 
 ORT_WEB_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 STEP_TIMEOUT = 30.0  # seconds for any one browser step
 _DTYPES = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32, "bool": np.bool_, "uint8": np.uint8, "int8": np.int8}
 
 
+SETUP_HINT = "run: irisonnx setup web"
+_STAMP = ".irisonnx-lock.sha256"  # in the cache: sha256 of the package-lock.json it was installed from
+
+
 def web_dir() -> Path:
+    """The page, driver and lock file: ``$IRISONNX_WEB_DIR``, else the package's (an installed
+    wheel) or the checkout's ``web/``."""
     env = os.environ.get("IRISONNX_WEB_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "web"
+    if env:
+        return Path(env)
+    from irisonnx.assets import asset
+
+    return asset("web")
+
+
+def web_cache_dir() -> Path:
+    """Where ``irisonnx setup web`` installs the npm packages: ``$XDG_CACHE_HOME/irisonnx/web``
+    (``~/.cache/irisonnx/web`` when XDG_CACHE_HOME is unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "irisonnx" / "web"
+
+
+def web_packages_dir() -> Path:
+    """The folder whose ``node_modules`` the browser runtime uses: ``$IRISONNX_WEB_DIR``; else
+    :func:`web_dir` when it has a ``node_modules`` (a checkout after ``make web-deps``); else
+    the per-user cache."""
+    if os.environ.get("IRISONNX_WEB_DIR") or (web_dir() / "node_modules").is_dir():
+        return web_dir()
+    return web_cache_dir()
 
 
 def ort_dist() -> Path:
-    return web_dir() / "node_modules" / "onnxruntime-web" / "dist"
+    return web_packages_dir() / "node_modules" / "onnxruntime-web" / "dist"
+
+
+def _lock_sha256() -> str:
+    import hashlib
+
+    return hashlib.sha256((web_dir() / "package-lock.json").read_bytes()).hexdigest()
+
+
+def setup_web(dest: str | os.PathLike | None = None, timeout: float = 900.0) -> Path:
+    """``npm ci`` from the shipped lock file into ``dest`` (default :func:`web_cache_dir`):
+    exactly onnxruntime-web and playwright-core, no browser download. Returns ``dest``.
+    Raises :class:`RuntimeUnavailable` (exit 4) without npm or when npm fails."""
+    from irisonnx.storage import atomic_write_bytes, atomic_write_text
+
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeUnavailable("cannot install the web packages", "npm is not on PATH", "install Node.js with npm, then rerun irisonnx setup web")
+    out = Path(dest) if dest is not None else web_cache_dir()
+    for name in ("package.json", "package-lock.json"):
+        atomic_write_bytes(out / name, (web_dir() / name).read_bytes())
+    env = {**os.environ, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"}
+    try:
+        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=str(out), env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeUnavailable("cannot install the web packages", f"npm ci in {out} took over {timeout:.0f} s") from None
+    if r.returncode != 0:
+        last = next((ln for ln in reversed((r.stderr or r.stdout).splitlines()) if ln.strip()), f"exit {r.returncode}")
+        raise RuntimeUnavailable("cannot install the web packages", f"npm ci in {out} failed: {last.strip()}")
+    atomic_write_text(out / _STAMP, _lock_sha256() + "\n")
+    return out
 
 
 def chromium_path() -> str | None:
@@ -61,9 +118,14 @@ def browser_available() -> tuple[bool, str]:
         return False, "Node.js (node) is not on PATH"
     if chromium_path() is None:
         return False, "Chromium not found (apt-get install -y chromium, or set IRISONNX_CHROMIUM)"
+    where = web_packages_dir()
     missing = [f for f in ORT_WEB_FILES if not (ort_dist() / f).is_file()]
-    if missing or not (web_dir() / "node_modules" / "playwright-core").is_dir():
-        return False, f"web packages not installed in {web_dir()} (run: cd web && npm ci)"
+    if missing or not (where / "node_modules" / "playwright-core").is_dir():
+        return False, f"web packages (onnxruntime-web, playwright-core) not installed in {where} ({SETUP_HINT})"
+    if where == web_cache_dir() and not os.environ.get("IRISONNX_WEB_DIR"):
+        stamp = where / _STAMP
+        if not stamp.is_file() or stamp.read_text().strip() != _lock_sha256():
+            return False, f"web packages in {where} were installed from another lock file than this irisonnx's ({SETUP_HINT})"
     return True, ""
 
 
@@ -134,7 +196,7 @@ class BrowserSession:
         port = self._readline(self.server, "the local web server did not start")
         self.url = f"http://127.0.0.1:{int(port)}/{self.page}"
         self.driver = subprocess.Popen(
-            ["node", str(web_dir() / "driver.mjs"), "--chromium", str(chromium_path()), "--url", self.url, "--timeout", str(int(self.timeout * 1000))] + ([] if self.wait_ready else ["--ready", "load"]),
+            ["node", str(web_dir() / "driver.mjs"), "--modules", str(web_packages_dir() / "node_modules"), "--chromium", str(chromium_path()), "--url", self.url, "--timeout", str(int(self.timeout * 1000))] + ([] if self.wait_ready else ["--ready", "load"]),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -80,7 +80,18 @@ def test_modified_raw_csv_is_refused(tmp_path: Path) -> None:
     assert not (root / "processed").exists()
 
 
-def test_missing_raw_csv_is_usage_error(tmp_path: Path) -> None:
+def test_a_datastore_without_raw_csv_uses_the_packaged_copy(tmp_path: Path, datastore: Path) -> None:
+    """An installed irisonnx run from an empty folder: the CSV comes from the package."""
+    ds = data.convert_iris(tmp_path / "empty")
+    assert ds.meta["source"]["sha256"] == data.IRIS_SHA256
+    assert _files(tmp_path / "empty" / "processed" / "iris") == _files(datastore / "processed" / "iris")
+    assert not (tmp_path / "empty" / "raw").exists()
+
+
+def test_missing_raw_csv_is_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import irisonnx.assets
+
+    monkeypatch.setattr(irisonnx.assets, "asset", lambda name: tmp_path / "gone" / name)  # a package without its data
     with pytest.raises(UsageError, match="bundled Iris CSV not found"):
         data.convert_iris(tmp_path)
 

@@ -2,7 +2,9 @@
 // Why playwright-core and not `chromium --dump-dom`: the runtime keeps one page open across
 // many chunks, fills forms, takes screenshots and sees every request the page makes.
 //
-// Usage: node driver.mjs --chromium /usr/bin/chromium --url http://127.0.0.1:PORT/page.html --timeout 20000 [--ready load]
+// Usage: node driver.mjs [--modules DIR/node_modules] --chromium /usr/bin/chromium --url http://127.0.0.1:PORT/page.html --timeout 20000 [--ready load]
+// (--modules: where playwright-core is, e.g. the per-user cache of `irisonnx setup web`; default
+// the node_modules beside this file)
 // (without --ready load it waits for the page to set window.irisonnxReady = true)
 // Then JSON lines on stdin, one JSON line answer each on stdout:
 //   {"cmd":"run","b64":...,"rows":n,"cols":f}  -> {"ok":true,"outputs":{name:{dtype,dims,b64}}}
@@ -18,10 +20,14 @@
 // answer carries; irisonnx fails the build when that list is not empty. Outside routing,
 // Chromium sends whatever is not our origin to a dead proxy (WebSockets, which routes do
 // not see, are listed as blocked too) and WebRTC may use no UDP.
-import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import readline from 'node:readline';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+// Resolved from the folder that holds node_modules, wherever this file is (an installed wheel).
+const require = createRequire(args.modules ? path.join(path.dirname(path.resolve(args.modules)), 'irisonnx-driver.cjs') : import.meta.url);
+const { chromium } = require('playwright-core');
 const timeout = Number(args.timeout || 20000);
 const origin = new URL(args.url).origin;
 const requests = [];

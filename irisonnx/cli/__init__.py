@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("irisonnx.cli.bench_cmd", "Measure batch-1 latency percentiles and throughput per runtime (torch, ort-cpu, ort-cuda)."),
     "report": ("irisonnx.cli.report_cmd", "Regenerate RUN/report.html (self-contained, with plots) from the run folder."),
     "pipeline": ("irisonnx.cli.pipeline_cmd", "The main job: data, train, verify, export, compare, edge, bench, report; resumable."),
+    "setup": ("irisonnx.cli.setup_cmd", "Install the browser runtime's npm packages into a per-user cache (setup web)."),
 }
 
 
@@ -146,6 +147,15 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         fail(f"I/O failure: {exc}", 4)  # type: ignore[arg-type]
+    except ImportError as exc:  # a module of an extra that is not installed: exit 4 naming the extra
+        from irisonnx.extras import missing_module_error
+
+        err = missing_module_error(exc)
+        if debug:
+            raise
+        if err is not None:
+            fail(err, err.exit_code)
+        fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", EXIT_INTERNAL)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into one line
         if debug:
             raise
