@@ -15,7 +15,7 @@ import importlib.util
 
 from irisonnx.errors import RuntimeUnavailable
 
-__all__ = ["EXTRAS", "MissingExtra", "require", "missing_module_error"]
+__all__ = ["EXTRAS", "MissingExtra", "missing_extra", "require", "missing_module_error"]
 
 # top-level module -> the extra that installs it ("" = the base install)
 EXTRAS: dict[str, str] = {
@@ -34,12 +34,13 @@ EXTRAS: dict[str, str] = {
 class MissingExtra(RuntimeUnavailable):
     """A module of an extra (or of the base install) cannot be imported (exit 4)."""
 
-    def __init__(self, module: str) -> None:
-        extra = EXTRAS.get(module, "")
-        self.module, self.extra = module, extra
-        target = f"'irisonnx[{extra}]'" if extra else "irisonnx"
-        hint = "" if module != "onnxruntime" else "or onnxruntime-gpu, see the README's GPU install"
-        super().__init__(f"{module} is not installed", f"pip install {target}", hint)
+
+def missing_extra(module: str) -> MissingExtra:
+    """``<module> is not installed: pip install 'irisonnx[<extra>]'``."""
+    extra = EXTRAS.get(module, "")
+    target = f"'irisonnx[{extra}]'" if extra else "irisonnx"
+    hint = "or onnxruntime-gpu, see the README's GPU install" if module == "onnxruntime" else ""
+    return MissingExtra(f"{module} is not installed", f"pip install {target}", hint)
 
 
 def _importable(module: str) -> bool:
@@ -53,7 +54,7 @@ def require(*modules: str) -> None:
     """Raise :class:`MissingExtra` for the first of ``modules`` that cannot be imported."""
     for m in modules:
         if not _importable(m):
-            raise MissingExtra(m)
+            raise missing_extra(m)
 
 
 def missing_module_error(exc: ImportError) -> MissingExtra | None:
@@ -63,5 +64,5 @@ def missing_module_error(exc: ImportError) -> MissingExtra | None:
     name = getattr(exc, "name", None) or ""
     top = name.split(".")[0]
     if isinstance(exc, ModuleNotFoundError) and top in EXTRAS and not _importable(top):
-        return MissingExtra(top)
+        return missing_extra(top)
     return None

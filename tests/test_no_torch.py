@@ -14,21 +14,25 @@ import pytest
 from conftest import IRIS_CSV
 from onnx_helpers import exported_run
 
-# Importing any of these raises ImportError in the blocked interpreter: a deployment box
-# with only onnxruntime, onnx, numpy and click installed.
+# These are hidden as an uninstalled package is: importlib.util.find_spec gives None and
+# ``import torch`` raises ModuleNotFoundError("No module named 'torch'", name="torch"). A
+# deployment box with onnxruntime, onnx, numpy and click only (blocked_env), or the base
+# install without the [train] and [report] extras (base_env).
 BLOCKER = textwrap.dedent(
     """
     import sys
+    from importlib.machinery import PathFinder
 
-    BLOCKED = ("torch", "onnxscript", "safetensors", "tqdm")
+    BLOCKED = {blocked!r}
 
-    class _Blocker:
-        def find_spec(self, name, path=None, target=None):
+    class _Hidden(PathFinder):
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
             if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"{name} is blocked: this test simulates an install without it")
-            return None
+                return None
+            return PathFinder.find_spec(name, path, target)
 
-    sys.meta_path.insert(0, _Blocker())
+    sys.meta_path[:] = [_Hidden if f is PathFinder else f for f in sys.meta_path]
     """
 )
 
@@ -42,8 +46,20 @@ def full(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
 def blocked_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     import os
 
+    return _hiding(tmp_path_factory, ("torch", "onnxscript", "safetensors", "tqdm", "matplotlib"))
+
+
+@pytest.fixture(scope="module")
+def base_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """``pip install irisonnx``: the base install, no extras."""
+    return _hiding(tmp_path_factory, ("torch", "onnxscript", "matplotlib"))
+
+
+def _hiding(tmp_path_factory: pytest.TempPathFactory, blocked: tuple[str, ...]) -> dict[str, str]:
+    import os
+
     site = tmp_path_factory.mktemp("no-torch-site")
-    (site / "sitecustomize.py").write_text(BLOCKER)
+    (site / "sitecustomize.py").write_text(BLOCKER.replace("{blocked!r}", repr(blocked)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [env.get("PYTHONPATH")])])
     return env
@@ -56,7 +72,9 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 def test_the_blocker_blocks(blocked_env: dict[str, str]) -> None:
     """Without this the other tests here would prove nothing."""
     r = _run(blocked_env, "-c", "import torch")
-    assert r.returncode == 1 and "torch is blocked" in r.stderr
+    assert r.returncode == 1 and "ModuleNotFoundError: No module named 'torch'" in r.stderr
+    r = _run(blocked_env, "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('matplotlib') is not None)")
+    assert r.returncode == 0, r.stderr
     r = _run(blocked_env, "-c", "import safetensors.numpy")
     assert r.returncode == 1
 
@@ -150,3 +168,29 @@ def test_any_model_predict_and_inspect_need_no_torch(blocked_env: dict[str, str]
         assert got["code"] == 0 and "torch" not in got["loaded"] and "onnxscript" not in got["loaded"], (args, got)
     with np.load(out) as z:
         assert z["kept"].tolist() == [[0, 0, 2], [0, 4, 5]]
+
+
+# --- a command that needs a missing extra names it: exit 4, one line ------------------------------
+
+
+@pytest.mark.parametrize(
+    "args,extra",
+    [
+        (["train", "--epochs", "1", "--run", "{tmp}/run"], "torch is not installed: pip install 'irisonnx[train]'"),
+        (["pipeline", "--run", "{tmp}/run", "--no-web"], "pipeline stage 'train' failed: torch is not installed: pip install 'irisonnx[train]'"),
+        (["export", "{run}", "--out", "{tmp}/m.onnx"], "torch is not installed: pip install 'irisonnx[train]'"),
+        (["report", "{run}", "--out", "{tmp}/r.html"], "matplotlib is not installed: pip install 'irisonnx[report]'"),
+    ],
+    ids=["train", "pipeline", "export", "report"],
+)
+def test_a_missing_extra_is_named(base_env: dict[str, str], datastore: Path, full: Path, tmp_path: Path, args: list[str], extra: str) -> None:
+    env = {**base_env, "IRISONNX_DATASTORE": str(datastore)}
+    r = _run(env, "-m", "irisonnx", *[a.format(run=full, tmp=tmp_path) for a in args])
+    assert (r.returncode, r.stderr) == (4, f"irisonnx: error: {extra}\n")
+    assert list(tmp_path.iterdir()) == []  # refused before any folder or file was made
+
+
+def test_compare_without_torch_uses_the_base_install(blocked_env: dict[str, str], full: Path) -> None:
+    r = _run(blocked_env, "-m", "irisonnx", "compare", str(full), "--runtimes", "ort-cpu,reference", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["passed"] is True
