@@ -42,7 +42,7 @@ def command(target: str, runtimes: str | None, variants: str | None, batch_sizes
       irisonnx bench artifacts/runs/iris
       irisonnx bench artifacts/runs/iris --runtimes ort-cpu --threads 1 --json
       irisonnx bench artifacts/runs/iris --runtimes ort-cpu --variants all
-      irisonnx bench edge/model.int8.onnx --batch-sizes 1,4096 --quick
+      irisonnx bench artifacts/runs/iris/edge/model.int8-static.onnx --batch-sizes 1,4096 --quick
       irisonnx bench cnn.onnx --batch-sizes 1,64,1024 --input-range image=0,1
       irisonnx bench tokens.onnx --dim T=32 --input-range ids=0,999
     """

@@ -72,13 +72,13 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
     \b
     Examples:
       irisonnx compare artifacts/runs/iris
-      irisonnx compare artifacts/runs/iris --runtimes torch,ort-cpu:O0,ort-cpu:O3 --exact
+      irisonnx compare artifacts/runs/iris --runtimes torch,ort-cpu:O0,ort-cpu:O3 --exact  # exits 1: torch and onnxruntime differ in the last bits
       irisonnx compare model.onnx --inputs random:1000000 --max-ulp 4
-      irisonnx compare artifacts/runs/iris --model edited.onnx --locate
+      irisonnx compare artifacts/runs/iris --model edited.onnx --locate  # exits 1: names the first node that differs
       irisonnx compare model.onnx --runtimes ort-cpu --save-io golden/
       irisonnx compare model.onnx --runtimes ort-cuda --load-io golden/
-      irisonnx compare cnn.onnx --inputs random:64 --dim seq=16 --input-range ids=0,999
-      irisonnx compare model.onnx --module net.py:build --runtimes torch,ort-cpu,reference
+      irisonnx compare tokens.onnx --inputs random:64 --dim T=16 --input-range ids=0,999
+      irisonnx compare net.onnx --module net.py:build --runtimes torch,ort-cpu,reference
       irisonnx compare model.onnx --runtimes ort-cpu --load-io test_data_set_0/
     """
     from pathlib import Path

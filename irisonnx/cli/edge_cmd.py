@@ -82,7 +82,7 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
       irisonnx edge artifacts/runs/iris --variants fp32,int8-static --ort-format
       irisonnx edge artifacts/runs/iris --web
       irisonnx edge artifacts/runs/iris --calibration-method entropy --per-channel --json
-      irisonnx edge model.onnx --data iris --out /tmp/iris-edge --min-agreement 0.99
+      irisonnx edge model.onnx --data iris --out iris-edge --min-agreement 0.99
       irisonnx edge cnn.onnx --input-range image=0,1 --int8-tol 0.1,0.05
       irisonnx edge tokens.onnx --dim T=16 --calibration calib.npz
       python artifacts/runs/iris/edge/predict.py --values "5.1,3.5,1.4,0.2" --variant fp16

@@ -44,7 +44,7 @@ def command(run: str | None, module: str | None, example: str | None, dynamic: t
     Examples:
       irisonnx export artifacts/runs/iris
       irisonnx export artifacts/runs/iris --exporter torchscript --with-probabilities --with-label
-      irisonnx export artifacts/runs/iris --out /tmp/iris.onnx --opset 20 --json
+      irisonnx export artifacts/runs/iris --out iris.onnx --opset 20 --json
 
     \b
     Your own module: irisonnx export --module net.py:build --example example.npz --out net.onnx
