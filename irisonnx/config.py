@@ -95,6 +95,7 @@ LIMITS: dict[str, Limit] = {
     "count": Limit(int, 0, 1_000_000_000),  # random rows, rounds, warm-up calls
     "positive_count": Limit(int, 1, 1_000_000_000),  # repeats, timed calls
     "threads": Limit(int, 0, 4096),
+    "clients": Limit(int, 1, 1024),  # bench --clients: concurrent client threads for remote: runtimes
     "ulp": Limit(int, 0, 2**32),
     "opset": Limit(int, 1, 1000),
     "input_mb": Limit(int, 1, 1 << 20),  # --max-input-mb
