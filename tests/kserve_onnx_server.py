@@ -4,7 +4,7 @@
 Run as a script, never imported by the tests: kserve and tritonclient.grpc register the same
 protobuf messages and cannot live in one process.
 
-    python tests/kserve_onnx_server.py MODEL.onnx NAME HTTP_PORT GRPC_PORT
+    python tests/kserve_onnx_server.py HTTP_PORT GRPC_PORT NAME=MODEL.onnx [NAME=MODEL.onnx ...]
 
 Written the way KServe's documentation writes a custom model (a ``kserve.Model`` whose
 ``predict`` takes an ``InferRequest``); outputs are set as raw bytes (``binary_data=True``)
@@ -60,6 +60,7 @@ class OnnxModel(kserve.Model):
 
 
 if __name__ == "__main__":
-    path, name, http_port, grpc_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    http_port, grpc_port = int(sys.argv[1]), int(sys.argv[2])
+    models = [OnnxModel(*arg.split("=", 1)) for arg in sys.argv[3:]]
     logging.getLogger().setLevel(logging.WARNING)
-    kserve.ModelServer(http_port=http_port, grpc_port=grpc_port, workers=1, enable_latency_logging=False).start([OnnxModel(name, path)])
+    kserve.ModelServer(http_port=http_port, grpc_port=grpc_port, workers=1, enable_latency_logging=False).start(models)

@@ -376,13 +376,20 @@ class RemoteRuntime(Runtime):
             return [feeds]
         rows = arrays[0].shape[0]
         per_row = sum((_JSON_BYTES_PER_ELEMENT if self.mode == "json" else a.itemsize if a.dtype != object else 64) * math.prod(a.shape[1:]) for a in arrays)
-        n = max(1, (self._max - 4096) // max(per_row, 1))
+        n = max(1, (self._max - min(4096, self._max // 4)) // max(per_row, 1))  # room for the JSON header
         if rows <= n:
             return [feeds]
         return [{k: v[i : i + n] for k, v in feeds.items()} for i in range(0, rows, n)]
 
     def _run(self, feeds: dict[str, np.ndarray], start: int) -> dict[str, np.ndarray]:
-        parts = [self._one(c) for c in self._chunks(feeds)]
+        parts = []
+        while True:  # one request at a time, the rest cut again (a fallback to JSON changes the size)
+            chunks = self._chunks(feeds)
+            parts.append(self._one(chunks[0]))
+            if len(chunks) == 1:
+                break
+            n = next(iter(chunks[0].values())).shape[0]
+            feeds = {k: v[n:] for k, v in feeds.items()}
         if len(parts) == 1:
             return parts[0]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -399,13 +406,18 @@ class RemoteRuntime(Runtime):
                 except _ServerError as exc:
                     if not 400 <= exc.status < 500 or exc.status in (401, 403, 404):
                         raise
-                    # a server without the binary extension (or one that refuses it): JSON, kept if it works
-                    out = self._http_infer(feeds, binary=False)
-                    self.mode = "json"
-                    return out
-            return self._http_infer(feeds, binary=False)
+            else:
+                return self._http_infer(feeds, binary=False)
         except (_Unreachable, _ServerError) as exc:
             raise self._fail(exc, "an inference request") from None
+        # A server without the binary extension (or one that refuses it): JSON from now on, the
+        # rows cut again for JSON's larger bodies; if JSON is refused too, that error stands.
+        self.mode = "json"
+        try:
+            return self._run(feeds, 0)
+        except BaseException:
+            self.mode = "binary"
+            raise
 
     def _http_infer(self, feeds: dict[str, np.ndarray], binary: bool) -> dict[str, np.ndarray]:
         sig = self.ctx.model_info.signature
