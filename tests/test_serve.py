@@ -225,6 +225,24 @@ def test_tritonclient_round_trips_are_bitwise_equal_to_local_onnxruntime(models:
         assert "Traceback" not in srv.stderr()
 
 
+def test_http_responses_are_not_held_back_by_nagle(models: Any, tmp_path: Path) -> None:
+    """uvicorn writes headers and body apart; without TCP_NODELAY on the accepted socket (asyncio
+    sets it only when the listening socket's proto says TCP) every response waited out the
+    client's delayed ACK: 44 ms per request instead of about 1."""
+    target, _, feeds = models["two"]
+    with serving(target, tmp=tmp_path, grpc=False) as srv:
+        c = th.InferenceServerClient(srv.http)
+        ins = [th.InferInput("ids", [4, 3], "INT64"), th.InferInput("mask", [4, 3], "BOOL")]
+        ins[0].set_data_from_numpy(feeds["ids"], binary_data=False)
+        ins[1].set_data_from_numpy(feeds["mask"], binary_data=False)
+        times = []
+        for _ in range(8):
+            t0 = time.perf_counter()
+            c.infer("two", ins)
+            times.append(time.perf_counter() - t0)
+        assert min(times) < 0.02, times
+
+
 # --- security ---------------------------------------------------------------------------------
 
 
