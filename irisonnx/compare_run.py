@@ -275,7 +275,7 @@ def run_compare(
         raise UsageError("nothing to compare", f"only {', '.join(r.name for r in active) or 'no runtime'} can run", "ask for at least two runtimes with --runtimes (one is enough to record a golden set with --save-io)")
     base_rt, others = active[0], active[1:]
     try:
-        iset = _aligned(iset, active, batch_size, notes)
+        iset = _aligned(iset, active, batch_size, notes, sig)
         pairs, only_in, tops, seconds, baseline_outs = _stream(iset, base_rt, others, tolerance, batch_size, save_io, save_io_format, statuses, active, progress, info.data if info is not None and len(info.data) <= _MAX_GOLDEN_MODEL else None)
     finally:
         for rt in active:
@@ -334,7 +334,14 @@ def _golden_model_runtime(golden: Any, notes: list[str]) -> Runtime | None:
     return rt
 
 
-def _aligned(iset: Any, active: list[Runtime], batch_size: int, notes: list[str]) -> Any:
+def _rows_declared(sig: Any) -> bool:
+    """Every output's first dimension is declared as the inputs' rows (the same symbol)."""
+    rows = {i.shape[0] for i in sig.inputs if i.is_tensor and i.shape and isinstance(i.shape[0], str)}
+    outs = [o for o in sig.outputs if o.is_tensor]
+    return bool(rows) and bool(outs) and all(o.shape and o.shape[0] in rows for o in outs)
+
+
+def _aligned(iset: Any, active: list[Runtime], batch_size: int, notes: list[str], sig: Any = None) -> Any:
     """Cut rows into chunks only when every output follows the input rows: run the first
     chunk and look. A model whose outputs do not (a Transpose, a Gemm with transA) gets all
     rows in one call, as plain onnxruntime would."""
@@ -342,6 +349,8 @@ def _aligned(iset: Any, active: list[Runtime], batch_size: int, notes: list[str]
         return iset
     if iset.n_rows <= (iset.chunk_rows or batch_size):
         return iset  # one call: nothing to cut, whatever the outputs' shapes
+    if sig is not None and iset.chunk_rows is None and _rows_declared(sig):
+        return iset  # declared [rows, ...] (irisonnx's own models): no probe run needed
     start, feeds = next(iset.chunks(batch_size))
     rows = next(iter(feeds.values())).shape[0]
     for rt in active:

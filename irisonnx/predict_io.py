@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from irisonnx.config import parse_number
-from irisonnx.data import _is_number  # one definition of what counts as a number in a CSV cell
 from irisonnx.errors import DataError, UsageError
 from irisonnx.storage import atomic_write_text, atomic_writer, check_regular_file, dumps_json, read_input_file
 
@@ -90,6 +89,8 @@ def read_csv(path: Path, feature_names: list[str]) -> InputRows:
     order = list(range(len(feature_names)))
     ignored: list[str] = []
     start = 1
+    from irisonnx.data import _is_number  # one definition of a number in a CSV cell (lazily: --values does not need the dataset module)
+
     if not all(_is_number(c) for c in first if c):  # an empty cell is a missing value, not a name
         header = first
         if len(set(header)) != len(header):
