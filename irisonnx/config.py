@@ -99,6 +99,9 @@ LIMITS: dict[str, Limit] = {
     "ulp": Limit(int, 0, 2**32),
     "opset": Limit(int, 1, 1000),
     "input_mb": Limit(int, 1, 1 << 20),  # --max-input-mb
+    "port": Limit(int, 0, 65535),  # serve --port/--grpc-port (0: any free port)
+    "request_bytes": Limit(int, 1024, 1 << 34),  # serve --max-request-bytes
+    "serve_threads": Limit(int, 1, 1024),  # serve --threads
 }
 
 
