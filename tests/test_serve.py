@@ -486,3 +486,52 @@ def test_emit_kserve_writes_a_valid_inferenceservice_and_a_pinned_dockerfile(mod
     with serving(out / "model" / model_arg, "--name", "iris", tmp=tmp_path, grpc=False) as srv:
         meta = json.loads(srv.request("GET", "/v2/models/iris")[1])
         assert meta["irisonnx"]["sha256"] == sha and meta["irisonnx"]["validated"] is True
+
+
+# --- irisonnx serve checked by irisonnx compare (remote: runtime) --------------------------------
+
+
+@pytest.mark.parametrize("proto", ["http", "grpc"])
+def test_compare_passes_against_irisonnx_serve_and_fails_against_an_edited_model(models: Any, proto: str, tmp_path: Path) -> None:
+    """The issue's proof: compare RUN --runtimes torch,ort-cpu,remote:URL passes against
+    `irisonnx serve RUN`; a server serving an edited copy (one weight moved by 0.5) fails
+    with exit 1 and the max abs error, equal to what plain onnxruntime computes."""
+    import json
+
+    import onnx
+    from onnx import numpy_helper
+
+    run, onnx_file, feeds = models["run"]
+
+    def url(s: Served) -> str:
+        return f"remote:http://{s.http}/v2/models/model" if proto == "http" else f"remote:grpc://{s.grpc}/model"
+
+    with serving(run, "--name", "model", "--quiet", tmp=tmp_path) as s:
+        r = subprocess.run([sys.executable, "-m", "irisonnx", "compare", str(run), "--runtimes", f"torch,ort-cpu,{url(s)}", "--json", "-q"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        remote = next(p for p in doc["pairs"] if p["runtime"].startswith("remote"))
+        assert remote["passed"] and all(o["max_abs_error"] <= 1e-5 for o in remote["outputs"])
+        r = subprocess.run([sys.executable, "-m", "irisonnx", "compare", str(onnx_file), "--runtimes", f"ort-cpu,{url(s)}", "--exact", "-q"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr  # the served bytes are the local bytes: bitwise
+
+    m = onnx.load(str(onnx_file))
+    init = max(m.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    w = numpy_helper.to_array(init).copy()
+    w.flat[0] += 0.5
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    edited = tmp_path / "edited.onnx"
+    onnx.save(m, str(edited))
+    with serving(edited, "--name", "model", "--quiet", tmp=tmp_path) as s:
+        r = subprocess.run([sys.executable, "-m", "irisonnx", "compare", str(onnx_file), "--runtimes", f"ort-cpu,{url(s)}", "--inputs", "random:200", "--json", "-q"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    (pair,) = doc["pairs"]
+    from irisonnx.inputs import make_feeds
+    from irisonnx.onnx_io import load_model_safely
+
+    info = load_model_safely(onnx_file)
+    feeds200 = make_feeds("random:200", info.signature, seed=0, classifier=True, feature_names=info.feature_names).samples[0]
+    worst = max(float(np.max(np.abs(_local(edited, feeds200)[o].astype(np.float64) - _local(onnx_file, feeds200)[o].astype(np.float64)))) for o in ("logits",))
+    logits = next(o for o in pair["outputs"] if o["output"] == "logits")
+    assert logits["max_abs_error"] == pytest.approx(worst, rel=1e-12) and not logits["passed"]
