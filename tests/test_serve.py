@@ -535,3 +535,26 @@ def test_compare_passes_against_irisonnx_serve_and_fails_against_an_edited_model
     worst = max(float(np.max(np.abs(_local(edited, feeds200)[o].astype(np.float64) - _local(onnx_file, feeds200)[o].astype(np.float64)))) for o in ("logits",))
     logits = next(o for o in pair["outputs"] if o["output"] == "logits")
     assert logits["max_abs_error"] == pytest.approx(worst, rel=1e-12) and not logits["passed"]
+
+
+def test_an_edge_bundle_is_served_with_every_variant_as_a_version(models: Any, tmp_path: Path) -> None:
+    """serve BUNDLE: each gated variant is a version; each answers what plain onnxruntime
+    computes on that very file, and compare --exact over remote: agrees."""
+    run, _, feeds = models["run"]
+    bundle = tmp_path / "edge"
+    r = subprocess.run([sys.executable, "-m", "irisonnx", "edge", str(run), "--out", str(bundle), "--variants", "fp32,int8-dynamic,fp16", "--bench-rounds", "0"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    with serving(bundle, "--name", "iris", "--no-grpc", "--quiet", tmp=tmp_path, grpc=False) as s:
+        status, body, _ = s.request("GET", "/v2/models/iris")
+        meta = json.loads(body)
+        assert status == 200 and meta["versions"] == ["fp32", "int8-dynamic", "fp16"]
+        x = feeds["features"]
+        for v in meta["versions"]:
+            req = {"inputs": [{"name": "features", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}]}
+            status, body, _ = s.request("POST", f"/v2/models/iris/versions/{v}/infer", json.dumps(req).encode(), {"Content-Type": "application/json"})
+            assert status == 200, body
+            (out,) = json.loads(body)["outputs"]
+            got = np.asarray(out["data"], dtype=np.float32).reshape(out["shape"])
+            assert np.array_equal(got, _local(bundle / f"model.{v}.onnx", feeds)["logits"]), v
+        r = subprocess.run([sys.executable, "-m", "irisonnx", "compare", str(bundle / "model.int8-dynamic.onnx"), "--runtimes", f"ort-cpu,remote:http://{s.http}/v2/models/iris/versions/int8-dynamic", "--exact", "-q"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
