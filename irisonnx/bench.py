@@ -64,9 +64,10 @@ class BenchSettings:
     dims: dict[str, int] = field(default_factory=dict)  # --dim (models that are not classifiers)
     input_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # --input-range
     input_desc: str = ""  # set by run_bench for a model that is not a classifier
+    clients: int = 1  # --clients: concurrent client threads for remote: runtimes (local ones unaffected)
 
     @classmethod
-    def make(cls, *, quick: bool = False, batch_sizes: tuple[int, ...] | None = None, repeats: int | None = None, warmup: int | None = None, threads: int | None = None, latency_calls: int | None = None, seed: int = 0, dims: dict[str, int] | None = None, input_ranges: dict[str, tuple[float, float]] | None = None) -> "BenchSettings":
+    def make(cls, *, quick: bool = False, batch_sizes: tuple[int, ...] | None = None, repeats: int | None = None, warmup: int | None = None, threads: int | None = None, latency_calls: int | None = None, seed: int = 0, dims: dict[str, int] | None = None, input_ranges: dict[str, tuple[float, float]] | None = None, clients: int = 1) -> "BenchSettings":
         """Defaults for the mode, overridden by whatever is given; every value checked (exit 2)."""
         base = cls(batch_sizes=QUICK_BATCH_SIZES, repeats=3, warmup=2, latency_calls=300, min_repeat_s=0.01, quick=True) if quick else cls()
         s = cls(
@@ -80,6 +81,7 @@ class BenchSettings:
             quick=quick,
             dims=dict(dims or {}),
             input_ranges=dict(input_ranges or {}),
+            clients=clients,
         )
         s.check()
         return s
@@ -98,6 +100,8 @@ class BenchSettings:
             raise UsageError("bad --warmup", str(self.warmup), "use 0 or more")
         if self.latency_calls < 1:
             raise UsageError("bad latency call count", str(self.latency_calls), "use at least 1")
+        if self.clients < 1:
+            raise UsageError("bad --clients", str(self.clients), "use at least 1")
         if self.threads is not None and self.threads < 1:
             raise UsageError("bad --threads", str(self.threads), "use a positive integer, or leave it unset for each runtime's default")
 
@@ -110,6 +114,7 @@ class BenchSettings:
             "min_repeat_seconds": self.min_repeat_s,
             "threads": self.threads,
             "seed": self.seed,
+            "clients": self.clients,
             "quick": self.quick,
             "input": self.input_desc or f"uniform [{INPUT_LOW:g}, {INPUT_HIGH:g}) float32 rows, seed {self.seed}",
             "statistic": "latency: nearest-rank percentiles of single timed calls; throughput: median rows/s over the repeats; runtimes take turns",
@@ -161,6 +166,7 @@ class RuntimeBench:
     setup_seconds: float = 0.0
     latency: LatencyStats | None = None
     throughput: list[ThroughputPoint] = field(default_factory=list)
+    concurrent: dict[str, Any] | None = None  # remote: runtimes with --clients N
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -173,6 +179,7 @@ class RuntimeBench:
             "setup_seconds": self.setup_seconds,
             "latency_batch1": self.latency.to_dict() if self.latency else None,
             "throughput": [p.to_dict() for p in self.throughput],
+            "concurrent": self.concurrent,
         }
 
 
@@ -351,6 +358,60 @@ def _throughput(fns: list[Callable[[Any], Any]], x: Any, s: BenchSettings, n: in
     return [ThroughputPoint(n, _median(r), min(r), max(r), k, s.repeats) for r, k in zip(rates, calls)]
 
 
+def _concurrent(fn: Callable[[Any], Any], x1: Any, s: BenchSettings) -> dict[str, Any]:
+    """``s.clients`` threads, each making ``s.latency_calls`` batch-1 calls (after its warm-up),
+    every call timed on its own: p50/p90/p99 over all calls, and requests/s over the wall time
+    from the release of all threads to the last one's end. A remote: runtime keeps one
+    connection per thread, so this is N clients in flight at once. An error ends the run and
+    is raised (after every thread has stopped)."""
+    import threading
+
+    clock = time.perf_counter_ns
+    lat: list[list[int]] = [[] for _ in range(s.clients)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(s.clients + 1)
+
+    def client(out: list[int]) -> None:
+        try:
+            for _ in range(max(s.warmup, 1)):
+                fn(x1)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+        start.wait()
+        try:
+            for _ in range(s.latency_calls):
+                if errors:
+                    return
+                t0 = clock()
+                fn(x1)
+                out.append(clock() - t0)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(out,), daemon=True) for out in lat]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    us = sorted(v / 1000 for out in lat for v in out)
+    return {
+        "clients": s.clients,
+        "calls": len(us),
+        "errors": 0,
+        "seconds": wall,
+        "requests_per_s": len(us) / wall,
+        "p50_us": _percentile(us, 50),
+        "p90_us": _percentile(us, 90),
+        "p99_us": _percentile(us, 99),
+        "statistic": f"{s.clients} client threads, each {s.latency_calls} batch-1 calls after {max(s.warmup, 1)} warm-up calls; requests/s over the wall time",
+    }
+
+
 # --- the target --------------------------------------------------------------------------
 
 
@@ -367,6 +428,8 @@ def _default_runtimes(run: Any, info: Any) -> list[str]:
 
 def _threads_used(rt: Any, asked: int | None) -> str:
     """What the runtime actually runs with, in words (read while it is active)."""
+    if rt.kind == "remote":
+        return "the server's own (one HTTP connection or gRPC channel per client thread here)"
     if rt.kind == "torch":
         import torch
 
@@ -415,7 +478,7 @@ def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, variants: list[str] | None = None, settings: BenchSettings | None = None, progress: Progress | None = None) -> BenchResult:
+def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, variants: list[str] | None = None, settings: BenchSettings | None = None, progress: Progress | None = None, headers: list[tuple[str, str]] | None = None) -> BenchResult:
     """Benchmark ``target`` (a run folder or an .onnx file) on each runtime.
 
     Runtimes asked for that cannot run raise RuntimeUnavailable (exit 4) before anything is
@@ -443,7 +506,7 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
         raise UsageError("a runtime is listed twice", ", ".join(specs))
 
     edge = _edge_variants(run, variants) if variants else []
-    ctx = RuntimeContext(model_path=info.path if info else None, run=run, model_info=info, threads=s.threads)
+    ctx = RuntimeContext(model_path=info.path if info else None, run=run, model_info=info, threads=s.threads, headers=list(headers or []))
     if info is not None:
         ctx.output_names = info.output_names
     benches: list[RuntimeBench] = []
@@ -497,6 +560,11 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
                     progress(f"throughput at batch {bs:,}")
                 for (_, b), point in zip(active, _throughput(fns, batches.take(bs), s, bs)):
                     b.throughput.append(point)
+            for (rt, b), fn in zip(active, fns):
+                if rt.kind == "remote":  # --clients: N at once against the server; local runtimes unaffected
+                    if progress:
+                        progress(f"{rt.name}: {s.clients} concurrent clients")
+                    b.concurrent = _concurrent(fn, batches.take(1), s)
         for rt, b in active:
             b.info = rt.info()
     finally:

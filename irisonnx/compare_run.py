@@ -145,6 +145,7 @@ def run_compare(
     input_ranges: dict[str, tuple[float, float]] | None = None,
     feeds: Any = None,
     progress: Progress | None = None,
+    headers: list[tuple[str, str]] | None = None,
 ) -> CompareResult:
     """Compare runtimes on the same inputs. Unavailable runtimes that were asked for raise
     RuntimeUnavailable (exit 4); default ones are reported as unavailable and skipped.
@@ -152,7 +153,8 @@ def run_compare(
     ``module``: a user's torch module (``FILE.py:FACTORY`` or an nn.Module) that becomes the
     ``torch`` runtime. ``feeds``: inputs given directly (an :class:`irisonnx.inputs.InputSet`
     or a dict of arrays by input name), in place of ``inputs``. With ``save_io`` one runtime
-    is enough (recording a golden set); comparing needs two (a golden set counts as one)."""
+    is enough (recording a golden set); comparing needs two (a golden set counts as one).
+    ``headers``: (name, value) pairs sent with every request of a ``remote:`` runtime."""
     t0 = time.perf_counter()
     if batch_size < 1:
         raise UsageError("bad --batch-size", str(batch_size), "use a positive integer")
@@ -161,7 +163,7 @@ def run_compare(
     notes: list[str] = []
     run, info = _resolve_target(target, model, notes)
     model_path = info.path if info is not None else None
-    ctx = RuntimeContext(model_path=model_path, run=run, model_info=info)
+    ctx = RuntimeContext(model_path=model_path, run=run, model_info=info, headers=list(headers or []))
     if module is not None:
         from irisonnx.module import parse_module_spec
 

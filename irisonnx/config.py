@@ -95,9 +95,13 @@ LIMITS: dict[str, Limit] = {
     "count": Limit(int, 0, 1_000_000_000),  # random rows, rounds, warm-up calls
     "positive_count": Limit(int, 1, 1_000_000_000),  # repeats, timed calls
     "threads": Limit(int, 0, 4096),
+    "clients": Limit(int, 1, 1024),  # bench --clients: concurrent client threads for remote: runtimes
     "ulp": Limit(int, 0, 2**32),
     "opset": Limit(int, 1, 1000),
     "input_mb": Limit(int, 1, 1 << 20),  # --max-input-mb
+    "port": Limit(int, 0, 65535),  # serve --port/--grpc-port (0: any free port)
+    "request_bytes": Limit(int, 1024, 1 << 34),  # serve --max-request-bytes
+    "serve_threads": Limit(int, 1, 1024),  # serve --threads
 }
 
 

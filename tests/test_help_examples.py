@@ -181,6 +181,10 @@ def _skip_reason(line: str) -> str | None:
 
         ok, why = browser_available()
         return None if ok else f"needs the browser runtime: {why}"
+    if "remote:" in line:
+        return "needs an inference server at that URL (tests/test_serve.py runs compare against one)"
+    if line.startswith("irisonnx serve") and "--emit-kserve" not in line:
+        return "serves until stopped (tests/test_serve*.py start and stop it)"
     if line.startswith("irisonnx setup web"):
         return "installs npm packages from the npm registry (tests/test_wheel.py covers the missing-packages message)"
     return None

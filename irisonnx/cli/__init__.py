@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("irisonnx.cli.compare_cmd", "Compare runtimes on the same inputs: exact, atol/rtol or ULP, with statistics."),
     "edge": ("irisonnx.cli.edge_cmd", "Build fp32-opt, int8, fp16 and .ort variants, gate each on parity, bundle the passing ones."),
     "bench": ("irisonnx.cli.bench_cmd", "Measure batch-1 latency percentiles and throughput per runtime (torch, ort-cpu, ort-cuda)."),
+    "serve": ("irisonnx.cli.serve_cmd", "Serve a run, model or edge bundle over the Open Inference Protocol (REST + gRPC, tritonclient)."),
     "report": ("irisonnx.cli.report_cmd", "Regenerate RUN/report.html (self-contained, with plots) from the run folder."),
     "pipeline": ("irisonnx.cli.pipeline_cmd", "The main job: data, train, verify, export, compare, edge, bench, report; resumable."),
     "setup": ("irisonnx.cli.setup_cmd", "Install the browser runtime's npm packages into a per-user cache (setup web)."),

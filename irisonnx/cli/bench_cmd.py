@@ -10,7 +10,9 @@ from irisonnx.cli import echo_json, number, parse_int_list
 
 @click.command("bench")
 @click.argument("target", metavar="RUN_OR_MODEL", type=click.Path())
-@click.option("--runtimes", help="Comma-separated: torch (a run's weights), ort-cpu, ort-cuda; ort-* take :O0..:O3. Default: all that can run (asked for and unavailable exits 4).")
+@click.option("--runtimes", help="Comma-separated: torch (a run's weights), ort-cpu, ort-cuda, remote:URL (an inference server); ort-* take :O0..:O3. Default: all that can run (asked for and unavailable exits 4).")
+@click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'", help="remote: runtimes: an HTTP header (gRPC metadata) sent with every request, e.g. 'Authorization: Bearer TOKEN' (repeatable; never shown). A token in IRISONNX_REMOTE_TOKEN is sent as a bearer token.")
+@click.option("--clients", default=1, show_default=True, type=number("clients"), help="remote: runtimes: also time N concurrent client threads making batch-1 calls (p50/p99 latency, requests/s). Local runtimes are unaffected.")
 @click.option("--variants", help="Also time these variants of RUN/edge (comma-separated, or 'all'), each as runtime edge:NAME on the CPU Predictor, taking turns with the others.")
 @click.option("--batch-sizes", help="Comma-separated batch sizes for throughput. Default 1,64,4096,65536,1000000 (--quick: 1,64,4096,65536).")
 @click.option("--repeats", type=number("positive_count"), help="Timed repeats per batch size; rows/s is their median. Default 7 (--quick: 3).")
@@ -22,7 +24,7 @@ from irisonnx.cli import echo_json, number, parse_int_list
 @click.option("--input-range", "input_ranges", multiple=True, metavar="NAME=LO,HI", help="Models that are not irisonnx classifiers: value range of an input's generated values (repeatable; default 0..10 for floats, 0..9 for integers).")
 @click.option("--quick", is_flag=True, help="A few seconds in all: fewer repeats and calls, no 1M batch (used by pipeline).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def command(target: str, runtimes: str | None, variants: str | None, batch_sizes: str | None, repeats: int | None, warmup: int | None, latency_calls: int | None, threads: int | None, seed: int, dims: tuple[str, ...], input_ranges: tuple[str, ...], quick: bool, as_json: bool) -> None:
+def command(target: str, runtimes: str | None, headers: tuple[str, ...], clients: int, variants: str | None, batch_sizes: str | None, repeats: int | None, warmup: int | None, latency_calls: int | None, threads: int | None, seed: int, dims: tuple[str, ...], input_ranges: tuple[str, ...], quick: bool, as_json: bool) -> None:
     """Measure batch-1 latency (p50/p90/p99) and throughput (rows/s) per runtime.
 
     RUN_OR_MODEL is a run folder (torch weights and model.onnx) or an .onnx file, such as an
@@ -45,12 +47,15 @@ def command(target: str, runtimes: str | None, variants: str | None, batch_sizes
       irisonnx bench artifacts/runs/iris/edge/model.int8-static.onnx --batch-sizes 1,4096 --quick
       irisonnx bench cnn.onnx --batch-sizes 1,64,1024 --input-range image=0,1
       irisonnx bench tokens.onnx --dim T=32 --input-range ids=0,999
+      irisonnx bench model.onnx --runtimes remote:http://127.0.0.1:8000/v2/models/iris --clients 8
     """
     from irisonnx.bench import BenchSettings, run_bench
     from irisonnx.inputs import parse_dims, parse_ranges
+    from irisonnx.runtimes.remote import parse_headers
 
+    hdrs = parse_headers(headers)
     sizes = parse_int_list(batch_sizes, "--batch-sizes") if batch_sizes is not None else None
-    settings = BenchSettings.make(quick=quick, batch_sizes=sizes, repeats=repeats, warmup=warmup, threads=threads, latency_calls=latency_calls, seed=seed, dims=parse_dims(dims), input_ranges=parse_ranges(input_ranges))
+    settings = BenchSettings.make(quick=quick, batch_sizes=sizes, repeats=repeats, warmup=warmup, threads=threads, latency_calls=latency_calls, seed=seed, dims=parse_dims(dims), input_ranges=parse_ranges(input_ranges), clients=clients)
     names = [r.strip() for r in runtimes.split(",") if r.strip()] if runtimes is not None else None
     if names is not None and not names:
         from irisonnx.errors import UsageError
@@ -73,7 +78,7 @@ def command(target: str, runtimes: str | None, variants: str | None, batch_sizes
 
     try:
         with lock_if_run(target):  # the weights and models must not change while timed
-            res = run_bench(target, runtimes=names, variants=variant_names, settings=settings, progress=status)
+            res = run_bench(target, runtimes=names, variants=variant_names, settings=settings, progress=status, headers=hdrs)
     finally:
         if status is not None:
             click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
@@ -114,6 +119,16 @@ def render_text(d: dict[str, Any]) -> str:
         for r in ran:
             by = {p["batch_size"]: p["rows_per_s"] for p in r["throughput"]}
             lines.append(f"  {r['runtime']:<{w}}  " + "  ".join(f"{_rate(by[b]):>{cw}}" for b in sizes))
+    conc = [r for r in ran if r.get("concurrent")]
+    if conc:
+        w = max(7, *(len(r["runtime"]) for r in conc))
+        lines += ["", "concurrent clients at batch 1 (remote runtimes; µs per call)", f"  {'runtime':<{w}}  {'clients':>7}  {'p50':>8}  {'p99':>8}  {'requests/s':>10}  {'errors':>6}"]
+        for r in conc:
+            c = r["concurrent"]
+            lines.append(f"  {r['runtime']:<{w}}  {c['clients']:>7}  {c['p50_us']:>8.1f}  {c['p99_us']:>8.1f}  {c['requests_per_s']:>10.1f}  {c['errors']:>6}")
+    for r in ran:
+        if r["info"].get("kind") == "remote" and r["info"].get("note"):
+            lines.append(f"server    {r['runtime']}: " + ", ".join(f"{k} {v}" for k, v in r["info"].get("versions", {}).items()) + f"; {r['info']['note']}")
     for r in d["runtimes"]:
         if not r["available"]:
             lines.append(f"unavailable: {r['runtime']} ({r['reason']})")

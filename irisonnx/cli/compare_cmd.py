@@ -39,7 +39,8 @@ def _spec(text: str) -> str:
 
 @click.command("compare")
 @click.argument("target", type=click.Path())
-@click.option("--runtimes", help="Comma-separated runtimes: torch, ort-cpu, ort-cuda, reference, web (onnxruntime-web in headless Chromium), golden[:NAME]; ort-* take :O0..:O3 (graph optimisation), ort-cuda also :tf32. Default: torch, ort-cpu, reference and ort-cuda where they can run.")
+@click.option("--runtimes", help="Comma-separated runtimes: torch, ort-cpu, ort-cuda, reference, web (onnxruntime-web in headless Chromium), golden[:NAME], remote:URL (an inference server: remote:http://HOST:PORT/v2/models/NAME or remote:grpc://HOST:PORT/NAME); ort-* take :O0..:O3 (graph optimisation), ort-cuda also :tf32. Default: torch, ort-cpu, reference and ort-cuda where they can run.")
+@click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'", help="remote: runtimes: an HTTP header (gRPC metadata) sent with every request, e.g. 'Authorization: Bearer TOKEN' (repeatable; never shown). A token in IRISONNX_REMOTE_TOKEN is sent as a bearer token.")
 @click.option("--baseline", help="Runtime every other one is compared against (default: the first; golden with --load-io).")
 @click.option("--model", type=click.Path(dir_okay=False), help="With a run: compare this ONNX file instead of RUN/model.onnx against the run's torch weights.")
 @click.option("--module", help="FILE.py:FACTORY: your torch module (FACTORY returns an nn.Module with its weights loaded) as the torch runtime. The file is run as Python: name only code you trust.")
@@ -61,7 +62,7 @@ def _spec(text: str) -> str:
 @max_input_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def command(target: str, runtimes: str | None, baseline: str | None, model: str | None, module: str | None, inputs: str | None, dims: tuple[str, ...], input_ranges: tuple[str, ...], seed: int, batch_size: int, exact: bool, atol: tuple[str, ...], rtol: tuple[str, ...], max_ulp: int | None, require_argmax: bool, save_io: str | None, save_io_format: str, load_io: str | None, locate: bool, report_path: str | None, as_json: bool, quiet: bool) -> None:
+def command(target: str, runtimes: str | None, headers: tuple[str, ...], baseline: str | None, model: str | None, module: str | None, inputs: str | None, dims: tuple[str, ...], input_ranges: tuple[str, ...], seed: int, batch_size: int, exact: bool, atol: tuple[str, ...], rtol: tuple[str, ...], max_ulp: int | None, require_argmax: bool, save_io: str | None, save_io_format: str, load_io: str | None, locate: bool, report_path: str | None, as_json: bool, quiet: bool) -> None:
     """Run the same inputs through several runtimes and prove, with numbers, they agree.
 
     TARGET is a run folder (torch weights + model.onnx) or an .onnx file. Each runtime is
@@ -80,6 +81,7 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
       irisonnx compare tokens.onnx --inputs random:64 --dim T=16 --input-range ids=0,999
       irisonnx compare net.onnx --module net.py:build --runtimes torch,ort-cpu,reference
       irisonnx compare model.onnx --runtimes ort-cpu --load-io test_data_set_0/
+      irisonnx compare model.onnx --runtimes ort-cpu,remote:http://127.0.0.1:8000/v2/models/iris --exact
     """
     from pathlib import Path
 
@@ -88,6 +90,7 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
     from irisonnx.compare_run import run_compare
     from irisonnx.errors import CheckFailed, UsageError
     from irisonnx.inputs import parse_dims, parse_ranges
+    from irisonnx.runtimes.remote import parse_headers
     from irisonnx.storage import atomic_write_text
 
     if exact and max_ulp is not None:
@@ -145,6 +148,7 @@ def command(target: str, runtimes: str | None, baseline: str | None, model: str 
             load_io=load_io,
             locate=locate,
             progress=progress,
+            headers=parse_headers(headers),
         )
         if report_path:
             text = render_markdown(res) if report_path.lower().endswith(".md") else render_html(res)

@@ -17,6 +17,7 @@ REGISTRY: dict[str, str] = {
     "reference": "irisonnx.runtimes.reference:ReferenceRuntime",
     "golden": "irisonnx.runtimes.golden:GoldenRuntime",
     "web": "irisonnx.runtimes.web:WebRuntime",
+    "remote": "irisonnx.runtimes.remote:RemoteRuntime",
 }
 
 

@@ -35,6 +35,7 @@ class RuntimeContext:
     module: Any = None  # irisonnx.module.ModuleSpec: a user's torch module (--module FILE.py:FACTORY)
     model_info: Any = None  # irisonnx.onnx_io.ModelInfo, already checked for safety
     threads: int | None = None  # bench --threads: Predictor workers, torch intra-op threads; None: defaults
+    headers: list = field(default_factory=list)  # (name, value) pairs for remote: (--header); never shown
 
 
 @dataclass
