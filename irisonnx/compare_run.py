@@ -129,8 +129,8 @@ def _signature(info: Any, run: Any) -> Any:
 def run_compare(
     target: str | os.PathLike,
     *,
-    runtimes: list[str] | None = None,
-    baseline: str | None = None,
+    runtimes: list[str | Runtime] | None = None,
+    baseline: str | Runtime | None = None,
     model: str | os.PathLike | None = None,
     module: Any = None,
     inputs: str | None = None,
@@ -187,8 +187,12 @@ def run_compare(
 
     # --- which runtimes ---------------------------------------------------------------------
     explicit = runtimes is not None
+    # Runtime objects (irisonnx.create_runtime, or a subclass of Runtime) are used as given.
+    given = {r.name: r for r in [*(runtimes or []), baseline] if isinstance(r, Runtime)}
+    if isinstance(baseline, Runtime):
+        baseline = baseline.name
     if runtimes is not None:
-        runtimes = [r.strip() for r in runtimes if r.strip()]
+        runtimes = [r.name if isinstance(r, Runtime) else r.strip() for r in runtimes if isinstance(r, Runtime) or r.strip()]
         if not runtimes:
             raise UsageError("no runtimes given", "--runtimes is empty", "name at least one, e.g. --runtimes torch,ort-cpu")
     if runtimes is None:
@@ -200,14 +204,15 @@ def run_compare(
         baseline = "golden" if load_io else runtimes[0]
     specs = [baseline] + [r for r in runtimes if r != baseline]
     for s in specs:
-        parse_spec(s)
+        if s not in given:
+            parse_spec(s)
     if len(set(specs)) != len(specs):
         raise UsageError("a runtime is listed twice", ", ".join(specs))
 
     statuses: list[RuntimeStatus] = []
     active: list[Runtime] = []
     for s in specs:
-        rt = create(s, ctx)
+        rt = given[s] if s in given else create(s, ctx)
         ok, why = rt.is_available()
         is_explicit = explicit or s == baseline
         statuses.append(RuntimeStatus(rt.name, ok, why, is_explicit))

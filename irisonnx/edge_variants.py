@@ -104,14 +104,16 @@ def _quiet() -> Iterator[None]:
     warnings ('Please consider to run pre-processing') and warn; the library prints nothing."""
     import onnxruntime as ort
 
-    ort.set_default_logger_severity(3)  # sessions the tools create log C++ warnings otherwise
+    from irisonnx import ortlog
+
     names = ("root", "onnxruntime", "onnxruntime.quantization", "onnxruntime.transformers")
     loggers = [logging.getLogger() if n == "root" else logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     try:
         for lg in loggers:
             lg.setLevel(logging.ERROR)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        # Sessions the tools create log C++ warnings otherwise; set back when they are done.
+        with ortlog.default_severity(ort, max(3, ortlog.process_severity())), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -158,6 +158,11 @@ class ExportResult:
     def validated(self) -> bool:
         return self.parity.passed
 
+    @property
+    def passed(self) -> bool:
+        """The parity check's outcome (the API's one way to signal it; same as ``validated``)."""
+        return self.parity.passed
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path),

@@ -51,6 +51,11 @@ class ModuleExportResult:
     def validated(self) -> bool:
         return bool(self.parity) and all(r.passed for r in self.parity)
 
+    @property
+    def passed(self) -> bool:
+        """The parity check's outcome (the API's one way to signal it; same as ``validated``)."""
+        return self.validated
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path),

@@ -169,8 +169,12 @@ def create_session(
     so = ort.SessionOptions()
     # Errors reach us as exceptions and become one line; onnxruntime's own log lines would
     # break the CLI's one-line stderr contract (e.g. "[E:onnxruntime:...] fallback disabled").
+    # Only this session's level: the process-wide default logger is the caller's (the CLI
+    # silences it through irisonnx.ortlog; a library call leaves it as it was).
     so.log_severity_level = 4
-    ort.set_default_logger_severity(4)
+    from irisonnx import ortlog
+
+    ortlog.apply(ort)
     so.graph_optimization_level = {
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,

@@ -171,6 +171,9 @@ def train(
         check_not_foreign(run)
     check_run_links(run)
     threads = torch.get_num_threads()
+    # Training seeds (and a resume restores) the global torch, numpy and python generators,
+    # which every checkpoint records; the caller's states come back when training ends.
+    saved_rng = (torch.get_rng_state(), np.random.get_state(), random.getstate())
     torch.set_num_threads(1)
     try:
         with run_lock(run):
@@ -178,6 +181,9 @@ def train(
             return _train(dataset, model_cfg, train_cfg, run, resume, on_epoch)
     finally:
         torch.set_num_threads(threads)
+        torch.set_rng_state(saved_rng[0])
+        np.random.set_state(saved_rng[1])
+        random.setstate(saved_rng[2])
 
 
 def _train(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig, run: Path, resume: bool, on_epoch: EpochCallback | None) -> TrainResult:

@@ -120,6 +120,9 @@ def _catch_termination() -> None:
 def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(os.environ.get("IRISONNX_DEBUG"))
     _catch_termination()
+    from irisonnx import ortlog
+
+    ortlog.quiet_process()  # the CLI owns this process: onnxruntime's default logger stays silent
     try:
         with warnings.catch_warnings():
             if not debug:  # stderr carries one error line or nothing: no library warnings
