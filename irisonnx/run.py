@@ -122,8 +122,11 @@ class Run:
         path = Path(weights) if weights else self.weights_path
         if verify and path.resolve().parent == self.dir.resolve():
             self.manifest().verify(path, "weights file")
+        import torch
+
         state = load_weights_torch(path)
-        model = MLP(self.model_config)
+        with torch.random.fork_rng(devices=[]):  # the random init is overwritten: leave the caller's torch RNG alone
+            model = MLP(self.model_config)
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:

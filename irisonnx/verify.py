@@ -81,7 +81,8 @@ def verify_run(run_dir: str | os.PathLike) -> VerifyResult:
 
     final_model = run.load_model()
     ckpt = load_checkpoint(path)
-    ckpt_model = MLP(run.model_config)
+    with torch.random.fork_rng(devices=[]):  # the random init is overwritten: leave the caller's torch RNG alone
+        ckpt_model = MLP(run.model_config)
     try:
         ckpt_model.load_state_dict(ckpt.model_state, strict=True)
     except RuntimeError as exc:  # parsed, but its tensors do not fit the config: corrupt, not our bug
