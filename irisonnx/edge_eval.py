@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from irisonnx.compare import PairStats, Tolerance, bits_equal
+from irisonnx.config import parse_number
 from irisonnx.errors import UsageError
 
 __all__ = ["Gates", "Check", "Figures", "Evaluator", "gate_checks", "summarise", "bench", "ort_format_session", "twin_matches", "FeedSet", "GenericEvaluator", "tolerance_checks", "summarise_generic", "bench_feeds", "parse_output_tols", "IN_RANGE", "BEYOND"]
@@ -113,7 +114,7 @@ def parse_output_tols(items: list[str] | tuple[str, ...] | None) -> dict[str, tu
         key, eq, val = item.rpartition("=")
         a_s, comma, r_s = val.partition(",")
         try:
-            a, r = float(a_s), float(r_s)
+            a, r = parse_number(a_s), parse_number(r_s)
         except ValueError:
             a = r = float("nan")
         if not eq or not comma or not key.strip() or not (np.isfinite(a) and np.isfinite(r)) or a < 0 or r < 0:

@@ -26,6 +26,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from irisonnx.config import parse_int, parse_number
 from irisonnx.errors import DataError, UsageError
 
 __all__ = ["random_rows", "read_rows", "make_inputs", "InputSet", "make_feeds", "random_feeds", "parse_dims", "parse_ranges", "DEFAULT_FLOAT_RANGE", "DEFAULT_INT_RANGE"]
@@ -118,7 +119,7 @@ def make_inputs(spec: str, *, dataset: Any = None, feature_names: Sequence[str],
         idx = {"test": dataset.test_idx, "train": dataset.train_idx, "all": np.arange(len(dataset.labels))}[spec]
         return np.ascontiguousarray(dataset.features[idx]), f"{dataset.name} {spec} split ({len(idx)} rows)"
     if spec.startswith("random:"):
-        from irisonnx.config import check_number, parse_int
+        from irisonnx.config import check_number
 
         try:
             n = parse_int(spec.split(":", 1)[1])
@@ -181,7 +182,7 @@ def parse_dims(items: Sequence[str] | None) -> dict[str, int]:
     for item in items or ():
         name, eq, size = item.rpartition("=")
         try:
-            n = int(size, 10)
+            n = parse_int(size)
         except ValueError:
             n = -1
         if not eq or not name.strip() or n < 1 or n > 1 << 31:
@@ -199,7 +200,7 @@ def parse_ranges(items: Sequence[str] | None) -> dict[str, tuple[float, float]]:
         name, eq, rng = item.rpartition("=")
         lo_s, comma, hi_s = rng.partition(",")
         try:
-            lo, hi = float(lo_s), float(hi_s)
+            lo, hi = parse_number(lo_s), parse_number(hi_s)
         except ValueError:
             lo = hi = math.nan
         if not eq or not comma or not name.strip() or not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
@@ -343,7 +344,7 @@ def make_feeds(
     if spec.startswith(("random:", "uniform:")):
         kind, _, count = spec.partition(":")
         try:
-            n = int(count, 10)
+            n = parse_int(count)
         except ValueError:
             raise UsageError("bad --inputs", repr(spec), f"use {kind}:N with an integer N") from None
         if n < 1:

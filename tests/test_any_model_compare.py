@@ -283,3 +283,13 @@ def test_uniform_inputs_stay_inside_the_range(models: dict, tmp_path: Path, caps
         assert a.shape == (500, 4) and b.shape == (500, 3)
         assert bool(a.min() >= 0 and a.max() <= 1 and b.min() >= -2 and b.max() <= -1) is inside, (spec, a.min(), a.max())
         assert ("uniform rows within the input ranges" in doc["inputs"]) is inside
+
+
+@pytest.mark.parametrize("flag,value", [("--dim", "T=1_000"), ("--dim", "T=１２"), ("--input-range", "ids=0,1_0"), ("--input-range", "ids=０,9"), ("--inputs", "random:1_0")])
+def test_new_flags_take_strict_numbers(models: dict, flag: str, value: str, capsys: pytest.CaptureFixture) -> None:
+    """Issue 15's strict number syntax holds for the any-model flags too (float() and int()
+    accept '1_000' and full-width digits)."""
+    args = ["--dim", "T=3"] if flag != "--dim" else []
+    rc, _, err = cli(capsys, "compare", str(models["emb"]), "--runtimes", "ort-cpu,reference", *args, flag, value, "-q")
+    assert rc == 2, err
+    assert "bad " + flag in one_error_line(err) or "not" in one_error_line(err)

@@ -97,7 +97,7 @@ def test_a_current_edge_bundle_without_its_web_page_gets_the_page_back(piped, tm
 
 
 def test_a_run_trained_further_is_continued_and_its_stale_artifacts_refreshed(piped, tmp_path: Path, datastore: Path) -> None:
-    """README: `irisonnx train --epochs 150` after the demo's 100, then the demo again. The
+    """docs/commands.md: `irisonnx train --epochs 150` after the demo's 100, then the demo again. The
     pipeline asks for fewer epochs than the run has: it keeps the run as it is, says so, and
     refreshes everything the extra training made stale (model.onnx, compare, edge, bench)."""
     run, first, _ = piped

@@ -6,6 +6,7 @@ from typing import Any
 import click
 
 from irisonnx.cli import echo_json, number
+from irisonnx.config import parse_number
 
 _VARIANTS = "fp32,fp32-opt,int8-dynamic,int8-static,fp16"  # irisonnx.edge_variants.VARIANTS, without importing it
 
@@ -166,7 +167,7 @@ def _pair(text: str, flag: str) -> tuple[float, float]:
 
     a_s, comma, r_s = text.partition(",")
     try:
-        a, r = float(a_s), float(r_s)
+        a, r = parse_number(a_s), parse_number(r_s)
     except ValueError:
         a = r = math.nan
     if not comma or not (math.isfinite(a) and math.isfinite(r)) or a < 0 or r < 0:
