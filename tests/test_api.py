@@ -197,3 +197,13 @@ def test_module_export_and_check_leave_state_alone(tmp_path: Path) -> None:
     assert irisonnx.export(net, tmp_path / "n.onnx", inputs=x).passed is True
     assert irisonnx.check(net, x, runtimes=["torch", "ort-cpu"]).passed is True
     assert _state() == before
+
+
+def test_readme_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's python blocks (the API's first appearance) run as written, examples/ importable."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    for i, code in enumerate(blocks):
+        exec(compile(code, f"README.md:python{i}", "exec"), {})
