@@ -50,7 +50,6 @@ __version__ = "0.1.0"
 _API = ("check", "CheckResult", "prepare_data", "predict", "build_edge", "create_runtime", "load_model", "signature")
 _LAZY = {
     **{name: "irisonnx.api" for name in _API},
-    "export_module": "irisonnx.export_module",
     "Predictor": "irisonnx.predictor",
     "Runtime": "irisonnx.runtimes.base",
     "Dataset": "irisonnx.data",
@@ -63,7 +62,7 @@ _LAZY = {
 # The import system binds a submodule onto the package when it is first imported, so these
 # names are the submodules, made callable: ``irisonnx.train(ds)`` runs irisonnx.api.train,
 # and ``import irisonnx.train as m`` / ``from irisonnx.train import ...`` work as before.
-_STAGES = ("train", "verify", "export", "compare", "report", "pipeline", "bench", "runtimes", "signature")
+_STAGES = ("train", "verify", "export", "export_module", "compare", "report", "pipeline", "bench", "runtimes", "signature")
 
 
 class _Stage(types.ModuleType):
@@ -72,7 +71,9 @@ class _Stage(types.ModuleType):
     def _api(self) -> Any:
         import importlib
 
-        return getattr(importlib.import_module("irisonnx.api"), self.__name__.rpartition(".")[2])
+        short = self.__name__.rpartition(".")[2]
+        fn = getattr(importlib.import_module("irisonnx.api"), short, None)
+        return fn if fn is not None else super().__getattribute__(short)  # export_module: the module's own function
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._api()(*args, **kwargs)
