@@ -39,6 +39,25 @@ def parse_number(text: str) -> float:
     return float(t)
 
 
+def parse_pair(text: str) -> tuple[float, float] | None:
+    """``A,B`` -> two finite numbers (the syntax above), or None: the one parser behind
+    ``--input-range NAME=LO,HI``, ``--output-tol OUTPUT=ATOL,RTOL`` and ``--int8-tol ATOL,RTOL``;
+    each caller names its flag and checks its own range."""
+    a_s, comma, b_s = text.partition(",")
+    try:
+        a, b = parse_number(a_s), parse_number(b_s)
+    except ValueError:
+        return None
+    return (a, b) if comma and math.isfinite(a) and math.isfinite(b) else None
+
+
+def parse_named_pair(text: str) -> tuple[str, tuple[float, float]] | None:
+    """``NAME=A,B`` -> (NAME, (A, B)), or None when malformed."""
+    name, eq, rest = text.rpartition("=")
+    pair = parse_pair(rest) if eq and name.strip() else None
+    return (name.strip(), pair) if pair is not None else None
+
+
 def parse_int(text: str) -> int:
     """``int(text)`` for ASCII digits with an optional sign; ValueError otherwise."""
     t = text.strip()

@@ -22,7 +22,6 @@ from typing import Any, Callable
 import numpy as np
 
 from irisonnx.compare import PairStats, Tolerance, bits_equal
-from irisonnx.config import parse_number
 from irisonnx.errors import UsageError
 
 __all__ = ["Gates", "Check", "Figures", "Evaluator", "gate_checks", "summarise", "bench", "ort_format_session", "twin_matches", "FeedSet", "GenericEvaluator", "tolerance_checks", "summarise_generic", "bench_feeds", "parse_output_tols", "IN_RANGE", "BEYOND"]
@@ -109,17 +108,14 @@ class Gates:
 
 def parse_output_tols(items: list[str] | tuple[str, ...] | None) -> dict[str, tuple[float, float]]:
     """``--output-tol [VARIANT:]OUTPUT=ATOL,RTOL`` (repeatable)."""
+    from irisonnx.config import parse_named_pair
+
     out: dict[str, tuple[float, float]] = {}
     for item in items or ():
-        key, eq, val = item.rpartition("=")
-        a_s, comma, r_s = val.partition(",")
-        try:
-            a, r = parse_number(a_s), parse_number(r_s)
-        except ValueError:
-            a = r = float("nan")
-        if not eq or not comma or not key.strip() or not (np.isfinite(a) and np.isfinite(r)) or a < 0 or r < 0:
+        got = parse_named_pair(item)
+        if got is None or min(got[1]) < 0:
             raise UsageError("bad --output-tol", repr(item), "use [VARIANT:]OUTPUT=ATOL,RTOL with finite numbers >= 0, e.g. probabilities=0.01,0")
-        out[key.strip()] = (a, r)
+        out[got[0]] = got[1]
     return out
 
 

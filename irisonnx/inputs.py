@@ -26,7 +26,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from irisonnx.config import parse_int, parse_number
+from irisonnx.config import parse_int
 from irisonnx.errors import DataError, UsageError
 
 __all__ = ["random_rows", "read_rows", "make_inputs", "InputSet", "make_feeds", "random_feeds", "parse_dims", "parse_ranges", "DEFAULT_FLOAT_RANGE", "DEFAULT_INT_RANGE"]
@@ -193,19 +193,14 @@ def parse_dims(items: Sequence[str] | None) -> dict[str, int]:
 
 def parse_ranges(items: Sequence[str] | None) -> dict[str, tuple[float, float]]:
     """``--input-range NAME=LO,HI``."""
-    import math
+    from irisonnx.config import parse_named_pair
 
     out: dict[str, tuple[float, float]] = {}
     for item in items or ():
-        name, eq, rng = item.rpartition("=")
-        lo_s, comma, hi_s = rng.partition(",")
-        try:
-            lo, hi = parse_number(lo_s), parse_number(hi_s)
-        except ValueError:
-            lo = hi = math.nan
-        if not eq or not comma or not name.strip() or not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        got = parse_named_pair(item)
+        if got is None or got[1][0] > got[1][1]:
             raise UsageError("bad --input-range", repr(item), "use NAME=LO,HI with finite numbers, LO <= HI")
-        out[name.strip()] = (lo, hi)
+        out[got[0]] = got[1]
     return out
 
 

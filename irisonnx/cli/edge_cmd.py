@@ -6,7 +6,6 @@ from typing import Any
 import click
 
 from irisonnx.cli import echo_json, number
-from irisonnx.config import parse_number
 
 _VARIANTS = "fp32,fp32-opt,int8-dynamic,int8-static,fp16"  # irisonnx.edge_variants.VARIANTS, without importing it
 
@@ -161,15 +160,10 @@ def _render(res: Any, doc: dict, as_json: bool) -> None:
 
 def _pair(text: str, flag: str) -> tuple[float, float]:
     """``ATOL,RTOL`` -> two finite numbers >= 0 (exit 2 otherwise)."""
-    import math
-
+    from irisonnx.config import parse_pair
     from irisonnx.errors import UsageError
 
-    a_s, comma, r_s = text.partition(",")
-    try:
-        a, r = parse_number(a_s), parse_number(r_s)
-    except ValueError:
-        a = r = math.nan
-    if not comma or not (math.isfinite(a) and math.isfinite(r)) or a < 0 or r < 0:
+    pair = parse_pair(text)
+    if pair is None or min(pair) < 0:
         raise UsageError(f"bad {flag}", repr(text), "use ATOL,RTOL with finite numbers >= 0, e.g. 0.05,0.05")
-    return a, r
+    return pair
