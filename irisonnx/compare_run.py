@@ -263,9 +263,13 @@ def run_compare(
             try:
                 rt.activate()
             except RuntimeUnavailable as exc:
+                from irisonnx.runtimes.conversion import RuntimeUnsupported
+
                 st = next(s for s in statuses if s.spec == rt.name)
-                if st.explicit:
+                if st.explicit and not isinstance(exc, RuntimeUnsupported):
                     raise
+                # A runtime whose converter lacks one of the model's ops ("unsupported: OP") is
+                # skipped even when named: the others are still compared (never exit 70).
                 # A default runtime that cannot take this model (the reference evaluator lacks
                 # ZipMap, say) is reported as unavailable, as if is_available had said so.
                 st.available, st.reason = False, exc.why or str(exc)
