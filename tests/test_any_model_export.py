@@ -305,8 +305,8 @@ def test_one_onnxruntime_session_factory() -> None:
     the bundle's standalone script: it runs without irisonnx installed, so it has its own."""
     root = Path(__file__).resolve().parent.parent / "irisonnx"
     makers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "InferenceSession(" in p.read_text())
-    assert makers == ["edge_predict.py", "predictor.py"]
-    assert (root / "predictor.py").read_text().count("InferenceSession(") == 1
+    assert makers == ["edge/template/predict.py", "runtimes/ort_engine.py"]
+    assert (root / "runtimes" / "ort_engine.py").read_text().count("InferenceSession(") == 1
 
 
 @pytest.mark.parametrize("command", ["compare", "bench", "edge"])

@@ -7,7 +7,7 @@ import click
 
 from irisonnx.cli import echo_json, number
 
-_VARIANTS = "fp32,fp32-opt,int8-dynamic,int8-static,fp16"  # irisonnx.edge_variants.VARIANTS, without importing it
+_VARIANTS = "fp32,fp32-opt,int8-dynamic,int8-static,fp16"  # irisonnx.edge.variants._ort.VARIANTS, without importing it
 
 
 @click.command("edge")
@@ -87,8 +87,8 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
       irisonnx edge tokens.onnx --dim T=16 --calibration calib.npz
       python artifacts/runs/iris/edge/predict.py --values "5.1,3.5,1.4,0.2" --variant fp16
     """
-    from irisonnx.edge import Gates, QuantOptions
-    from irisonnx.edge_eval import parse_output_tols
+    from irisonnx.edge.build import Gates, QuantOptions
+    from irisonnx.edge.gates import parse_output_tols
     from irisonnx.errors import UsageError
 
     if threads < 0:
@@ -108,12 +108,12 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
 
 
 def _build_locked(target: str, out: str | None, variants: str, ort_format: bool, data: str | None, calibration: str | None, dims: tuple[str, ...], input_ranges: tuple[str, ...], web: bool, random_rows: int, seed: int, threads: int, bench_rounds: int, run: Any, gates: Any, quant: Any) -> tuple[Any, dict]:
-    from irisonnx.edge import build_edge
-    from irisonnx.inputs import parse_dims, parse_ranges
+    from irisonnx.edge.build import build_edge
+    from irisonnx.compare.inputs import parse_dims, parse_ranges
 
     add_web = None
     if web:
-        from irisonnx.web import add_web_bundle as add_web
+        from irisonnx.browser.session import add_web_bundle as add_web
 
     res = build_edge(
         target,
@@ -144,7 +144,7 @@ def _build_locked(target: str, out: str | None, variants: str, ort_format: bool,
 
 
 def _render(res: Any, doc: dict, as_json: bool) -> None:
-    from irisonnx.edge_report import render_text
+    from irisonnx.edge.render import render_text
     from irisonnx.errors import CheckFailed
 
     if as_json:

@@ -1,8 +1,8 @@
 """Parity gates and side-by-side timing for edge variants. Returns data, prints nothing.
 
 Every variant is compared with the fp32 model (onnxruntime CPU, the same settings) by the
-compare engine (:class:`irisonnx.compare.PairStats`) on the test split and on seeded random
-rows (:func:`irisonnx.inputs.random_rows`: inside and far beyond the training range), each
+compare engine (:class:`irisonnx.compare.stats.PairStats`) on the test split and on seeded random
+rows (:func:`irisonnx.compare.inputs.random_rows`: inside and far beyond the training range), each
 run two ways: all rows in one call, and one row per call. Both matter on a device, and
 they differ for int8-dynamic, whose activation scale is computed over the whole call.
 The baseline is run the same way, so each mode is compared like for like.
@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from irisonnx.compare import PairStats, Tolerance, bits_equal
+from irisonnx.compare.stats import PairStats, Tolerance, bits_equal
 from irisonnx.errors import UsageError
 
 __all__ = ["Gates", "Check", "Figures", "Evaluator", "gate_checks", "summarise", "bench", "ort_format_session", "twin_matches", "FeedSet", "GenericEvaluator", "tolerance_checks", "summarise_generic", "bench_feeds", "parse_output_tols", "IN_RANGE", "BEYOND"]
@@ -390,7 +390,7 @@ def bench_feeds(calls: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], r
 def ort_format_session(data: bytes, threads: int | None = None) -> Any:
     """An onnxruntime CPU session over ORT-format bytes (the Predictor reads ONNX only).
     Same rule as the Predictor: the provider that ran must be the one asked for."""
-    from irisonnx.predictor import create_session  # the one session factory
+    from irisonnx.runtimes.ort_engine import create_session  # the one session factory
 
     return create_session(data, intra_threads=threads, what="the ORT-format model")
 

@@ -16,11 +16,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from irisonnx.checkpoint import Checkpoint, capture_rng, checkpoint_name, list_checkpoints, load_checkpoint, restore_rng, save_checkpoint, save_weights
+from irisonnx.training.checkpoint import Checkpoint, capture_rng, checkpoint_name, list_checkpoints, load_checkpoint, restore_rng, save_checkpoint, save_weights
 from irisonnx.config import ModelConfig, TrainConfig, diff, from_dict, to_dict
 from irisonnx.errors import ArtifactError, IrisOnnxError, UsageError
 from irisonnx.guard import refresh_stale
-from irisonnx.run import RUN_FORMAT, library_versions
+from irisonnx.training.run import RUN_FORMAT, library_versions
 from irisonnx.storage import Manifest, atomic_write_json, read_json, remove_stale_temp_files, sha256_file
 
 __all__ = ["TrainResult", "train", "default_run_dir"]
@@ -190,7 +190,7 @@ def _train(dataset: Any, model_cfg: ModelConfig, train_cfg: TrainConfig, run: Pa
     import torch
     import torch.nn.functional as F
 
-    from irisonnx.model import MLP
+    from irisonnx.training.model import MLP
 
     ckpt_dir = run / "checkpoints"
     removed = remove_stale_temp_files(run) if run.is_dir() else []

@@ -3,7 +3,7 @@
 Pieces: the npm packages onnxruntime-web 1.30.0 and playwright-core (``irisonnx setup web``
 runs ``npm ci`` from the shipped lock file into a per-user cache; a checkout may have them in
 ``web/node_modules`` instead, from ``make web-deps``), Debian's ``chromium``, and Node.js. A :class:`BrowserSession` starts
-:mod:`irisonnx.webserver` on 127.0.0.1 (ephemeral port), then ``node web/driver.mjs``, which
+:mod:`irisonnx.browser.webserver` on 127.0.0.1 (ephemeral port), then ``node web/driver.mjs``, which
 opens the page in Chromium and answers JSON-line commands. Every step has a time limit; both
 processes are stopped by process id at the end, and on Linux they also get SIGTERM when the
 process that started them dies (``PR_SET_PDEATHSIG``), so a SIGKILLed owner leaves no server.
@@ -191,7 +191,7 @@ class BrowserSession:
         self.close(check=exc_type is None)
 
     def _start(self) -> None:
-        cmd = [sys.executable, "-m", "irisonnx.webserver", "--root", str(self.root), "--mount", f"ort={ort_dist()}", "--log", str(self.log_path)]
+        cmd = [sys.executable, "-m", "irisonnx.browser.webserver", "--root", str(self.root), "--mount", f"ort={ort_dist()}", "--log", str(self.log_path)]
         self.server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **_CHILD)
         port = self._readline(self.server, "the local web server did not start")
         self.url = f"http://127.0.0.1:{int(port)}/{self.page}"
@@ -319,7 +319,7 @@ def _console(ans: dict[str, Any]) -> str:
 def build_web_bundle(model: Any, out_dir: str | os.PathLike, dataset: str | None = None, model_name: str = "model.onnx") -> list[Path]:
     """Write a static web bundle: index.html, app.mjs, the model, labels.json, ort/ (3 files).
 
-    ``model`` is a checked :class:`irisonnx.onnx_io.ModelInfo`; feature and class names come
+    ``model`` is a checked :class:`irisonnx.modelfile.onnx_io.ModelInfo`; feature and class names come
     from its metadata. Open ``index.html`` from any static file server.
     """
     from irisonnx.storage import atomic_write_bytes, atomic_write_json
@@ -378,7 +378,7 @@ def add_web_bundle(edge_dir: str | os.PathLike, values: list[float] | None = Non
     Returns the screenshot path.
     """
     from irisonnx.errors import ArtifactError
-    from irisonnx.onnx_io import load_model_safely
+    from irisonnx.modelfile.onnx_io import load_model_safely
     from irisonnx.storage import TEMP_MARK, atomic_write_json, fsync_dir, read_json, sha256_file
 
     edge = Path(edge_dir)

@@ -1,4 +1,4 @@
-"""Render an :class:`irisonnx.edge.EdgeResult` as the text table ``irisonnx edge`` prints."""
+"""Render an :class:`irisonnx.edge.build.EdgeResult` as the text table ``irisonnx edge`` prints."""
 
 from __future__ import annotations
 

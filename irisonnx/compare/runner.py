@@ -1,7 +1,7 @@
 """Run the same inputs through several runtimes and compare each against a baseline.
 
 ``run_compare`` streams the inputs in chunks: every runtime runs a chunk, each pair's
-statistics absorb it (:class:`irisonnx.compare.PairStats`), the outputs are optionally written
+statistics absorb it (:class:`irisonnx.compare.stats.PairStats`), the outputs are optionally written
 to a golden set, and the chunk is dropped. Memory stays at inputs + one chunk per runtime.
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from irisonnx.compare import PairStats, Tolerance
+from irisonnx.compare.stats import PairStats, Tolerance
 from irisonnx.errors import RuntimeUnavailable, UsageError
 from irisonnx.runtimes import Runtime, RuntimeContext, create, parse_spec
 
@@ -92,8 +92,8 @@ class CompareResult:
 def _resolve_target(target: str | os.PathLike, model: str | os.PathLike | None, notes: list[str]) -> tuple[Any, Any]:
     """(Run or None, checked ModelInfo or None). A run's own model.onnx must match its manifest
     (exit 3); a ``--model`` file that differs from it is compared as given, with a note."""
-    from irisonnx.onnx_io import load_model_safely, resolve_target
-    from irisonnx.run import is_run_dir
+    from irisonnx.modelfile.onnx_io import load_model_safely, resolve_target
+    from irisonnx.training.run import is_run_dir
 
     t = Path(target)
     if model is not None and not is_run_dir(t):
@@ -103,7 +103,7 @@ def _resolve_target(target: str | os.PathLike, model: str | os.PathLike | None, 
         if run is not None and info is None:
             notes.append(f"{run.onnx_path} does not exist (run irisonnx export first); ONNX runtimes are unavailable")
         return run, info
-    from irisonnx.run import Run
+    from irisonnx.training.run import Run
 
     run = Run.open(t)
     if not Path(model).exists():
@@ -118,7 +118,7 @@ def _resolve_target(target: str | os.PathLike, model: str | os.PathLike | None, 
 
 def _signature(info: Any, run: Any) -> Any:
     """The model's signature; a run without model.onnx has its MLP's (torch only)."""
-    from irisonnx.signature import Signature, TensorSpec
+    from irisonnx.modelfile.signature import Signature, TensorSpec
 
     if info is not None:
         return info.signature
@@ -151,7 +151,7 @@ def run_compare(
     RuntimeUnavailable (exit 4); default ones are reported as unavailable and skipped.
 
     ``module``: a user's torch module (``FILE.py:FACTORY`` or an nn.Module) that becomes the
-    ``torch`` runtime. ``feeds``: inputs given directly (an :class:`irisonnx.inputs.InputSet`
+    ``torch`` runtime. ``feeds``: inputs given directly (an :class:`irisonnx.compare.inputs.InputSet`
     or a dict of arrays by input name), in place of ``inputs``. With ``save_io`` one runtime
     is enough (recording a golden set); comparing needs two (a golden set counts as one).
     ``headers``: (name, value) pairs sent with every request of a ``remote:`` runtime."""
@@ -165,7 +165,7 @@ def run_compare(
     model_path = info.path if info is not None else None
     ctx = RuntimeContext(model_path=model_path, run=run, model_info=info, headers=list(headers or []))
     if module is not None:
-        from irisonnx.module import parse_module_spec
+        from irisonnx.training.module import parse_module_spec
 
         ctx.module = parse_module_spec(module)
     sig = _signature(info, run)
@@ -180,7 +180,7 @@ def run_compare(
         feature_names = run.config["data"]["feature_names"] if run is not None else []
     golden = None
     if load_io:
-        from irisonnx.golden import load_golden
+        from irisonnx.data.golden import load_golden
 
         golden = load_golden(load_io, sig.input_names, sig.output_names, inputs_file=inputs if inputs and str(inputs).endswith(".json") else None)
         ctx.golden_dir, ctx.golden = Path(load_io), golden
@@ -232,13 +232,13 @@ def run_compare(
         raise UsageError("--argmax needs a 2-D float output", f"the model's outputs are {', '.join(o.describe() for o in sig.outputs)}")
 
     # --- inputs -----------------------------------------------------------------------------
-    from irisonnx.inputs import InputSet, checked_set, make_feeds
+    from irisonnx.compare.inputs import InputSet, checked_set, make_feeds
 
     if golden is not None:
         iset = checked_set(golden.inputs, sig, f"golden set {load_io}") if not golden.batched else InputSet(golden.inputs, "", True)
         iset.description = f"golden set {load_io}: {golden.description}"
         if golden.batched:
-            from irisonnx.signature import check_feeds
+            from irisonnx.modelfile.signature import check_feeds
 
             iset.samples = [check_feeds(sig, {k: np.asarray(v) for k, v in golden.inputs[0].items()}, f"golden set {load_io}")]
         if inputs is not None and not str(inputs).endswith(".json"):
@@ -288,7 +288,7 @@ def run_compare(
         for rt in active:
             rt.deactivate()
     if save_io and save_io_format == "onnx":
-        from irisonnx.golden import write_onnx_layout
+        from irisonnx.data.golden import write_onnx_layout
 
         write_onnx_layout(save_io, iset.samples if not iset.batched else [iset.samples[0]], baseline_outs)
     n = iset.n_rows
@@ -310,7 +310,7 @@ def run_compare(
     result.signature = sig.to_dict()
     result.batched = iset.batched
     if locate:
-        from irisonnx.locate import locate_divergence
+        from irisonnx.compare.locate import locate_divergence
 
         base_for_locate = _golden_model_runtime(golden, notes) if base_rt.kind == "golden" else base_rt
         for rt in others:
@@ -333,7 +333,7 @@ def _golden_model_runtime(golden: Any, notes: list[str]) -> Runtime | None:
     if golden is None or golden.model is None:
         notes.append("--locate: the golden set holds no model to re-run (ONNX test data and Polygraphy outputs do not), so no node can be named")
         return None
-    from irisonnx.onnx_io import load_model_safely
+    from irisonnx.modelfile.onnx_io import load_model_safely
 
     info = load_model_safely(golden.model)
     rt = create("ort-cpu", RuntimeContext(model_path=info.path, model_info=info, output_names=info.output_names))
@@ -380,7 +380,7 @@ def _stream(iset: Any, base_rt: Runtime, others: list[Runtime], tolerance: Toler
     writer = None
     baseline_outs: list[dict[str, np.ndarray]] = []
     if save_io and save_io_format == "irisonnx":
-        from irisonnx.golden import GoldenWriter
+        from irisonnx.data.golden import GoldenWriter
 
         writer = GoldenWriter(save_io, n, batched=iset.batched, single=iset.batched and n <= (iset.chunk_rows or batch_size))
     try:

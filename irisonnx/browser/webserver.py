@@ -1,6 +1,6 @@
 """A tiny static file server on 127.0.0.1 for the browser runtime and its tests.
 
-Run as ``python -m irisonnx.webserver --root DIR [--mount PREFIX=DIR ...] --log FILE``; it
+Run as ``python -m irisonnx.browser.webserver --root DIR [--mount PREFIX=DIR ...] --log FILE``; it
 binds an ephemeral port, prints ``PORT`` on its first stdout line, serves only regular files
 below its roots (no listings, no ``..``), and logs every request (client, method, path,
 status) to FILE, so tests can assert that every request came to 127.0.0.1. Stopped by its
@@ -63,7 +63,7 @@ def make_handler(roots: dict[str, Path], log: Any) -> type:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m irisonnx.webserver")
+    ap = argparse.ArgumentParser(prog="python -m irisonnx.browser.webserver")
     ap.add_argument("--root", required=True)
     ap.add_argument("--mount", action="append", default=[], help="PREFIX=DIR")
     ap.add_argument("--log", required=True)

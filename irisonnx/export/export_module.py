@@ -7,8 +7,8 @@ parameter (the arrays fix dtypes and every static size). Axis 0 of every input i
 
 The order is export_run's: export into memory, put the metadata inside (no absolute paths),
 write one file atomically after ``onnx.checker`` (full_check) passed on it, load it back as
-every command will (:func:`irisonnx.onnx_io.load_model_safely`), then compare onnxruntime
-with torch through the one comparator (:func:`irisonnx.compare_run.run_compare`): on the
+every command will (:func:`irisonnx.modelfile.onnx_io.load_model_safely`), then compare onnxruntime
+with torch through the one comparator (:func:`irisonnx.compare.runner.run_compare`): on the
 example, and on a second batch size when the batch is dynamic. A mismatch raises CheckFailed
 (exit 1); the file stays for inspection, its metadata marked ``irisonnx_validated: false``.
 """
@@ -107,13 +107,13 @@ def parse_dynamic(items: Sequence[str] | None) -> list[tuple[str, int, str]]:
 
 def read_example(path: str | os.PathLike, names: Sequence[str]) -> dict[str, np.ndarray]:
     """``--example``: a .npz with one array per forward parameter (a .npy for a one-input forward)."""
-    from irisonnx.inputs import _read_file_feeds
+    from irisonnx.compare.inputs import _read_file_feeds
 
     p = Path(path)
     if p.suffix.lower() == ".npy":
         if len(names) != 1:
             raise DataError(f"--example {p}: a .npy holds one array", f"forward takes {len(names)} ({', '.join(names)})", "give a .npz with one array per parameter name")
-        from irisonnx.predict_io import read_npy
+        from irisonnx.data.predict_io import read_npy
 
         if not p.is_file():
             raise UsageError("--example file not found", str(p))
@@ -191,7 +191,7 @@ def _export(model: Any, example: dict[str, np.ndarray], names: list[str], out_na
     import onnx
     import torch
 
-    from irisonnx.export import _opset_hint, _quiet_exporter, _strip_stack_traces
+    from irisonnx.export.export import _opset_hint, _quiet_exporter, _strip_stack_traces
 
     args = tuple(torch.from_numpy(example[n]) for n in names)
     with _quiet_exporter(), torch.no_grad():
@@ -218,7 +218,7 @@ def _export(model: Any, example: dict[str, np.ndarray], names: list[str], out_na
 
 
 def _metadata(spec: Any, exporter: str, opset: int, names: list[str], out_names: list[str], axes: dict[str, dict[int, str]]) -> dict[str, str]:
-    from irisonnx.run import library_versions
+    from irisonnx.training.run import library_versions
     from irisonnx.storage import sha256_file
 
     versions = library_versions("torch", "onnx", "onnxscript", "onnxruntime")
@@ -287,8 +287,8 @@ def export_module(
 
     Raises CheckFailed (exit 1) on a mismatch, with ``.result`` the full ModuleExportResult;
     the file is kept with ``irisonnx_validated: false`` in its metadata."""
-    from irisonnx.export import DEFAULT_OPSET, _check_args, _opset_hint, _write_model
-    from irisonnx.module import ModuleSpec, flatten_outputs, forward_names, parse_module_spec
+    from irisonnx.export.export import DEFAULT_OPSET, _check_args, _opset_hint, _write_model
+    from irisonnx.training.module import ModuleSpec, flatten_outputs, forward_names, parse_module_spec
 
     opset = DEFAULT_OPSET if opset is None else opset
     _check_args(exporter, opset, atol, rtol)
@@ -339,7 +339,7 @@ def export_module(
     proto.doc_string = f"{spec_label(spec)} exported by irisonnx with torch {meta['torch_version']} ({exporter} exporter, opset {opset}); inputs {', '.join(names)}; outputs {', '.join(out_names)}."
     check_seconds = _write_model(proto, target)
 
-    from irisonnx.onnx_io import load_model_safely
+    from irisonnx.modelfile.onnx_io import load_model_safely
 
     info = load_model_safely(target)  # what every command will see: refuse it now if it would
     result = ModuleExportResult(target, spec_label(spec), exporter, opset, [i.to_dict() for i in info.signature.inputs], [o.to_dict() for o in info.signature.outputs], axes, info.sha256, info.size, export_seconds, check_seconds, [], meta)
@@ -366,8 +366,8 @@ def export_module(
 
 
 def _parity(target: Path, spec: Any, feeds: dict[str, np.ndarray], atol: float, rtol: float, label: str) -> Any:
-    from irisonnx.compare import Tolerance
-    from irisonnx.compare_run import run_compare
+    from irisonnx.compare.stats import Tolerance
+    from irisonnx.compare.runner import run_compare
 
     res = run_compare(target, runtimes=["torch", "ort-cpu"], module=spec, feeds=feeds, tolerance=Tolerance("close", atol, rtol))
     rows = next(iter(feeds.values())).shape[0] if next(iter(feeds.values())).ndim else 1

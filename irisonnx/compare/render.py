@@ -147,7 +147,7 @@ def render_markdown(result: Any) -> str:
 
 
 def _histograms(result: Any) -> list[str]:
-    from irisonnx.compare import HIST_LABELS
+    from irisonnx.compare.stats import HIST_LABELS
 
     out = []
     for p in result.pairs:

@@ -79,7 +79,7 @@ def read_csv(path: Path, feature_names: list[str]) -> InputRows:
         text = read_input_file(path, "input CSV").decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text", str(exc)) from None
-    from irisonnx.data import csv_rows  # the one CSV tokeniser
+    from irisonnx.data.datastore import csv_rows  # the one CSV tokeniser
 
     rows = csv_rows(text, str(path))
     if not rows:
@@ -89,7 +89,7 @@ def read_csv(path: Path, feature_names: list[str]) -> InputRows:
     order = list(range(len(feature_names)))
     ignored: list[str] = []
     start = 1
-    from irisonnx.data import _is_number  # one definition of a number in a CSV cell (lazily: --values does not need the dataset module)
+    from irisonnx.data.datastore import _is_number  # one definition of a number in a CSV cell (lazily: --values does not need the dataset module)
 
     if not all(_is_number(c) for c in first if c):  # an empty cell is a missing value, not a name
         header = first
@@ -270,7 +270,7 @@ def class_scores(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     probability distribution (every value in [0, 1], each row summing to 1 within 1e-4) are
     kept as the model gives them; anything else gets a row softmax (float64 inside). Labels
     are the argmax of the scores as given (ties: the first class)."""
-    from irisonnx.predictor import softmax
+    from irisonnx.runtimes.ort_engine import softmax
 
     scores = np.asarray(scores)
     labels = scores.argmax(axis=1).astype(np.int64) if scores.shape[1] else np.zeros(len(scores), np.int64)

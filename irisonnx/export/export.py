@@ -21,9 +21,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from irisonnx.compare import OutputStats, PairStats, Tolerance
+from irisonnx.compare.stats import OutputStats, PairStats, Tolerance
 from irisonnx.errors import ArtifactError, CheckFailed, UsageError
-from irisonnx.onnx_io import MODEL_FORMAT, ModelInfo, load_model_safely
+from irisonnx.modelfile.onnx_io import MODEL_FORMAT, ModelInfo, load_model_safely
 from irisonnx.storage import atomic_writer, sha256_file
 
 __all__ = ["EXPORTERS", "OPSET_RANGES", "DEFAULT_OPSET", "ExportResult", "ParityReport", "export_run", "parity_inputs"]
@@ -41,7 +41,7 @@ ROW_SCALED_GROUPS = ("large",)  # see _compare
 @dataclass
 class Stats:
     """Parity figures of one output (or one input group, all float outputs), over every batch
-    mode: a view of compare's :class:`~irisonnx.compare.OutputStats` (the one comparator),
+    mode: a view of compare's :class:`~irisonnx.compare.stats.OutputStats` (the one comparator),
     in export's terms. ``where(row)`` names a row of the pair ("group row i, batch mode")."""
 
     stats: OutputStats
@@ -274,7 +274,7 @@ def _opset_hint(exporter: str) -> str:
 
 
 def _metadata(run: Any, exporter: str, opset: int) -> dict[str, str]:
-    from irisonnx.run import library_versions
+    from irisonnx.training.run import library_versions
 
     cfg = run.config
     data = cfg["data"]
@@ -332,7 +332,7 @@ _STACK_TRACE = "pkg.torch.onnx.stack_trace"
 
 def _strip_stack_traces(proto: Any) -> Any:
     """Drop the dynamo exporter's per-node Python stack traces. They hold absolute source
-    paths ("/home/alice/src/irisonnx/export.py", line ...): a model shipped to a device would
+    paths ("/home/alice/src/irisonnx/export/export.py", line ...): a model shipped to a device would
     carry its builder's file system, and the same training gave different model bytes in
     every checkout. The other per-node entries (fx node, name scopes, class hierarchy) are
     path-free and stay."""
@@ -416,7 +416,7 @@ def _torch_outputs(wrapped: Any, x: np.ndarray, names: list[str]) -> dict[str, n
 
 def _compare(pred: Any, wrapped: Any, groups: dict[str, np.ndarray], names: list[str], atol: float, rtol: float) -> ParityReport:
     """onnxruntime (all rows at once, and row by row) against torch (all rows at once),
-    judged by compare's :class:`~irisonnx.compare.PairStats` in close mode, per output and
+    judged by compare's :class:`~irisonnx.compare.stats.PairStats` in close mode, per output and
     per input group; the batch-1 run's rows follow the all-at-once run's in the pair.
 
     Tolerance: ``|a - b| <= atol + rtol * |b|`` elementwise, b = torch. In ROW_SCALED_GROUPS
@@ -511,7 +511,7 @@ def export_run(
     ``atol + rtol * |torch|``; the exception's ``result`` holds the full ExportResult.
     """
     from irisonnx.guard import check_output
-    from irisonnx.run import Run
+    from irisonnx.training.run import Run
     from irisonnx.runlock import run_lock
 
     _check_args(exporter, opset, atol, rtol)
@@ -528,7 +528,7 @@ def export_run(
 
 
 def _export_locked(run: Any, target: Path, exporter: str, opset: int, with_probabilities: bool, with_label: bool, atol: float, rtol: float) -> ExportResult:
-    from irisonnx.predictor import Predictor
+    from irisonnx.runtimes.ort_engine import Predictor
 
     model = run.load_model()  # verified against the manifest
     ds = run.dataset()  # verified against the data sha256 in config.json

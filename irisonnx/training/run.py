@@ -92,7 +92,7 @@ class Run:
 
     def dataset(self) -> Any:
         """The dataset the run was trained on, checked against the checksum in config.json."""
-        from irisonnx.data import load_dataset
+        from irisonnx.data.datastore import load_dataset
 
         d = self.config["data"]
         candidates = [d.get("dir"), d["name"]]
@@ -116,8 +116,8 @@ class Run:
 
     def load_model(self, weights: str | os.PathLike | None = None, verify: bool = True) -> Any:
         """Rebuild the torch model from config.json and the final (or given) weights."""
-        from irisonnx.checkpoint import load_weights_torch
-        from irisonnx.model import MLP
+        from irisonnx.training.checkpoint import load_weights_torch
+        from irisonnx.training.model import MLP
 
         path = Path(weights) if weights else self.weights_path
         if verify and path.resolve().parent == self.dir.resolve():

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from irisonnx.errors import ArtifactError, UsageError
-from irisonnx.signature import Signature, TensorSpec, spec_from_ort, spec_from_value_info
+from irisonnx.modelfile.signature import Signature, TensorSpec, spec_from_ort, spec_from_value_info
 from irisonnx.storage import MANIFEST_NAME, read_json, sha256_bytes
 
 __all__ = [
@@ -746,7 +746,7 @@ def resolve_target(target: str | os.PathLike, *, allow_unvalidated: bool = True,
     """The one "run folder or model file" resolver (compare, bench, edge): (Run or None,
     checked ModelInfo or None). A run without model.onnx gives (run, None); a missing path or a
     folder that is not a run is exit 2. ``model_in_run``: RUN/model.onnx also gives its run."""
-    from irisonnx.run import Run, is_run_dir
+    from irisonnx.training.run import Run, is_run_dir
 
     t = Path(target)
     if not t.exists():

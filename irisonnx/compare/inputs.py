@@ -1,7 +1,7 @@
 """Inputs for comparisons, benchmarks and calibration, for any model signature.
 
 :func:`make_feeds` resolves ``--inputs`` to an :class:`InputSet`: arrays by input name,
-checked against the signature (:func:`irisonnx.signature.check_feeds`). Sources: the run's
+checked against the signature (:func:`irisonnx.modelfile.signature.check_feeds`). Sources: the run's
 dataset splits (``test``, ``all``), ``random:N``, a ``.npz`` (arrays by input name), a ``.npy``
 (a model with one input), a ``.csv`` (one 2-D numeric input) or Polygraphy's ``--save-inputs``
 JSON. :func:`random_feeds` draws N rows for every input, respecting its type: floats within
@@ -94,9 +94,9 @@ def random_rows(n: int, lo: Sequence[float], hi: Sequence[float], seed: int = 0)
 
 
 def read_rows(path: str | os.PathLike, feature_names: Sequence[str]) -> np.ndarray:
-    """Rows from ``.npy`` or ``.csv`` (see :mod:`irisonnx.predict_io`), checked: float32
+    """Rows from ``.npy`` or ``.csv`` (see :mod:`irisonnx.data.predict_io`), checked: float32
     (n_rows, n_features), finite, at least one row."""
-    from irisonnx.predict_io import read_input
+    from irisonnx.data.predict_io import read_input
 
     rows = read_input(path, list(feature_names)).x
     if rows.dtype.kind not in "fiu" or rows.ndim != 2 or rows.shape[1] != len(feature_names):
@@ -240,7 +240,7 @@ def random_feeds(sig: Any, n: int, seed: int = 0, dims: dict[str, int] | None = 
     batch_syms = {i.shape[0] for i in sig.inputs if i.shape and isinstance(i.shape[0], str)}
     feeds: dict[str, np.ndarray] = {}
     for k, spec in enumerate(sig.inputs):
-        from irisonnx.signature import numpy_dtype
+        from irisonnx.modelfile.signature import numpy_dtype
 
         dt = numpy_dtype(spec)
         if dt == np.dtype(object):
@@ -297,14 +297,14 @@ def _read_file_feeds(path: str, sig: Any, feature_names: Sequence[str] | None) -
         except Exception as exc:  # noqa: BLE001 - zipfile/numpy raise many types for a corrupt archive
             raise DataError(f"{p} is not a readable .npz archive", f"{type(exc).__name__}: {exc}") from None
     if suffix == ".json":
-        from irisonnx.io_formats import read_polygraphy_inputs
+        from irisonnx.data.io_formats import read_polygraphy_inputs
 
         return [dict(f) for f in read_polygraphy_inputs(p)]
     if len(sig.inputs) != 1:
         raise DataError(f"{p}: a {suffix or 'plain'} file holds one array", f"the model has {len(sig.inputs)} inputs ({', '.join(sig.input_names)})", "give a .npz with one array per input name")
     spec = sig.inputs[0]
     if suffix == ".npy":
-        from irisonnx.predict_io import read_npy  # the one .npy reader (bounded, no pickles)
+        from irisonnx.data.predict_io import read_npy  # the one .npy reader (bounded, no pickles)
 
         return [{spec.name: read_npy(p).x}]
     if suffix == ".csv":
@@ -329,7 +329,7 @@ def make_feeds(
 ) -> InputSet:
     """Resolve ``--inputs`` for a model with signature ``sig`` (see the module doc).
     ``classifier``: irisonnx's own kind, whose random rows use the dataset's feature ranges."""
-    from irisonnx.signature import check_feeds
+    from irisonnx.modelfile.signature import check_feeds
 
     if spec in ("test", "all", "train") or (spec.startswith("random:") and classifier and not dims and not input_ranges):
         x, desc = make_inputs(spec, dataset=dataset, feature_names=list(feature_names or []) or [f"x{i}" for i in range(int(sig.inputs[0].shape[1]))], ranges=ranges, seed=seed)
@@ -361,7 +361,7 @@ def make_feeds(
 
 def checked_set(samples: list[dict[str, np.ndarray]], sig: Any, source: str) -> InputSet:
     """Samples checked against ``sig``; one sample of a batched signature is cut into rows."""
-    from irisonnx.signature import check_feeds
+    from irisonnx.modelfile.signature import check_feeds
 
     fixed = sig.fixed_batch()
     if len(samples) == 1 and fixed is not None:

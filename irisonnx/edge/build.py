@@ -1,7 +1,7 @@
 """Edge deployment: variants of an exported model, each gated on parity, in a bundle.
 
-``build_edge(RUN)`` makes the requested variants (:mod:`irisonnx.edge_variants`), checks
-each against the fp32 model (:mod:`irisonnx.edge_eval`), times them side by side, and, only
+``build_edge(RUN)`` makes the requested variants (:mod:`irisonnx.edge.variants._ort`), checks
+each against the fp32 model (:mod:`irisonnx.edge.gates`), times them side by side, and, only
 when every requested variant passed its gate, writes the bundle::
 
     RUN/edge/model.<variant>.onnx    the variants (and model.<variant>.ort with ort_format)
@@ -29,8 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from irisonnx.edge_eval import Check, Gates
-from irisonnx.edge_variants import CALIBRATION_METHODS, INT8_WEIGHTS, OPT_LEVEL, VARIANTS, QuantOptions, variant_file
+from irisonnx.edge.gates import Check, Gates
+from irisonnx.edge.variants._ort import CALIBRATION_METHODS, INT8_WEIGHTS, OPT_LEVEL, VARIANTS, QuantOptions, variant_file
 from irisonnx.errors import ArtifactError, StorageError, UsageError
 from irisonnx.storage import MANIFEST_NAME, TEMP_MARK, dumps_json, fsync_dir, read_json, sha256_file
 
@@ -39,7 +39,7 @@ __all__ = ["EDGE_FORMAT", "VARIANTS", "CALIBRATION_METHODS", "INT8_WEIGHTS", "OP
 EDGE_FORMAT = "irisonnx-edge/1"
 LABELS_NAME = "labels.json"
 PREDICT_NAME = "predict.py"
-_PREDICT_SOURCE = Path(__file__).with_name("edge_predict.py")
+_PREDICT_SOURCE = Path(__file__).parent / "template" / "predict.py"
 
 
 @dataclass
@@ -178,8 +178,8 @@ def _source(target: str | os.PathLike, data: str | os.PathLike | None) -> tuple[
     """(checked ModelInfo, Dataset or None, default output folder) for a run folder or an
     .onnx file. A classifier with a dataset (the run's, --data, or named in its metadata) is
     gated on it; any other model (None) on generated inputs, by per-output tolerances."""
-    from irisonnx.data import load_dataset
-    from irisonnx.onnx_io import resolve_model, resolve_target
+    from irisonnx.data.datastore import load_dataset
+    from irisonnx.modelfile.onnx_io import resolve_model, resolve_target
 
     p = Path(target)
     run, info = resolve_target(p, allow_unvalidated=False, model_in_run=True)  # unvalidated models refused
@@ -403,7 +403,7 @@ def build_edge(
     """
     import onnxruntime as ort
 
-    from irisonnx.edge_variants import remove_tree
+    from irisonnx.edge.variants._ort import remove_tree
 
     t0 = time.perf_counter()
     names = parse_variants(variants)
@@ -463,7 +463,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _skip_reason(v: str, info: Any) -> str | None:
-    from irisonnx.edge_variants import fp16_skip_reason, int8_skip_reason
+    from irisonnx.edge.variants._ort import fp16_skip_reason, int8_skip_reason
 
     if v.startswith("int8"):
         return int8_skip_reason(info.proto)
@@ -476,9 +476,9 @@ def _make_all(result: EdgeResult, info: Any, names: list[str], staging: Path, qu
     """Make every variant that applies; ({variant: ModelInfo}, {variant: Predictor}). A variant
     that does not apply, or that a converter, the checker or onnxruntime cannot make or load,
     is recorded in ``result.skipped`` with the reason (the tool's first line), not raised."""
-    from irisonnx.edge_variants import make_variant
-    from irisonnx.onnx_io import load_model_safely
-    from irisonnx.predictor import Predictor
+    from irisonnx.edge.variants._ort import make_variant
+    from irisonnx.modelfile.onnx_io import load_model_safely
+    from irisonnx.runtimes.ort_engine import Predictor
 
     infos: dict[str, Any] = {}
     predictors: dict[str, Any] = {}
@@ -517,10 +517,10 @@ def _make_all(result: EdgeResult, info: Any, names: list[str], staging: Path, qu
 
 def _build_classifier(result: EdgeResult, info: Any, ds: Any, names: list[str], staging: Path, calibration_rows: np.ndarray | None, calibration_file: str | os.PathLike | None, n_random: int, seed: int, threads: int | None, bench_rounds: int, bench_reps: int, bench_rows: int) -> None:
     """irisonnx's classifiers: gates on the dataset's test split (argmax agreement, accuracy)."""
-    from irisonnx.edge_eval import Evaluator, bench, gate_checks, summarise
-    from irisonnx.edge_variants import fp16_clamped
-    from irisonnx.inputs import random_rows
-    from irisonnx.predictor import Predictor
+    from irisonnx.edge.gates import Evaluator, bench, gate_checks, summarise
+    from irisonnx.edge.variants._ort import fp16_clamped
+    from irisonnx.compare.inputs import random_rows
+    from irisonnx.runtimes.ort_engine import Predictor
     from irisonnx.runtimes import RuntimeContext, create
 
     gates, quant = result.gates, result.quant
@@ -571,7 +571,7 @@ def _set_timing(result: EdgeResult, timing: dict[str, dict[str, Any]]) -> None:
 def _calibration_file(path: str | os.PathLike, info: Any) -> list[dict[str, np.ndarray]]:
     """Calibration inputs from a .npz (arrays by input name; .npy for one input), checked
     against the signature: feeds of at most 64 rows when the signature is batched."""
-    from irisonnx.inputs import make_feeds
+    from irisonnx.compare.inputs import make_feeds
 
     sig = info.signature
     s = make_feeds(os.fspath(path), sig)
@@ -585,7 +585,7 @@ def _equal_chunk(n: int, fixed: int | None, at_most: int = 64) -> int:
     ``at_most`` (onnxruntime's histogram calibrators stack calls and need equal ones)."""
     if fixed:
         return fixed
-    from irisonnx.edge_variants import _batch_size
+    from irisonnx.edge.variants._ort import _batch_size
 
     return _batch_size(n, at_most)
 
@@ -593,11 +593,11 @@ def _equal_chunk(n: int, fixed: int | None, at_most: int = 64) -> int:
 def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Path, calibration_file: str | os.PathLike | None, dims: dict[str, int], ranges: dict[str, tuple[float, float]], n_random: int, seed: int, threads: int | None, bench_rounds: int, bench_reps: int, bench_rows: int) -> None:
     """Any model: per-output tolerance gates on generated in-range inputs; figures on inputs
     within and far beyond the ranges are reported, not gated."""
-    from irisonnx.edge_eval import BEYOND, IN_RANGE, FeedSet, GenericEvaluator, bench_feeds, summarise_generic, tolerance_checks
-    from irisonnx.inputs import DEFAULT_FLOAT_RANGE, DEFAULT_INT_RANGE, random_feeds
+    from irisonnx.edge.gates import BEYOND, IN_RANGE, FeedSet, GenericEvaluator, bench_feeds, summarise_generic, tolerance_checks
+    from irisonnx.compare.inputs import DEFAULT_FLOAT_RANGE, DEFAULT_INT_RANGE, random_feeds
     from irisonnx.runtimes import RuntimeContext, create
     from irisonnx.runtimes.base import normalise_outputs
-    from irisonnx.signature import check_feeds
+    from irisonnx.modelfile.signature import check_feeds
 
     gates, quant = result.gates, result.quant
     sig = info.signature
@@ -641,7 +641,7 @@ def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Pat
 
     base_pred = predictors.get("fp32")
     if base_pred is None:
-        from irisonnx.predictor import Predictor
+        from irisonnx.runtimes.ort_engine import Predictor
 
         base_pred = Predictor(info, threads=threads)
     evaluator = GenericEvaluator(runner(base_pred, "fp32"), sets)
@@ -703,7 +703,7 @@ _BENCH_BYTES = 16 << 20  # the throughput call's inputs at most (a CNN's 65536 i
 def _bench_feeds(sig: Any, gated: Any, rows: int, seed: int, dims: dict[str, int], ranges: dict[str, tuple[float, float]]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
     """(small feeds, big feeds, rows of the big call): batch 1 and up to ``rows`` rows when the
     signature is batched; a fixed batch (or rows that cannot vary) in both."""
-    from irisonnx.inputs import random_feeds
+    from irisonnx.compare.inputs import random_feeds
 
     feeds = gated.feeds
     if gated.chunk or not gated.batched:
@@ -740,7 +740,7 @@ def _io_changes(src: Any, vi: Any) -> list[str]:
 
 
 def _generic_notes(v: VariantResult, info: Any, vi: Any) -> list[str]:
-    from irisonnx.edge_eval import BEYOND
+    from irisonnx.edge.gates import BEYOND
 
     notes = []
     if v.variant == "fp16":
@@ -757,9 +757,9 @@ def _generic_notes(v: VariantResult, info: Any, vi: Any) -> list[str]:
 
 def _ort_twins(result: EdgeResult, staging: Path, predictors: dict[str, Any], xs: list[np.ndarray], threads: int | None) -> None:
     """Convert every variant to ORT format and require bit-identical outputs to its .onnx twin."""
-    from irisonnx.edge_eval import ort_format_session as session
-    from irisonnx.edge_eval import twin_matches as matches
-    from irisonnx.edge_variants import convert_to_ort
+    from irisonnx.edge.gates import ort_format_session as session
+    from irisonnx.edge.gates import twin_matches as matches
+    from irisonnx.edge.variants._ort import convert_to_ort
 
     convert_to_ort(staging)
     for res in result.variants:

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from irisonnx.errors import ArtifactError, DataError, RuntimeUnavailable, UsageError
-from irisonnx.onnx_io import ModelInfo, resolve_model, vouched_model
+from irisonnx.modelfile.onnx_io import ModelInfo, resolve_model, vouched_model
 
 __all__ = ["PROVIDERS", "GRAPH_OPTIMIZATIONS", "CHUNK_ROWS", "Predictor", "create_session", "softmax", "cuda_available"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from irisonnx.compare import PairStats, Tolerance
+from irisonnx.compare.stats import PairStats, Tolerance
 
 __all__ = ["expose_all", "locate_divergence"]
 

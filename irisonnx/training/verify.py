@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 
-from irisonnx.checkpoint import list_checkpoints, load_checkpoint
-from irisonnx.compare import PairStats, Tolerance
+from irisonnx.training.checkpoint import list_checkpoints, load_checkpoint
+from irisonnx.compare.stats import PairStats, Tolerance
 from irisonnx.errors import ArtifactError, UsageError
-from irisonnx.run import Run
+from irisonnx.training.run import Run
 
 __all__ = ["ParamCheck", "VerifyResult", "verify_run"]
 
@@ -77,7 +77,7 @@ def verify_run(run_dir: str | os.PathLike) -> VerifyResult:
 
     import torch
 
-    from irisonnx.model import MLP
+    from irisonnx.training.model import MLP
 
     final_model = run.load_model()
     ckpt = load_checkpoint(path)

@@ -1,7 +1,7 @@
 """Make the deployment variants of an exported model, each as one .onnx file.
 
 Every maker takes the source model's bytes and a scratch folder and returns the variant's
-bytes; nothing here judges the result (that is :mod:`irisonnx.edge_eval`'s job) or prints.
+bytes; nothing here judges the result (that is :mod:`irisonnx.edge.gates`'s job) or prints.
 onnxruntime's quantisation tools print and log freely, so each call runs under
 :func:`_quiet`.
 
@@ -125,7 +125,7 @@ def _quiet() -> Iterator[None]:
 
 
 def _fp32_opt(src: Path, work: Path) -> bytes:
-    from irisonnx.predictor import create_session  # the one session factory
+    from irisonnx.runtimes.ort_engine import create_session  # the one session factory
 
     out = work / "optimized.onnx"
     create_session(src, graph_optimization=OPT_LEVEL, optimized_model_path=out, where=str(src))  # written as a side effect

@@ -14,7 +14,7 @@ the single ``features`` input) are still read.
 Other tools' sets are read too, never by executing anything from them: the ONNX test-data
 layout (``test_data_set_N/input_K.pb``, ``output_K.pb``: the model zoo's and the backend
 tests') and Polygraphy's ``--save-outputs`` JSON (with its ``--save-inputs`` JSON as
-``--inputs``); see :mod:`irisonnx.io_formats`. ``--save-io-format onnx`` writes the ONNX layout.
+``--inputs``); see :mod:`irisonnx.data.io_formats`. ``--save-io-format onnx`` writes the ONNX layout.
 
 Arrays are written with plain buffered writes under temp names (an ENOSPC is an OSError,
 exit 4, never a SIGBUS from a memory map), fsynced and renamed into place when complete;
@@ -285,7 +285,7 @@ def load_golden(path: str | os.PathLike, input_names: list[str], output_names: l
     p = Path(path)
     if p.is_dir() and (p / "index.json").exists():
         return _load_irisonnx(p, input_names)
-    from irisonnx import io_formats
+    from irisonnx.data import io_formats
 
     if p.is_dir():
         sets = io_formats.read_onnx_test_data(p)
@@ -318,7 +318,7 @@ def load_golden(path: str | os.PathLike, input_names: list[str], output_names: l
 
 def write_onnx_layout(folder: str | os.PathLike, inputs: list[dict[str, np.ndarray]], outputs: list[dict[str, np.ndarray]]) -> None:
     """``--save-io-format onnx``: the baseline's outputs as expected outputs, one set per sample."""
-    from irisonnx import io_formats
+    from irisonnx.data import io_formats
 
     try:
         io_formats.write_onnx_test_data(folder, [(dict(i), dict(o)) for i, o in zip(inputs, outputs)])

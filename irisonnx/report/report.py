@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from irisonnx.run import Run, library_versions
+from irisonnx.training.run import Run, library_versions
 from irisonnx.storage import atomic_write_text, read_json
 
 __all__ = ["Section", "ReportResult", "build_report", "COMPARE_JSON", "BENCH_JSON"]
@@ -150,7 +150,7 @@ def _confusion(run: Run) -> Section:
     ds = run.dataset()
     x, y = ds.features[ds.test_idx], ds.labels[ds.test_idx]
     if run.onnx_path.exists():
-        from irisonnx.predictor import Predictor
+        from irisonnx.runtimes.ort_engine import Predictor
 
         pred, _ = Predictor(run.dir).predict(x)
         how = "onnxruntime CPU on model.onnx"
@@ -189,7 +189,7 @@ def _export(run: Run) -> Section:
         return s
     from collections import Counter
 
-    from irisonnx.onnx_io import resolve_model
+    from irisonnx.modelfile.onnx_io import resolve_model
 
     info = resolve_model(run.dir, allow_unvalidated=True)
     exp = run.manifest().data.get("export", {})
@@ -211,7 +211,7 @@ def _compare(run: Run) -> Section:
     if doc is None:
         s.missing = f"no {COMPARE_JSON}: run irisonnx pipeline (or irisonnx compare RUN --json > RUN/{COMPARE_JSON})"
         return s
-    from irisonnx.compare import HIST_LABELS
+    from irisonnx.compare.stats import HIST_LABELS
 
     rows, hists = [], []
     for p in doc["pairs"]:
@@ -351,7 +351,7 @@ def _refuse_stale(run: Run) -> None:
     from irisonnx.guard import artifact_stale, stale_error
 
     if run.onnx_path.exists():
-        from irisonnx.onnx_io import resolve_model
+        from irisonnx.modelfile.onnx_io import resolve_model
 
         resolve_model(run.dir, allow_unvalidated=True)  # a stale model.onnx: exit 3, "irisonnx export RUN"
     for name, path, key in ((COMPARE_JSON, run.dir / COMPARE_JSON, "model_sha256"), (BENCH_JSON, run.dir / BENCH_JSON, "model_sha256"), ("edge", run.dir / "edge" / "manifest.json", None)):

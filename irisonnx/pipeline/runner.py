@@ -97,7 +97,7 @@ def _fresh(run_dir: Path, name: str, model_sha: str | None) -> dict[str, Any] | 
 
 def run_pipeline(cfg: PipelineConfig, on_event: Event | None = None) -> PipelineResult:
     emit = on_event or (lambda stage, msg: None)
-    from irisonnx.train import default_run_dir
+    from irisonnx.training.train import default_run_dir
 
     from irisonnx.guard import check_not_foreign, check_run_links
     from irisonnx.runlock import run_lock
@@ -128,7 +128,7 @@ def _run_pipeline(cfg: PipelineConfig, ds_name: str, run_dir: Path, emit: Event)
 
     # --- data ----------------------------------------------------------------------------
     def data() -> tuple[str, str, dict[str, Any]]:
-        from irisonnx import data as D
+        from irisonnx.data import datastore as D
         from irisonnx.errors import UsageError
 
         if cfg.csv:
@@ -154,9 +154,9 @@ def _run_pipeline(cfg: PipelineConfig, ds_name: str, run_dir: Path, emit: Event)
     # --- train, verify -------------------------------------------------------------------
     def train() -> tuple[str, str, dict[str, Any]]:
         from irisonnx.config import ModelConfig, TrainConfig
-        from irisonnx.train import train as do_train
+        from irisonnx.training.train import train as do_train
 
-        from irisonnx.checkpoint import list_checkpoints
+        from irisonnx.training.checkpoint import list_checkpoints
 
         ds = state["ds"]
         mc = ModelConfig(n_features=ds.meta["n_features"], n_classes=ds.meta["n_classes"], hidden=cfg.hidden)
@@ -175,7 +175,7 @@ def _run_pipeline(cfg: PipelineConfig, ds_name: str, run_dir: Path, emit: Event)
 
     def verify() -> tuple[str, str, dict[str, Any]]:
         from irisonnx.errors import CheckFailed
-        from irisonnx.verify import verify_run
+        from irisonnx.training.verify import verify_run
 
         v = verify_run(run_dir)
         if not v.passed:
@@ -184,8 +184,8 @@ def _run_pipeline(cfg: PipelineConfig, ds_name: str, run_dir: Path, emit: Event)
 
     # --- export ----------------------------------------------------------------------------
     def export() -> tuple[str, str, dict[str, Any]]:
-        from irisonnx.export import export_run
-        from irisonnx.onnx_io import resolve_model
+        from irisonnx.export.export import export_run
+        from irisonnx.modelfile.onnx_io import resolve_model
         from irisonnx.storage import Manifest
 
         onnx_path = run_dir / "model.onnx"
@@ -205,9 +205,9 @@ def _run_pipeline(cfg: PipelineConfig, ds_name: str, run_dir: Path, emit: Event)
 
     # --- compare ---------------------------------------------------------------------------
     def compare() -> tuple[str, str, dict[str, Any]]:
-        from irisonnx.compare_run import run_compare
+        from irisonnx.compare.runner import run_compare
         from irisonnx.errors import CheckFailed
-        from irisonnx.web import browser_available
+        from irisonnx.browser.session import browser_available
 
         old = _fresh(run_dir, "compare.json", state.get("model_sha"))
         if old is not None and old.get("passed"):
@@ -219,7 +219,7 @@ def _run_pipeline(cfg: PipelineConfig, ds_name: str, run_dir: Path, emit: Event)
         explicit = ["torch", "ort-cpu", "reference"] + (["web"] if use_web else [])
         r = run_compare(run_dir, runtimes=explicit, inputs="all")
         doc = r.to_dict()
-        from irisonnx.predictor import cuda_available
+        from irisonnx.runtimes.ort_engine import cuda_available
 
         if "ort-cuda" in runtimes and not cuda_available()[0]:
             doc["runtimes"].append({"runtime": "ort-cuda", "available": False, "reason": cuda_available()[1], "requested": False, "info": {}, "seconds": 0.0, "setup_seconds": 0.0})
@@ -230,7 +230,7 @@ def _run_pipeline(cfg: PipelineConfig, ds_name: str, run_dir: Path, emit: Event)
 
     # --- edge --------------------------------------------------------------------------------
     def edge() -> tuple[str, str, dict[str, Any]]:
-        from irisonnx.edge import build_edge, parse_variants
+        from irisonnx.edge.build import build_edge, parse_variants
         from irisonnx.storage import read_json
 
         man_path = run_dir / "edge" / "manifest.json"
@@ -239,7 +239,7 @@ def _run_pipeline(cfg: PipelineConfig, ds_name: str, run_dir: Path, emit: Event)
             if man.get("source", {}).get("sha256") == state["model_sha"]:
                 # The bundle is current. Its web page may not be: `irisonnx edge` without --web
                 # replaces the bundle and drops edge/web; add it back rather than rebuild all.
-                from irisonnx.web import web_bundle_current
+                from irisonnx.browser.session import web_bundle_current
 
                 if cfg.web is not False and not web_bundle_current(run_dir / "edge"):
                     web = _web_bundle(run_dir, cfg)
@@ -276,7 +276,7 @@ def _run_pipeline(cfg: PipelineConfig, ds_name: str, run_dir: Path, emit: Event)
         return "done", _bench_summary(doc), {}
 
     def report() -> tuple[str, str, dict[str, Any]]:
-        from irisonnx.report import build_report
+        from irisonnx.report.report import build_report
 
         r = build_report(run_dir)
         res.report = r.path
@@ -311,7 +311,7 @@ def _bench_summary(doc: dict[str, Any]) -> str:
 
 def _web_bundle(run_dir: Path, cfg: PipelineConfig) -> str:
     """edge/web with a screenshot, when the browser runtime is present (or asked for)."""
-    from irisonnx.web import browser_available
+    from irisonnx.browser.session import browser_available
 
     ok, why = browser_available()
     if cfg.web is False:
@@ -322,7 +322,7 @@ def _web_bundle(run_dir: Path, cfg: PipelineConfig) -> str:
 
             raise RuntimeUnavailable("web bundle asked for", why)
         return f"; no web bundle ({why})"
-    from irisonnx.web import add_web_bundle
+    from irisonnx.browser.session import add_web_bundle
 
     shot = add_web_bundle(run_dir / "edge")
     return f"; web bundle with screenshot {shot}"
