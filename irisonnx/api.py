@@ -347,7 +347,7 @@ def compare(
     feeds = None
     if spec is None and inputs is not None:
         from irisonnx.export.export_module import example_feeds
-        from irisonnx.modelfile.onnx_io import resolve_target
+        from irisonnx.training.run import resolve_target
 
         _, info = resolve_target(model)
         if info is None:
@@ -502,7 +502,7 @@ def create_runtime(spec: str, model: str | os.PathLike | None = None, *, module:
 
     ctx = RuntimeContext(threads=threads)
     if model is not None:
-        from irisonnx.modelfile.onnx_io import resolve_target
+        from irisonnx.training.run import resolve_target
 
         run, info = resolve_target(model)
         ctx.run, ctx.model_info = run, info

@@ -417,7 +417,7 @@ def _concurrent(fn: Callable[[Any], Any], x1: Any, s: BenchSettings) -> dict[str
 
 def _resolve(target: str | os.PathLike) -> tuple[Any, Any]:
     """(Run or None, ModelInfo or None) for a run folder or an .onnx file (edge variants too)."""
-    from irisonnx.modelfile.onnx_io import resolve_target
+    from irisonnx.training.run import resolve_target
 
     return resolve_target(target)
 

@@ -92,7 +92,8 @@ class CompareResult:
 def _resolve_target(target: str | os.PathLike, model: str | os.PathLike | None, notes: list[str]) -> tuple[Any, Any]:
     """(Run or None, checked ModelInfo or None). A run's own model.onnx must match its manifest
     (exit 3); a ``--model`` file that differs from it is compared as given, with a note."""
-    from irisonnx.modelfile.onnx_io import load_model_safely, resolve_target
+    from irisonnx.modelfile.onnx_io import load_model_safely
+    from irisonnx.training.run import resolve_target
     from irisonnx.training.run import is_run_dir
 
     t = Path(target)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from irisonnx.assets import default_datastore
 from irisonnx.config import parse_number
 from irisonnx.errors import ArtifactError, DataError, UsageError
 from irisonnx.storage import atomic_write_json, atomic_writer, read_input_file, read_json, sha256_bytes, sha256_file
@@ -47,23 +48,6 @@ __all__ = [
 IRIS_SHA256 = "9cc1c345c71bcc9b486b74cbf6063fa66f4bb5e0f603a4b3c3471ec2e5e8e355"
 IRIS_FEATURE_UNITS = {"sepal_length": "cm", "sepal_width": "cm", "petal_length": "cm", "petal_width": "cm"}
 META_FORMAT = "irisonnx-dataset/1"
-
-
-def default_datastore() -> Path:
-    """``$IRISONNX_DATASTORE``, else ``./datastore``, else (run from a checkout) the one beside
-    the source tree. An installed package uses ``./datastore`` in the current folder (made on
-    first use); the Iris CSV then comes from the package (:func:`iris_text`)."""
-    env = os.environ.get("IRISONNX_DATASTORE")
-    if env:
-        return Path(env)
-    local = Path("datastore")
-    if local.is_dir():
-        return local
-    from irisonnx.assets import checkout_root
-
-    root = checkout_root()
-    beside = root / "datastore" if root is not None else None
-    return beside if beside is not None and beside.is_dir() else local
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,8 @@ def _source(target: str | os.PathLike, data: str | os.PathLike | None) -> tuple[
     .onnx file. A classifier with a dataset (the run's, --data, or named in its metadata) is
     gated on it; any other model (None) on generated inputs, by per-output tolerances."""
     from irisonnx.data.datastore import load_dataset
-    from irisonnx.modelfile.onnx_io import resolve_model, resolve_target
+    from irisonnx.modelfile.onnx_io import resolve_model
+    from irisonnx.training.run import resolve_target
 
     p = Path(target)
     run, info = resolve_target(p, allow_unvalidated=False, model_in_run=True)  # unvalidated models refused

@@ -740,21 +740,3 @@ def describe(info: ModelInfo) -> dict[str, Any]:
     if info.export_record is not None:
         out["validation"] = info.export_record
     return out
-
-
-def resolve_target(target: str | os.PathLike, *, allow_unvalidated: bool = True, model_in_run: bool = False) -> tuple[Any, ModelInfo | None]:
-    """The one "run folder or model file" resolver (compare, bench, edge): (Run or None,
-    checked ModelInfo or None). A run without model.onnx gives (run, None); a missing path or a
-    folder that is not a run is exit 2. ``model_in_run``: RUN/model.onnx also gives its run."""
-    from irisonnx.training.run import Run, is_run_dir
-
-    t = Path(target)
-    if not t.exists():
-        raise UsageError("no such run folder or model file", str(t), "pass a run folder or an .onnx file")
-    if is_run_dir(t):
-        run = Run.open(t)
-        return run, (resolve_model(run.dir, allow_unvalidated=allow_unvalidated) if run.onnx_path.exists() else None)
-    if t.is_dir():
-        raise UsageError("not a run folder", f"{t} has no config.json", "pass a run folder or an .onnx file")
-    run = Run.open(t.parent) if model_in_run and t.name == "model.onnx" and is_run_dir(t.parent) else None
-    return run, resolve_model(t, allow_unvalidated=allow_unvalidated)

@@ -70,7 +70,7 @@ class _OrtRuntime(Runtime):
     def intermediates(self, feeds: dict[str, np.ndarray]) -> list[Intermediate]:
         import dataclasses
 
-        from irisonnx.compare.locate import expose_all
+        from irisonnx.modelfile.graph import expose_all
 
         info = self.ctx.model_info
         proto, nodes = expose_all(info.proto_with_data())

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from irisonnx.data.predict_io import _softmax_into, softmax
 from irisonnx.errors import ArtifactError, DataError, RuntimeUnavailable, UsageError
 from irisonnx.modelfile.onnx_io import ModelInfo, resolve_model, vouched_model
 
@@ -79,34 +80,6 @@ def _ort_errors() -> tuple[type, ...]:
 
     names = ("Fail", "InvalidArgument", "RuntimeException", "InvalidGraph", "NotImplemented", "EPFail")
     return (RuntimeError,) + tuple(c for c in (getattr(st, n, None) for n in names) if isinstance(c, type))
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row softmax computed in float64 (max subtracted, so no overflow), returned as float32."""
-    n, c = logits.shape
-    out = np.empty((n, c), dtype=np.float32)
-    _softmax_into(logits, out, np.empty((n, c)), np.empty(n), np.empty(n))
-    return out
-
-
-def _softmax_into(logits: np.ndarray, out: np.ndarray, z: np.ndarray, m: np.ndarray, s: np.ndarray) -> None:
-    """softmax(logits) written into ``out`` (float32), with caller-owned float64 scratch:
-    ``z`` (rows, n_classes), ``m`` and ``s`` (rows,). The chunk workers reuse theirs, so a
-    1M-row predict allocates nothing but its outputs (fresh pages cost page faults here)."""
-    # Column by column: numpy's reductions along a short last axis (3 classes) pay a loop per
-    # row, ~4x slower on 1M rows. The same operations in the same order for every row, so any
-    # chunking gives bitwise the same result as one call over the whole array.
-    np.copyto(z, logits)  # float32 -> float64, exact
-    np.copyto(m, z[:, 0])
-    for j in range(1, z.shape[1]):
-        np.maximum(m, z[:, j], out=m)
-    z -= m[:, None]
-    np.exp(z, out=z)
-    np.copyto(s, z[:, 0])
-    for j in range(1, z.shape[1]):
-        s += z[:, j]
-    z /= s[:, None]
-    np.copyto(out, z, casting="same_kind")  # rounds to float32 as astype does
 
 
 class _Binding:

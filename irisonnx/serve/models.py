@@ -136,7 +136,8 @@ def _is_bundle(folder: Path) -> dict[str, Any] | None:
 def load_repository(target: str | Path, name: str | None = None, threads: int | None = None) -> Repository:
     """Load a run, an .onnx file or an edge bundle (every .onnx variant a version, the
     manifest's default first). Errors are irisonnx's own (exit 2/3/4), before anything listens."""
-    from irisonnx.modelfile.onnx_io import resolve_model, resolve_target
+    from irisonnx.modelfile.onnx_io import resolve_model
+    from irisonnx.training.run import resolve_target
     from irisonnx.runtimes.ort_engine import Predictor
 
     t = Path(target)

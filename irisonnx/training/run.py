@@ -13,13 +13,16 @@ import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from irisonnx.config import DataConfig, ModelConfig, TrainConfig, from_dict
 from irisonnx.errors import ArtifactError, UsageError
 from irisonnx.storage import Manifest, read_json
 
-__all__ = ["RUN_FORMAT", "Run", "library_versions", "is_run_dir"]
+if TYPE_CHECKING:
+    from irisonnx.modelfile.onnx_io import ModelInfo
+
+__all__ = ["RUN_FORMAT", "Run", "library_versions", "is_run_dir", "resolve_target"]
 
 RUN_FORMAT = "irisonnx-run/1"
 
@@ -132,3 +135,21 @@ class Run:
         except RuntimeError as exc:
             raise ArtifactError("weights do not fit the run's model config", f"{path}: {str(exc).splitlines()[0]}") from exc
         return model.eval()
+
+
+def resolve_target(target: str | os.PathLike, *, allow_unvalidated: bool = True, model_in_run: bool = False) -> tuple[Any, ModelInfo | None]:
+    """The one "run folder or model file" resolver (compare, bench, edge): (Run or None,
+    checked ModelInfo or None). A run without model.onnx gives (run, None); a missing path or a
+    folder that is not a run is exit 2. ``model_in_run``: RUN/model.onnx also gives its run."""
+    from irisonnx.modelfile.onnx_io import resolve_model
+
+    t = Path(target)
+    if not t.exists():
+        raise UsageError("no such run folder or model file", str(t), "pass a run folder or an .onnx file")
+    if is_run_dir(t):
+        run = Run.open(t)
+        return run, (resolve_model(run.dir, allow_unvalidated=allow_unvalidated) if run.onnx_path.exists() else None)
+    if t.is_dir():
+        raise UsageError("not a run folder", f"{t} has no config.json", "pass a run folder or an .onnx file")
+    run = Run.open(t.parent) if model_in_run and t.name == "model.onnx" and is_run_dir(t.parent) else None
+    return run, resolve_model(t, allow_unvalidated=allow_unvalidated)
