@@ -30,7 +30,9 @@ from typing import Any, Callable
 import numpy as np
 
 from irisonnx.edge.gates import Check, Gates
-from irisonnx.edge.variants._ort import CALIBRATION_METHODS, INT8_WEIGHTS, OPT_LEVEL, VARIANTS, QuantOptions, variant_file
+from irisonnx.edge.variants import VARIANTS, get as get_variant
+from irisonnx.edge.variants._ort import CALIBRATION_METHODS, INT8_WEIGHTS, OPT_LEVEL, QuantOptions, variant_file
+from irisonnx.edge.variants.base import Source
 from irisonnx.errors import ArtifactError, StorageError, UsageError
 from irisonnx.storage import MANIFEST_NAME, TEMP_MARK, dumps_json, fsync_dir, read_json, sha256_file
 
@@ -330,37 +332,13 @@ def _ops(proto: Any) -> tuple[dict[str, int], int]:
     return dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))), weight_bytes
 
 
-def _settings(variant: str, quant: QuantOptions, info: Any = None, vi: Any = None) -> dict[str, Any]:
-    if variant == "fp32-opt":
-        return {"tool": "onnxruntime SessionOptions.optimized_model_filepath", "graph_optimization_level": f"ORT_ENABLE_{OPT_LEVEL.upper()}"}
-    if variant == "int8-dynamic":
-        return {"tool": "onnxruntime.quantization quant_pre_process + quantize_dynamic", "activations": "uint8, scale per call", "weights": quant.int8_weights, "per_channel": quant.per_channel, "reduce_range": quant.reduce_range}
-    if variant == "int8-static":
-        return {"tool": "onnxruntime.quantization quant_pre_process + quantize_static", "format": "QDQ", "activations": quant.int8_weights, "weights": quant.int8_weights, "per_channel": quant.per_channel, "reduce_range": quant.reduce_range, "calibration_method": quant.calibration_method, "calibration": "training split" if vi is None else "see inputs.calibration"}
-    if variant == "fp16":
-        changed = _io_changes(info, vi) if vi is not None else []
-        return {"tool": "onnxruntime.transformers.float16.convert_float_to_float16", "keep_io_types": True, "io": "float32" if vi is None else ("types kept" if not changed else "changed: " + ", ".join(changed))}
-    return {"tool": "irisonnx export (unchanged)" if vi is None else "the source model (unchanged)"}
+def _variant_notes(v: VariantResult, base: VariantResult | None, n_random: int, src: Source) -> list[str]:
+    return _shared_notes(v, base) + get_variant(v.variant).notes(v, src, n_random)
 
 
-def _variant_notes(v: VariantResult, base: VariantResult | None, n_random: int, clamped: int) -> list[str]:
-    notes = _shared_notes(v, base)
-    if v.variant == "fp16":
-        notes.append("onnxruntime's CPU provider here runs the fp16 graph in float32 with float16 weights; the 'reference' row is true float16 arithmetic, as a device with fp16 kernels computes it")
-        ref_bad = max((f.nonfinite for f in v.figures if f.runtime == "reference" and f.split == "random"), default=0)
-        if ref_bad:
-            notes.append(f"float16 overflows beyond ±65504: {ref_bad} values non-finite on the {n_random} random rows (which probe up to ±1e6)")
-        if clamped:
-            notes.append(f"{clamped} weights outside float16's range were clamped")
-    if v.variant == "int8-static":
-        rnd = [f for f in v.figures if f.split == "random"]
-        if rnd and min(f.agreement for f in rnd) < 1.0:
-            notes.append("inputs beyond the calibrated range saturate; random rows far outside the training range disagree more")
-    if v.variant == "fp32-opt":
-        custom = sorted({k.split("::")[0] for k in v.ops if "::" in k})
-        if custom:
-            notes.append(f"uses {', '.join(custom)} ops (contrib ops: every standard onnxruntime build has them)")
-    return notes
+def _source_name(names: Any) -> str | None:
+    """The variant that is the source model itself (the baseline), if among ``names``."""
+    return next((n for n in names if get_variant(n).source), None)
 
 
 def build_edge(
@@ -463,33 +441,22 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
-def _skip_reason(v: str, info: Any) -> str | None:
-    from irisonnx.edge.variants._ort import fp16_skip_reason, int8_skip_reason
-
-    if v.startswith("int8"):
-        return int8_skip_reason(info.proto)
-    if v == "fp16":
-        return fp16_skip_reason(info.proto)
-    return None
-
-
 def _make_all(result: EdgeResult, info: Any, names: list[str], staging: Path, quant: QuantOptions, calibration: Any, threads: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Make every variant that applies; ({variant: ModelInfo}, {variant: Predictor}). A variant
-    that does not apply, or that a converter, the checker or onnxruntime cannot make or load,
-    is recorded in ``result.skipped`` with the reason (the tool's first line), not raised."""
-    from irisonnx.edge.variants._ort import make_variant
-    from irisonnx.modelfile.onnx_io import load_model_safely
-    from irisonnx.runtimes.ort_engine import Predictor
-
+    """Make every variant that applies; ({variant: what its check gave (a ModelInfo)},
+    {variant: its runner}), all through the Variant interface. A variant that does not apply,
+    or that a converter, the checker or its runtime cannot make or load, is recorded in
+    ``result.skipped`` with the reason (the tool's first line), not raised."""
+    src = Source(info)
     infos: dict[str, Any] = {}
-    predictors: dict[str, Any] = {}
+    runners: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="irisonnx-edge-") as work:
         for v in names:
-            why = _skip_reason(v, info)
+            variant = get_variant(v)
+            why = variant.skip_reason(src)
             if why is None:
-                path = staging / variant_file(v)
+                path = staging / variant.file_name
                 try:
-                    path.write_bytes(make_variant(v, info, Path(work), quant, calibration))
+                    variant.make(src, path, Path(work), quant, calibration)
                 except (UsageError, StorageError):
                     raise
                 except OSError as exc:  # a full or read-only disk is the machine's, not the model's
@@ -500,29 +467,27 @@ def _make_all(result: EdgeResult, info: Any, names: list[str], staging: Path, qu
                     why = f"the {v} converter failed: {_first_line(exc)}"
                 else:
                     try:
-                        infos[v] = load_model_safely(path)  # checker + signature
-                        predictors[v] = Predictor(infos[v], threads=threads)
+                        infos[v] = variant.check(path)  # checker + signature
+                        runners[v] = variant.load(infos[v], threads)
                     except ArtifactError as exc:
                         why = f"the {v} model does not load: {exc}"
                         infos.pop(v, None)
                 if why is not None:
-                    path.unlink(missing_ok=True)
+                    for f in variant.bundle_files(path):
+                        f.unlink(missing_ok=True)
             if why is not None:
-                if v == "fp32":
+                if variant.source:
                     raise ArtifactError("the source model does not load", why)
                 result.skipped.append({"variant": v, "reason": why})
     if not infos:
         raise UsageError("no edge variant could be made for this model", "; ".join(f"{s['variant']}: {s['reason']}" for s in result.skipped), "choose other --variants")
-    return infos, predictors
+    return infos, runners
 
 
 def _build_classifier(result: EdgeResult, info: Any, ds: Any, names: list[str], staging: Path, calibration_rows: np.ndarray | None, calibration_file: str | os.PathLike | None, n_random: int, seed: int, threads: int | None, bench_rounds: int, bench_reps: int, bench_rows: int) -> None:
     """irisonnx's classifiers: gates on the dataset's test split (argmax agreement, accuracy)."""
-    from irisonnx.edge.gates import Evaluator, bench, gate_checks, summarise
-    from irisonnx.edge.variants._ort import fp16_clamped
     from irisonnx.compare.inputs import random_rows
-    from irisonnx.runtimes.ort_engine import Predictor
-    from irisonnx.runtimes import RuntimeContext, create
+    from irisonnx.edge.gates import Evaluator, bench, gate_checks, summarise
 
     gates, quant = result.gates, result.quant
     x_test, y_test = ds.features[ds.test_idx], ds.labels[ds.test_idx]
@@ -536,29 +501,34 @@ def _build_classifier(result: EdgeResult, info: Any, ds: Any, names: list[str], 
         result.inputs["calibration"] = str(calibration_file)
     infos, predictors = _make_all(result, info, names, staging, quant, calibration, threads)
     made = list(infos)
-    baseline = predictors.get("fp32") or Predictor(info, threads=threads)
-    evaluator = Evaluator(baseline, x_test, y_test, x_random)
+    src = Source(info)
+    baseline = _baseline(predictors, info, threads)
+    evaluator = Evaluator(baseline, x_test, y_test, x_random, info.input.name, info.logits_name)
     for v in made:
-        vi = infos[v]
+        variant, vi = get_variant(v), infos[v]
         ops, wbytes = _ops(vi.proto)
-        res = VariantResult(v, variant_file(v), vi.size, vi.sha256, ops, wbytes, _settings(v, quant), gates.describe(v))
-        reference = None
-        if v == "fp16":
-            reference = create("reference", RuntimeContext(model_path=vi.path, model_info=vi, output_names=vi.output_names))
-        res.figures, res.batch_max_abs_diff = evaluator.evaluate(predictors[v], reference)
-        res.checks = gate_checks(v, res.figures, gates)
-        if v == "fp32":
+        res = VariantResult(v, variant.file_name, vi.size, vi.sha256, ops, wbytes, variant.settings(quant, src), gates.describe(variant))
+        res.figures, res.batch_max_abs_diff = evaluator.evaluate(predictors[v], variant.reference(vi), variant.runtime)
+        res.checks = gate_checks(variant, res.figures, gates)
+        if variant.source:
             res.checks.append(Check("same bytes as the exported model (sha256)", float(vi.sha256 == info.sha256), 1.0, ">=", "flag"))
         res.summary = summarise(res.figures)
         result.variants.append(res)
     if bench_rounds:
-        timing = bench(predictors, info.n_features, lo, hi, rows=bench_rows, rounds=bench_rounds, reps=bench_reps, seed=seed, cpu_clock=threads == 1)
+        timing = bench(predictors, info.n_features, lo, hi, input_name=info.input.name, rows=bench_rows, rounds=bench_rounds, reps=bench_reps, seed=seed, cpu_clock=threads == 1)
         _set_timing(result, timing)
-    base = next((r for r in result.variants if r.variant == "fp32"), None)
+    base = next((r for r in result.variants if get_variant(r.variant).source), None)
     for res in result.variants:
-        res.notes = _variant_notes(res, base, n_random, fp16_clamped(info.proto) if res.variant == "fp16" else 0)
+        res.notes = _variant_notes(res, base, n_random, src)
     if result.passed and result.ort_format:
         _ort_twins(result, staging, predictors, [x_test, x_random], threads)
+
+
+def _baseline(runners: dict[str, Any], info: Any, threads: int | None) -> Any:
+    """The source variant's runner: the one made, else loaded from the source model."""
+    name = _source_name(VARIANTS)
+    assert name is not None, "the registry has no source variant"
+    return runners.get(name) or get_variant(name).load(info, threads)
 
 
 def _set_timing(result: EdgeResult, timing: dict[str, dict[str, Any]]) -> None:
@@ -596,9 +566,8 @@ def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Pat
     within and far beyond the ranges are reported, not gated."""
     from irisonnx.edge.gates import BEYOND, IN_RANGE, FeedSet, GenericEvaluator, bench_feeds, summarise_generic, tolerance_checks
     from irisonnx.compare.inputs import DEFAULT_FLOAT_RANGE, DEFAULT_INT_RANGE, random_feeds
-    from irisonnx.runtimes import RuntimeContext, create
-    from irisonnx.runtimes.base import normalise_outputs
     from irisonnx.modelfile.signature import check_feeds
+    from irisonnx.runtimes.base import normalise_outputs
 
     gates, quant = result.gates, result.quant
     sig = info.signature
@@ -640,21 +609,18 @@ def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Pat
     def runner(p: Any, who: str) -> Any:
         return lambda feeds: normalise_outputs(p.run_feeds(feeds), who)
 
-    base_pred = predictors.get("fp32")
-    if base_pred is None:
-        from irisonnx.runtimes.ort_engine import Predictor
-
-        base_pred = Predictor(info, threads=threads)
+    src = Source(info)
+    base_pred = _baseline(predictors, info, threads)
     evaluator = GenericEvaluator(runner(base_pred, "fp32"), sets)
     for v in list(infos):
-        vi = infos[v]
-        tol = gates.tolerance(v, vi.output_names)
+        variant, vi = get_variant(v), infos[v]
+        tol = gates.tolerance(variant, vi.output_names)
         ops, wbytes = _ops(vi.proto)
-        res = VariantResult(v, variant_file(v), vi.size, vi.sha256, ops, wbytes, _settings(v, quant, info, vi), gates.describe(v, classifier=False))
+        res = VariantResult(v, variant.file_name, vi.size, vi.sha256, ops, wbytes, variant.settings(quant, src, vi, generic=True), gates.describe(variant, classifier=False))
         notes: list[str] = []
         reference = None
-        if v == "fp16":
-            ref_rt = create("reference", RuntimeContext(model_path=vi.path, model_info=vi, output_names=vi.output_names))
+        ref_rt = variant.reference(vi)
+        if ref_rt is not None:
             ok, why = ref_rt.is_available()
             if ok:
                 reference = lambda feeds, rt=ref_rt: rt.run(feeds)  # noqa: E731
@@ -662,21 +628,22 @@ def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Pat
                 notes.append(f"not run in float16 reference arithmetic: {why}")
         try:
             try:
-                res.figures, res.batch_max_abs_diff = evaluator.evaluate(runner(predictors[v], v), tol, reference)
+                res.figures, res.batch_max_abs_diff = evaluator.evaluate(runner(predictors[v], v), tol, reference, variant.runtime)
             except Exception as exc:  # noqa: BLE001 - the reference evaluator lacks some ops/types
                 if reference is None or isinstance(exc, KeyboardInterrupt):
                     raise
                 notes.append(f"not run in float16 reference arithmetic: {_first_line(exc)}")
-                res.figures, res.batch_max_abs_diff = evaluator.evaluate(runner(predictors[v], v), tol)
+                res.figures, res.batch_max_abs_diff = evaluator.evaluate(runner(predictors[v], v), tol, runtime=variant.runtime)
         except (UsageError, ArtifactError) as exc:
-            if v == "fp32":
+            if variant.source:
                 raise
-            result.skipped.append({"variant": v, "reason": f"onnxruntime cannot run it: {exc}"})
-            (staging / variant_file(v)).unlink(missing_ok=True)
+            result.skipped.append({"variant": v, "reason": f"{variant.family} cannot run it: {exc}"})
+            for f in variant.bundle_files(staging / variant.file_name):
+                f.unlink(missing_ok=True)
             del infos[v], predictors[v]
             continue
-        res.checks = tolerance_checks(res.figures, tol) if v != "fp32" else []
-        if v == "fp32":
+        res.checks = tolerance_checks(res.figures, tol) if not variant.source else []
+        if variant.source:
             res.checks.append(Check("same bytes as the source model (sha256)", float(vi.sha256 == info.sha256), 1.0, ">=", "flag"))
         res.summary = summarise_generic(res.figures)
         res.notes = notes
@@ -690,9 +657,9 @@ def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Pat
         _set_timing(result, timing)
         result.bench["rows"] = big_rows
         result.bench["small_rows"] = FeedSet(small, batched, fixed).rows if (batched or fixed) else None
-    base = next((r for r in result.variants if r.variant == "fp32"), None)
+    base = next((r for r in result.variants if get_variant(r.variant).source), None)
     for res in result.variants:
-        res.notes = _shared_notes(res, base) + res.notes + _generic_notes(res, info, infos[res.variant])
+        res.notes = _shared_notes(res, base) + res.notes + _generic_notes(res, src, infos[res.variant])
     if result.passed and result.ort_format:
         _ort_twins(result, staging, predictors, list(sets.values()), threads)
 
@@ -731,28 +698,21 @@ def _shared_notes(v: VariantResult, base: VariantResult | None) -> list[str]:
         if slower:
             notes.append(f"slower than fp32 here: {' and '.join(slower)}")
     if v.batch_max_abs_diff > 0:
-        notes.append(f"results depend on the other rows in a call: all-at-once vs one-row-per-call outputs differ by up to {v.batch_max_abs_diff:.3g}" + (" (activation scale is computed per call)" if v.variant == "int8-dynamic" else ""))
+        notes.append(f"results depend on the other rows in a call: all-at-once vs one-row-per-call outputs differ by up to {v.batch_max_abs_diff:.3g}" + get_variant(v.variant).batch_note)
     return notes
 
 
-def _io_changes(src: Any, vi: Any) -> list[str]:
-    a = {s.name: s.dtype for s in list(src.inputs) + list(src.outputs)}
-    return [f"{s.name} {a[s.name]} -> {s.dtype}" for s in list(vi.inputs) + list(vi.outputs) if s.name in a and a[s.name] != s.dtype]
-
-
-def _generic_notes(v: VariantResult, info: Any, vi: Any) -> list[str]:
+def _generic_notes(v: VariantResult, src: Source, vi: Any) -> list[str]:
     from irisonnx.edge.gates import BEYOND
 
-    notes = []
-    if v.variant == "fp16":
-        changed = _io_changes(info, vi)
-        notes.append("inputs and outputs keep their types (keep_io_types)" if not changed else f"input/output types changed: {', '.join(changed)}")
-    beyond = [f for f in v.figures if f.split == BEYOND and f.runtime == "ort-cpu"]
-    if v.variant != "fp32" and beyond:
+    variant = get_variant(v.variant)
+    notes = variant.generic_notes(v, src, vi)
+    beyond = [f for f in v.figures if f.split == BEYOND and f.runtime == variant.runtime]
+    if not variant.source and beyond:
         bad = max(f.n_fail for f in beyond)
         if bad:
             total = sum(s.n_elements for s in beyond[0].stats.outputs.values())
-            notes.append(f"on the random inputs within and far beyond the ranges (not gated) {bad:,} of {total:,} output elements exceed the tolerance (max abs {max(f.max_abs for f in beyond):.3g})" + ("; inputs beyond the calibrated range saturate" if v.variant.startswith("int8") else ""))
+            notes.append(f"on the random inputs within and far beyond the ranges (not gated) {bad:,} of {total:,} output elements exceed the tolerance (max abs {max(f.max_abs for f in beyond):.3g})" + variant.beyond_note)
     return notes
 
 
@@ -764,6 +724,8 @@ def _ort_twins(result: EdgeResult, staging: Path, predictors: dict[str, Any], xs
 
     convert_to_ort(staging)
     for res in result.variants:
+        if get_variant(res.variant).family != "onnxruntime":
+            continue  # the ORT format is onnxruntime's own
         p = staging / variant_file(res.variant, "ort")
         if not p.is_file():
             raise ArtifactError("ORT format conversion skipped a model", res.file)
@@ -810,13 +772,15 @@ def _write_bundle_files(result: EdgeResult, staging: Path, info: Any, ds: Any, n
         size = p.stat().st_size
         entry: dict[str, Any] = {"sha256": sha256_file(p), "bytes": size, "size": size}  # "size" as in a run's manifest
         for res in result.variants:
-            if p.name == res.file or (res.ort and p.name == res.ort["file"]):
+            own = {f.name for f in get_variant(res.variant).bundle_files(staging / res.file)}
+            if p.name in own or (res.ort and p.name == res.ort["file"]):
                 entry.update(variant=res.variant, format=p.suffix[1:], validated=True)
         files[p.name] = entry
     variants = []
     for res in result.variants:
         rec = {
             "variant": res.variant,
+            "family": get_variant(res.variant).family,
             "file": res.file,
             "sha256": res.sha256,
             "bytes": res.bytes,

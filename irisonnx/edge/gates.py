@@ -76,33 +76,36 @@ class Gates:
     def _fp32_opt_atol(self) -> float:
         return max(self.fp32_opt_atol, 1e-5)
 
-    def tolerance(self, variant: str, outputs: list[str] | tuple[str, ...] = ()) -> Tolerance:
-        """The per-output tolerance gate of a variant of a model that is not a classifier."""
-        if variant in ("int8-dynamic", "int8-static"):
+    def tolerance(self, variant: Any, outputs: list[str] | tuple[str, ...] = ()) -> Tolerance:
+        """The per-output tolerance gate of a variant (a Variant or its name) of a model that is
+        not a classifier: by the variant's gate kind; ``VARIANT:OUTPUT`` keys by its name."""
+        name, gate = _gate(variant)
+        if gate == "int8":
             at, rt = self.int8_atol, self.int8_rtol
-        elif variant == "fp16":
+        elif gate == "fp16":
             at, rt = self.fp16_atol, self.fp16_rtol
-        elif variant == "fp32-opt":
+        elif gate == "fp32":
             at, rt = self._fp32_opt_atol(), self.fp32_opt_rtol
         else:
             return Tolerance(mode="exact")
         per = {}
         for o in outputs:
-            if f"{variant}:{o}" in self.per_output:
-                per[o] = self.per_output[f"{variant}:{o}"]
-            elif o in self.per_output and variant != "fp32-opt":
+            if f"{name}:{o}" in self.per_output:
+                per[o] = self.per_output[f"{name}:{o}"]
+            elif o in self.per_output and gate != "fp32":
                 per[o] = self.per_output[o]
         return Tolerance(mode="close", atol=at, rtol=rt, per_output=per)
 
-    def describe(self, variant: str, classifier: bool = True) -> str:
-        if variant == "fp32":
+    def describe(self, variant: Any, classifier: bool = True) -> str:
+        gate = _gate(variant)[1]
+        if gate == "source":
             return "the exported model, byte for byte" if classifier else "the source model, byte for byte"
         if not classifier:
             t = self.tolerance(variant)
             return f"every float output within atol {t.atol:g}, rtol {t.rtol:g} of fp32, integer/bool outputs equal (in-range inputs)"
-        if variant == "fp32-opt":
+        if gate == "fp32":
             return f"max abs err <= {self.fp32_opt_atol:g} (test + random rows)"
-        agree = self.fp16_min_agreement if variant == "fp16" else self.min_agreement
+        agree = self.fp16_min_agreement if gate == "fp16" else self.min_agreement
         return f"agreement >= {agree:.1%} and accuracy drop <= {self.max_accuracy_drop * 100:g} points (test split)"
 
 
@@ -225,20 +228,31 @@ def _worst(figs: list[Figures], key: Callable[[Figures], float], highest: bool) 
     return (max if highest else min)(figs, key=key)
 
 
-def gate_checks(variant: str, figs: list[Figures], gates: Gates) -> list[Check]:
+def _gate(variant: Any) -> tuple[str, str]:
+    """(name, gate kind) of a Variant or a variant name: "source" (the model itself, byte for
+    byte), "fp32" (max abs error), "fp16" or "int8" (agreement and accuracy, or tolerance)."""
+    if isinstance(variant, str):
+        from irisonnx.edge.variants import get
+
+        variant = get(variant)
+    return variant.name, variant.gate
+
+
+def gate_checks(variant: Any, figs: list[Figures], gates: Gates) -> list[Check]:
     """The checks a variant must pass; the worst batch mode and runtime decide each one."""
-    if variant == "fp32":
-        return []  # edge.py checks it is the exported model byte for byte
-    if variant == "fp32-opt":
+    gate = _gate(variant)[1]
+    if gate == "source":
+        return []  # edge.build checks it is the exported model byte for byte
+    if gate == "fp32":
         w = _worst(figs, lambda f: f.max_abs, True)
         where = f"{w.split}, {w.mode}" + (", bitwise equal everywhere" if all(f.exact for f in figs) else "")
         return [Check("max abs error vs fp32", w.max_abs, gates.fp32_opt_atol, "<=", "abs", where)]
     test = [f for f in figs if f.split == "test"]
-    need = gates.fp16_min_agreement if variant == "fp16" else gates.min_agreement
+    need = gates.fp16_min_agreement if gate == "fp16" else gates.min_agreement
     checks = []
     for rt in dict.fromkeys(f.runtime for f in test):
         w = _worst([f for f in test if f.runtime == rt], lambda f: f.agreement, False)
-        label = "argmax agreement, test split" + ("" if rt == "ort-cpu" else " (fp16 arithmetic, onnx reference)")
+        label = "argmax agreement, test split" + (" (fp16 arithmetic, onnx reference)" if rt == "reference" else "")
         checks.append(Check(label, w.agreement, need, ">=", "fraction", f"{w.logits.argmax_agree}/{w.rows} rows, {w.mode}"))
     w = _worst(test, lambda f: (f.fp32_accuracy or 0.0) - (f.accuracy or 0.0), True)
     drop = (w.fp32_accuracy or 0.0) - (w.accuracy or 0.0)
@@ -271,28 +285,35 @@ def summarise(figs: list[Figures]) -> dict[str, Any]:
 class Evaluator:
     """Runs the fp32 baseline once per split and mode, then compares each variant with it."""
 
-    def __init__(self, baseline: Any, x_test: np.ndarray, y_test: np.ndarray, x_random: np.ndarray) -> None:
+    def __init__(self, baseline: Any, x_test: np.ndarray, y_test: np.ndarray, x_random: np.ndarray, input_name: str, logits: str) -> None:
         self.splits = {"test": np.ascontiguousarray(x_test, dtype=np.float32), "random": np.ascontiguousarray(x_random, dtype=np.float32)}
         self.y_test = np.asarray(y_test)
-        self.base = {(s, m): run_modes(baseline.run, x, m) for s, x in self.splits.items() for m in MODES}
+        self.input_name, self.logits = input_name, logits
+        self.base = {(s, m): run_modes(self._rows(baseline), x, m) for s, x in self.splits.items() for m in MODES}
+
+    def _rows(self, runner: Any) -> Callable[..., dict[str, np.ndarray]]:
+        """A runner's ``run_feeds`` (the only call a variant's runner needs) over rows of the one input."""
+        name = self.input_name
+        return lambda x, check=False: runner.run_feeds({name: x})
 
     def _accuracy(self, out: dict[str, np.ndarray], logits: str) -> float:
         return float((np.argmax(out[logits], axis=1) == self.y_test).mean())
 
-    def evaluate(self, predictor: Any, reference: Any = None) -> tuple[list[Figures], float]:
-        """(figures, max abs difference between the variant's own two batch modes)."""
-        logits = predictor.info.logits_name
+    def evaluate(self, runner: Any, reference: Any = None, runtime: str = "ort-cpu") -> tuple[list[Figures], float]:
+        """(figures, max abs difference between the variant's own two batch modes).
+        ``runner``: anything with ``run_feeds``; ``runtime``: how the figures name it."""
+        logits = self.logits
         figs: list[Figures] = []
         own: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-        runs: list[tuple[str, str, Callable[..., Any]]] = [("ort-cpu", m, predictor.run) for m in MODES]
+        runs: list[tuple[str, str, Callable[..., Any]]] = [(runtime, m, self._rows(runner)) for m in MODES]
         if reference is not None:
-            in_name = reference.ctx.model_info.input.name
+            in_name = self.input_name
             runs.append(("reference", "all", lambda x, check=False: _quiet_numpy(reference.run, {in_name: x})))
         for split, x in self.splits.items():
             for rt, mode, fn in runs:
                 out = run_modes(fn, x, mode)
                 base = self.base[(split, mode)]
-                if rt == "ort-cpu":
+                if rt == runtime:
                     own[(split, mode)] = out
                 ps = PairStats(rt, "fp32", Tolerance())
                 for name in base:
@@ -330,14 +351,14 @@ def run_modes(fn: Callable[..., dict[str, np.ndarray]], x: np.ndarray, mode: str
     return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
 
 
-def bench(predictors: dict[str, Any], n_features: int, lo: Any, hi: Any, *, rows: int = 65536, rounds: int = 15, reps: int = 200, seed: int = 0, cpu_clock: bool = False) -> dict[str, dict[str, Any]]:
+def bench(predictors: dict[str, Any], n_features: int, lo: Any, hi: Any, *, input_name: str, rows: int = 65536, rounds: int = 15, reps: int = 200, seed: int = 0, cpu_clock: bool = False) -> dict[str, dict[str, Any]]:
     """Batch-1 latency and ``rows``-row throughput of every classifier predictor (rows drawn
     uniformly in [lo, hi]), measured side by side (see :func:`bench_feeds`). Batch-1 goes
-    through the Predictor's cached I/O binding."""
+    through each runner's ``run_feeds`` (a Predictor's cached I/O binding)."""
     rng = np.random.default_rng(seed)
     x1 = np.ascontiguousarray(rng.uniform(lo, hi, size=(1, n_features)), dtype=np.float32)  # (1, n_features)
     big = np.ascontiguousarray(rng.uniform(lo, hi, size=(rows, n_features)), dtype=np.float32)  # (rows, n_features)
-    calls = {n: (lambda p=p: p.run(x1, check=False), lambda p=p: p.run(big, check=False)) for n, p in predictors.items()}
+    calls = {n: (lambda p=p: p.run_feeds({input_name: x1}), lambda p=p: p.run_feeds({input_name: big})) for n, p in predictors.items()}
     return bench_feeds(calls, rows, rounds=rounds, reps=reps, cpu_clock=cpu_clock)
 
 
@@ -513,17 +534,18 @@ class GenericEvaluator:
         self.sets = sets
         self.base = {(s, m): fs.run(baseline, m) for s, fs in sets.items() for m in fs.modes()}
 
-    def evaluate(self, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], tol: Tolerance, reference: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None) -> tuple[list[GenericFigures], float]:
-        """(figures, max abs difference between the variant's own two modes)."""
+    def evaluate(self, run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], tol: Tolerance, reference: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None, runtime: str = "ort-cpu") -> tuple[list[GenericFigures], float]:
+        """(figures, max abs difference between the variant's own two modes); ``runtime``: how
+        the figures name the variant's own runner."""
         figs: list[GenericFigures] = []
         own: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         for split, fs in self.sets.items():
-            runs: list[tuple[str, str, Callable[..., Any]]] = [("ort-cpu", m, run) for m in fs.modes()]
+            runs: list[tuple[str, str, Callable[..., Any]]] = [(runtime, m, run) for m in fs.modes()]
             if reference is not None and split == IN_RANGE:
                 runs.append(("reference", "all", lambda f: _quiet_numpy(reference, f)))
             for rt, mode, fn in runs:
                 out = fs.run(fn, mode)
-                if rt == "ort-cpu":
+                if rt == runtime:
                     own[(split, mode)] = out
                 base = self.base[(split, mode)]
                 ps = PairStats(rt, "fp32", tol)
@@ -562,7 +584,7 @@ def tolerance_checks(figs: list[GenericFigures], tol: Tolerance) -> list[Check]:
             else:
                 rule = f"elements not equal ({st.dtype})"
             where = f"of {st.n_elements:,}, max abs {_g(st.max_abs)}" + (f" at {st.worst['index']}" if st.worst and st.n_fail and "index" in st.worst else "") + f", {worst.mode}"
-            label = f"output {name}: {rule}" + ("" if rt == "ort-cpu" else " (fp16 arithmetic, onnx reference)")
+            label = f"output {name}: {rule}" + (" (fp16 arithmetic, onnx reference)" if rt == "reference" else "")
             checks.append(Check(label, float(st.n_fail), 0.0, "<=", "count", where))
     return checks
 

@@ -89,7 +89,10 @@ def pick_model(manifest: dict, variant: str | None, model: str | None, ort_forma
     name = variant or manifest.get("default_variant") or (listed[0] if listed else None)
     if name not in listed:
         raise Fail(EXIT_USAGE, f"variant {name!r} is not in this bundle; it has {', '.join(listed) or 'none'}")
-    return f"model.{name}.{'ort' if ort_format else 'onnx'}"
+    if ort_format:
+        return f"model.{name}.ort"
+    rec = next(v for v in manifest.get("variants", []) if v["variant"] == name)
+    return str(rec.get("file") or f"model.{name}.onnx")
 
 
 def number(cell: str, where: str, column: str) -> float:
@@ -276,18 +279,42 @@ def run_feeds(sess, feeds: dict) -> dict:
         raise Fail(EXIT_USAGE, f"onnxruntime refused the inputs: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
 
 
-def run_model(data: bytes, rows, labels: dict, threads: int | None):
-    """The classifier view: (labels, probabilities, onnxruntime version, every output)."""
+def ort_loader(data: bytes, threads: int | None):
+    """onnxruntime: (run_feeds over the checked bytes, onnxruntime's version)."""
+    sess, version = session(data, threads)
+    return (lambda feeds: run_feeds(sess, feeds)), version
+
+
+# The manifest's "family" of each variant -> its loader: (checked bytes, threads) ->
+# (run(feeds by input name) -> outputs by name, the runtime's version). Another family
+# (openvino, litert, ...) is one loader function plus one line here.
+LOADERS = {"onnxruntime": ort_loader}
+
+
+def loader_for(manifest: dict, name: str):
+    """The loader of the bundle file ``name``, by its variant's family (onnxruntime for
+    bundles written before the manifest named families)."""
+    family = "onnxruntime"
+    for v in manifest.get("variants", []):
+        if name in (v.get("file"), (v.get("ort") or {}).get("file")):
+            family = v.get("family") or family
+    load = LOADERS.get(family)
+    if load is None:
+        raise Fail(EXIT_UNAVAILABLE, f"{name} is a {family} model; this predict.py loads {', '.join(LOADERS)} models")
+    return load
+
+
+def run_model(data: bytes, rows, labels: dict, threads: int | None, load=ort_loader):
+    """The classifier view: (labels, probabilities, runtime version, every output)."""
     import numpy as np
 
-    sess, version = session(data, threads)
+    run, version = load(data, threads)
     x = np.asarray(rows, dtype=np.float32)  # (rows, n_features)
     with np.errstate(over="ignore"):
         if not np.isfinite(x).all():
             raise Fail(EXIT_USAGE, "a value overflows float32")
-    names = [o.name for o in sess.get_outputs()]
-    out = run_feeds(sess, {labels["input"]["name"]: x})
-    logits = out[labels.get("logits") or names[0]]
+    out = run({labels["input"]["name"]: x})
+    logits = out[labels.get("logits") or next(iter(out))]
     probs = out[labels["probabilities"]] if labels.get("probabilities") else softmax(logits)
     label = out[labels["label"]] if labels.get("label") else logits.argmax(axis=1)
     return label.astype(np.int64), probs, version, out
@@ -335,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         if not labels.get("classifier", True):
             if not arrays_in:
                 raise Fail(EXIT_USAGE, "this model is not a classifier: give its inputs as --input FILE.npz (arrays by input name; .npy for one input)")
-            sess, version = session(data, args.threads)
-            out = tensor_outputs(run_feeds(sess, read_arrays(args.input, labels["inputs"])))
+            run, version = loader_for(manifest, name)(data, args.threads)
+            out = tensor_outputs(run(read_arrays(args.input, labels["inputs"])))
             if args.output is not None:
                 write_npz(args.output, out)
             if args.json:
@@ -352,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = read_arrays(args.input, labels.get("inputs") or [labels["input"]])[labels["input"]["name"]]
         else:
             rows = parse_values(args.values, features) if args.values is not None else read_csv(args.input, features)
-        label, probs, version, out = run_model(data, rows, labels, args.threads)
+        label, probs, version, out = run_model(data, rows, labels, args.threads, loader_for(manifest, name))
         if args.output is not None:
             write_npz(args.output, tensor_outputs(out))
     except Fail as exc:

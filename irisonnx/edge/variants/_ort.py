@@ -1,8 +1,10 @@
-"""Make the deployment variants of an exported model, each as one .onnx file.
+"""What the onnxruntime-family variants share: :class:`OrtVariant` (make one .onnx file from the
+source, check it, load it into a Predictor), the quantiser helpers (pre-processing,
+calibration readers, weight types), graph fixes (toposort, opset normalisation) and the
+ORT-format converter. Each variant's own converter is in its file (fp32.py ... fp16.py).
 
-Every maker takes the source model's bytes and a scratch folder and returns the variant's
-bytes; nothing here judges the result (that is :mod:`irisonnx.edge.gates`'s job) or prints.
-onnxruntime's quantisation tools print and log freely, so each call runs under
+Nothing here judges the result (that is :mod:`irisonnx.edge.gates`'s job) or prints.
+onnxruntime's quantisation tools print and log freely, so each conversion runs under
 :func:`_quiet`.
 
 * ``fp32``: the exported bytes, unchanged (same sha256 as the run's model.onnx).
@@ -42,30 +44,26 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from irisonnx.edge.variants.base import Source, Variant
 from irisonnx.errors import ArtifactError, UsageError
 
 __all__ = [
-    "VARIANTS",
+    "OrtVariant",
     "CALIBRATION_METHODS",
     "INT8_WEIGHTS",
     "OPT_LEVEL",
     "QuantOptions",
     "variant_file",
-    "make_variant",
     "convert_to_ort",
     "toposort",
     "normalise_opsets",
     "int8_skip_reason",
-    "fp16_skip_reason",
     "QUANTISABLE_OPS",
 ]
 
-VARIANTS = ("fp32", "fp32-opt", "int8-dynamic", "int8-static", "fp16")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 INT8_WEIGHTS = ("uint8", "int8")
 OPT_LEVEL = "extended"  # see the module docstring for why not "all"
-FP16_MAX = 65504.0
-FP16_MIN_POSITIVE = 5.96e-08  # the converter clamps smaller magnitudes up to this, not to 0
 ORT_TOOL = "onnxruntime.tools.convert_onnx_models_to_ort"
 ORT_CONFIG = "required_operators.config"
 QUANTISABLE_OPS = ("MatMul", "Gemm", "Conv")  # what int8 buys anything on; the rest stays float
@@ -121,17 +119,6 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(lvl)
 
 
-# --- the makers ----------------------------------------------------------------------------
-
-
-def _fp32_opt(src: Path, work: Path) -> bytes:
-    from irisonnx.runtimes.ort_engine import create_session  # the one session factory
-
-    out = work / "optimized.onnx"
-    create_session(src, graph_optimization=OPT_LEVEL, optimized_model_path=out, where=str(src))  # written as a side effect
-    return out.read_bytes()
-
-
 def _preprocessed(src: Path, work: Path) -> Path:
     """onnxruntime's recommended step before quantising: ONNX shape inference plus basic
     graph optimisation. Symbolic shape inference (for transformer-style dynamic shapes, and
@@ -151,14 +138,6 @@ def _weight_types(opts: QuantOptions) -> tuple[Any, Any]:
     if opts.int8_weights == "uint8":
         return QuantType.QUInt8, QuantType.QUInt8
     return QuantType.QInt8, QuantType.QInt8  # onnxruntime's QDQ default (S8S8)
-
-
-def _int8_dynamic(src: Path, work: Path, opts: QuantOptions) -> bytes:
-    from onnxruntime.quantization import quantize_dynamic
-
-    out = work / "int8-dynamic.onnx"
-    quantize_dynamic(os.fspath(_preprocessed(src, work)), os.fspath(out), per_channel=opts.per_channel, reduce_range=opts.reduce_range, weight_type=_weight_types(opts)[1])
-    return out.read_bytes()
 
 
 def _batch_size(n: int, at_most: int) -> int:
@@ -214,36 +193,6 @@ def _calibration_reader(rows: np.ndarray, input_name: str, batch: int) -> Any:
     return _CalibrationRows()
 
 
-def _int8_static(src: Path, work: Path, opts: QuantOptions, calibration: Any, input_name: str) -> bytes:
-    """``calibration``: rows of the one classifier input (an array), or a list of feeds by
-    input name (any signature; each one calibration call)."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
-
-    if isinstance(calibration, list):
-        if not calibration:
-            raise UsageError("no calibration inputs", "int8-static needs inputs to calibrate on")
-        reader = _feeds_reader(calibration)
-    elif calibration.ndim != 2 or len(calibration) == 0:
-        raise UsageError("no calibration rows", f"shape {calibration.shape}", "int8-static needs the training split (or rows) to calibrate on")
-    else:
-        reader = _calibration_reader(calibration, input_name, opts.calibration_batch)
-    act, weight = _weight_types(opts)
-    out = work / "int8-static.onnx"
-    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[opts.calibration_method]
-    quantize_static(
-        os.fspath(_preprocessed(src, work)),
-        os.fspath(out),
-        reader,
-        quant_format=QuantFormat.QDQ,
-        per_channel=opts.per_channel,
-        reduce_range=opts.reduce_range,
-        activation_type=act,
-        weight_type=weight,
-        calibrate_method=method,
-    )
-    return out.read_bytes()
-
-
 def toposort(graph: Any) -> None:
     """Sort ``graph.node`` in place so every node comes after the nodes that feed it (Kahn)."""
     nodes = list(graph.node)
@@ -261,18 +210,6 @@ def toposort(graph: Any) -> None:
     sorted_nodes = [nodes[i] for i in order]
     del graph.node[:]
     graph.node.extend(sorted_nodes)
-
-
-def fp16_clamped(proto: Any) -> int:
-    """How many float32 weights the fp16 conversion clamps (beyond ±65504, or non-zero below 5.96e-8)."""
-    from onnx import TensorProto, numpy_helper
-
-    n = 0
-    for t in proto.graph.initializer:
-        if t.data_type == TensorProto.FLOAT:
-            a = np.abs(numpy_helper.to_array(t))
-            n += int(((a > FP16_MAX) | ((a > 0) & (a < FP16_MIN_POSITIVE))).sum())
-    return n
 
 
 def normalise_opsets(proto: Any) -> Any:
@@ -315,32 +252,6 @@ def int8_skip_reason(proto: Any) -> str | None:
     return None
 
 
-def fp16_skip_reason(proto: Any) -> str | None:
-    """Why an fp16 variant would change nothing (None: it applies): no float32 weights and no
-    float32 node the converter would turn into float16 (it keeps ai.onnx.ml and a few other
-    ops in float32: DEFAULT_OP_BLOCK_LIST)."""
-    from onnx import TensorProto
-    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST
-
-    convertible = [n for n in proto.graph.node if n.op_type not in DEFAULT_OP_BLOCK_LIST and n.domain in ("", "ai.onnx")]
-    floats = any(t.data_type == TensorProto.FLOAT for t in proto.graph.initializer)
-    if not convertible:
-        kept = sorted({n.op_type for n in proto.graph.node})
-        return f"nothing to convert: the converter keeps every op of this graph in float32 ({', '.join(kept[:6])}{', ...' if len(kept) > 6 else ''})"
-    if not floats and not any(spec.type.tensor_type.elem_type == TensorProto.FLOAT for spec in list(proto.graph.input) + list(proto.graph.output) + list(proto.graph.value_info)):
-        return "no float32 weights or tensors to convert"
-    return None
-
-
-def _fp16(src_proto: Any) -> bytes:
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    proto = normalise_opsets(src_proto)  # a copy
-    converted = convert_float_to_float16(proto, keep_io_types=True)
-    toposort(converted.graph)
-    return converted.SerializeToString()
-
-
 def _finish(data: bytes, extra: dict[str, str]) -> bytes:
     """The variant's bytes with ``edge_*`` keys added to metadata_props (the rest kept), and
     only the opset imports its nodes use: onnxruntime's optimiser declares every domain it
@@ -360,33 +271,37 @@ def _finish(data: bytes, extra: dict[str, str]) -> bytes:
     return proto.SerializeToString()
 
 
-def make_variant(variant: str, info: Any, work: Path, opts: QuantOptions, calibration: np.ndarray | list[dict[str, np.ndarray]] | None) -> bytes:
-    """The bytes of one variant of the checked source model ``info`` (a ModelInfo).
+class OrtVariant(Variant):
+    """A variant that is one .onnx file run by onnxruntime: :meth:`convert` gives its bytes from
+    the source file (each opset domain imported once); ``edge_variant`` and
+    ``edge_source_sha256`` are added to its metadata."""
 
-    ``work`` is a scratch folder (the tools read and write files). Derived variants carry
-    ``edge_variant`` and ``edge_source_sha256`` in their metadata; ``fp32`` is the source
-    byte for byte.
-    """
-    if variant not in VARIANTS:
-        raise UsageError("unknown variant", repr(variant), f"choose from {', '.join(VARIANTS)}")
-    if variant == "fp32":
-        return info.data
-    work.mkdir(parents=True, exist_ok=True)
-    src = work / "source.onnx"
-    if not src.exists():  # the tools read a file; each opset domain imported once (see normalise_opsets)
-        src.write_bytes(normalise_opsets(info.proto).SerializeToString())
-    with _quiet():
-        if variant == "fp32-opt":
-            data = _fp32_opt(src, work)
-        elif variant == "int8-dynamic":
-            data = _int8_dynamic(src, work, opts)
-        elif variant == "int8-static":
-            if calibration is None:
-                raise UsageError("int8-static needs calibration rows", "no dataset", "pass a run folder, or --data for a bare .onnx file")
-            data = _int8_static(src, work, opts, calibration, info.input.name)
-        else:
-            data = _fp16(info.proto)
-    return _finish(data, {"edge_variant": variant, "edge_source_sha256": info.sha256})
+    family = "onnxruntime"
+    suffix = ".onnx"
+    runtime = "ort-cpu"
+
+    def convert(self, src_file: Path, src: Source, work: Path, opts: QuantOptions, calibration: Any) -> bytes:
+        raise NotImplementedError
+
+    def make(self, src: Source, out_path: Path, work: Path, opts: Any, calibration: Any) -> None:
+        work.mkdir(parents=True, exist_ok=True)
+        src_file = work / "source.onnx"
+        if not src_file.exists():  # the tools read a file; each opset domain imported once (see normalise_opsets)
+            src_file.write_bytes(normalise_opsets(src.proto).SerializeToString())
+        with _quiet():
+            data = self.convert(src_file, src, work, opts, calibration)
+        out_path.write_bytes(_finish(data, {"edge_variant": self.name, "edge_source_sha256": src.sha256}))
+
+    def check(self, path: Path) -> Any:
+        from irisonnx.modelfile.onnx_io import load_model_safely
+
+        return load_model_safely(path)  # checker + signature
+
+    def load(self, path: Any, threads: int | None) -> Any:
+        """A Predictor (``path``: the file, or what :meth:`check` returned for it)."""
+        from irisonnx.runtimes.ort_engine import Predictor
+
+        return Predictor(self.check(path) if isinstance(path, (str, Path)) else path, threads=threads)
 
 
 # --- .ort format ---------------------------------------------------------------------------
