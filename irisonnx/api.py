@@ -366,7 +366,7 @@ def _recorded(target: Any, name: str, fn: Any) -> Any:
     """Run ``fn`` under the run's lock and write its result as ``RUN/name``, listed in the
     run's manifest with the weights it was made from (as ``irisonnx pipeline`` does)."""
     from irisonnx.guard import is_run_folder
-    from irisonnx.pipeline.runner import _record
+    from irisonnx.pipeline.stages import _record
     from irisonnx.runlock import run_lock
 
     if not is_run_folder(Path(target)):

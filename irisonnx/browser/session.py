@@ -30,7 +30,7 @@ import numpy as np
 
 from irisonnx.errors import ArtifactError, RuntimeUnavailable
 
-__all__ = ["ORT_WEB_FILES", "SETUP_HINT", "web_dir", "web_cache_dir", "web_packages_dir", "setup_web", "ort_dist", "chromium_path", "browser_available", "BrowserSession", "UnsafePage", "copy_ort_files"]
+__all__ = ["ORT_WEB_FILES", "SETUP_HINT", "web_dir", "web_cache_dir", "web_packages_dir", "setup_web", "ort_dist", "chromium_path", "browser_available", "BrowserSession", "UnsafePage"]
 
 ORT_WEB_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 STEP_TIMEOUT = 30.0  # seconds for any one browser step
@@ -147,17 +147,6 @@ def _die_with_parent() -> None:
 
 
 _CHILD = {"preexec_fn": _die_with_parent} if sys.platform.startswith("linux") else {}
-
-
-def copy_ort_files(dest: str | os.PathLike) -> list[Path]:
-    """Copy only the files a page needs (about 14 MB) into ``dest``."""
-    d = Path(dest)
-    d.mkdir(parents=True, exist_ok=True)
-    out = []
-    for f in ORT_WEB_FILES:
-        shutil.copyfile(ort_dist() / f, d / f)
-        out.append(d / f)
-    return out
 
 
 class BrowserSession:
@@ -365,6 +354,24 @@ def try_bundle(bundle_dir: str | os.PathLike, values: list[float], screenshot: s
         return {"label": ans.get("label"), "text": ans.get("text"), "server_log": s.requests(), "browser_requests": info.get("requests", [])}
 
 
+def _example_row(dataset: str | None, n_features: int) -> list[float]:
+    """The row the page is tried on: the dataset's first test row (a real row of this very
+    model's data), else zeros when the dataset is not at hand."""
+    from irisonnx.errors import IrisOnnxError
+
+    if dataset:
+        try:
+            from irisonnx.data.datastore import load_dataset
+
+            ds = load_dataset(dataset, prepare_iris=False)
+            row = ds.features[ds.test_idx[0] if len(ds.test_idx) else 0]
+            if len(row) == n_features:
+                return [float(v) for v in row]
+        except (IrisOnnxError, OSError, IndexError):
+            pass
+    return [0.0] * n_features
+
+
 def add_web_bundle(edge_dir: str | os.PathLike, values: list[float] | None = None, timeout: float = STEP_TIMEOUT) -> Path:
     """Add ``edge/web/`` (the fp32 model of an edge bundle as a static web page), try it in
     Chromium with ``values`` typed into the form, and save ``edge/web/screenshot.png``.
@@ -392,7 +399,7 @@ def add_web_bundle(edge_dir: str | os.PathLike, values: list[float] | None = Non
         raise ArtifactError("edge model is corrupt or was modified", str(model_path))
     info = load_model_safely(model_path)
     if values is None:
-        values = [float(v) for v in info.parsed_metadata().get("example_row", [])] or [5.9, 3.0, 5.1, 1.8][: info.n_features] + [0.0] * max(0, info.n_features - 4)
+        values = _example_row(man.get("source", {}).get("dataset"), info.n_features)
     staging = edge / f"{TEMP_MARK}web-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:

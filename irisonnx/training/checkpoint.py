@@ -32,7 +32,6 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "save_weights",
-    "load_weights_numpy",
     "load_weights_torch",
     "capture_rng",
     "restore_rng",
@@ -252,19 +251,4 @@ def load_weights_torch(path: str | os.PathLike) -> dict[str, Any]:
     tensors, meta = _open_safetensors(Path(path), "weights file")
     if meta.get("format") not in (WEIGHTS_FORMAT, CHECKPOINT_FORMAT):
         raise ArtifactError("not an irisonnx weights file", f"{path}: format {meta.get('format')!r}")
-    return {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-
-
-def load_weights_numpy(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Final weights as numpy arrays, without importing torch (for deploy-side code)."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    p = Path(path)
-    if not p.exists():
-        raise UsageError("weights file missing", str(p))
-    try:
-        tensors = load_file(str(p))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ArtifactError("weights file is corrupt", f"{p}: {exc}") from exc
     return {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}

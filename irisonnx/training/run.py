@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from irisonnx.config import DataConfig, ModelConfig, TrainConfig, from_dict
+from irisonnx.config import ModelConfig, TrainConfig, from_dict
 from irisonnx.errors import ArtifactError, UsageError
 from irisonnx.storage import Manifest, read_json
 
@@ -73,10 +73,6 @@ class Run:
     @property
     def train_config(self) -> TrainConfig:
         return from_dict(TrainConfig, self.config["train"])
-
-    @property
-    def data_config(self) -> DataConfig:
-        return from_dict(DataConfig, self.config["data"])
 
     @property
     def checkpoints_dir(self) -> Path:
