@@ -1,5 +1,5 @@
 """`irisonnx inspect MODEL_OR_RUN`: signature, opsets, operators, parameters, checksum and
-metadata, loaded as carefully as predict loads (irisonnx/modelfile/onnx_io.py describe)."""
+metadata, loaded as carefully as predict loads (irisonnx/modelfile/describe.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from irisonnx.modelfile.onnx_io import describe, resolve_model
+from irisonnx.modelfile.describe import describe
+from irisonnx.modelfile.onnx_io import resolve_model
 from irisonnx.storage import sha256_file
 from onnx_helpers import cli, exported_run, one_error_line
 

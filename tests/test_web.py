@@ -82,7 +82,7 @@ def test_web_int8_is_bitwise_equal_to_the_onnx_reference(exported: Path, tmp_pat
 def test_web_bundle_form_and_screenshot(exported: Path, tmp_path: Path) -> None:
     from irisonnx.modelfile.onnx_io import resolve_model
     from irisonnx.runtimes.ort_engine import Predictor
-    from irisonnx.browser.session import build_web_bundle, try_bundle
+    from irisonnx.browser.bundle import build_web_bundle, try_bundle
 
     info = resolve_model(exported)
     bundle = tmp_path / "web"

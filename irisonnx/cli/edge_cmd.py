@@ -114,7 +114,7 @@ def _build_locked(target: str, out: str | None, variants: str, ort_format: bool,
 
     add_web = None
     if web:
-        from irisonnx.browser.session import add_web_bundle as add_web
+        from irisonnx.browser.bundle import add_web_bundle as add_web
 
     res = build_edge(
         target,

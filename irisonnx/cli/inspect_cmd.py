@@ -31,7 +31,8 @@ def command(model: str, as_json: bool) -> None:
       irisonnx inspect artifacts/runs/iris
       irisonnx inspect artifacts/runs/iris/model.onnx --json
     """
-    from irisonnx.modelfile.onnx_io import describe, resolve_model
+    from irisonnx.modelfile.describe import describe
+    from irisonnx.modelfile.onnx_io import resolve_model
 
     # inspect is how one looks at a model that failed its parity check, so it is allowed here.
     info = resolve_model(model, allow_unvalidated=True)

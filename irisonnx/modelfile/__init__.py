@@ -1,2 +1,3 @@
-"""The ONNX model file: load it safely, its metadata schema and description (onnx_io),
-its signature (inputs/outputs: name, type, shape) and graph surgery (graph: expose intermediates)."""
+"""The ONNX model file: load it safely, its metadata schema (onnx_io), its description for
+inspect (describe), its signature (inputs/outputs: name, type, shape) and graph surgery
+(graph: expose intermediates)."""

@@ -241,7 +241,7 @@ class Edge(Stage):
             if man.get("source", {}).get("sha256") == ctx.model_sha:
                 # The bundle is current. Its web page may not be: `irisonnx edge` without --web
                 # replaces the bundle and drops edge/web; add it back rather than rebuild all.
-                from irisonnx.browser.session import web_bundle_current
+                from irisonnx.browser.bundle import web_bundle_current
 
                 if ctx.cfg.web is not False and not web_bundle_current(ctx.run_dir / "edge"):
                     web = _web_bundle(ctx.run_dir, ctx.cfg)
@@ -339,7 +339,7 @@ def _web_bundle(run_dir: Path, cfg: PipelineConfig) -> str:
 
             raise RuntimeUnavailable("web bundle asked for", why)
         return f"; no web bundle ({why})"
-    from irisonnx.browser.session import add_web_bundle
+    from irisonnx.browser.bundle import add_web_bundle
 
     shot = add_web_bundle(run_dir / "edge")
     return f"; web bundle with screenshot {shot}"
