@@ -7,22 +7,6 @@ Nothing here judges the result (that is :mod:`irisonnx.edge.gates`'s job) or pri
 onnxruntime's quantisation tools print and log freely, so each conversion runs under
 :func:`_quiet`.
 
-* ``fp32``: the exported bytes, unchanged (same sha256 as the run's model.onnx).
-* ``fp32-opt``: onnxruntime's offline graph optimisation at ``ORT_ENABLE_EXTENDED``, saved
-  through ``SessionOptions.optimized_model_filepath``. EXTENDED fuses Gemm+Relu into
-  ``com.microsoft.FusedGemm``, so the file needs an onnxruntime with contrib ops (every
-  standard build; a minimal build lists them in required_operators.config). ``ALL`` would
-  add layout transforms (NCHWc) that onnxruntime itself says are specific to the machine
-  that made them; an edge file must run on another CPU, so we stop at EXTENDED.
-* ``int8-dynamic``: ``quant_pre_process`` then ``quantize_dynamic``. Activations are
-  quantised at run time with one scale per call, so a row's result depends on the other
-  rows in the same call (edge_eval measures it).
-* ``int8-static``: ``quant_pre_process`` then ``quantize_static`` in QDQ format, calibrated
-  through a :class:`CalibrationDataReader` over the training split.
-* ``fp16``: ``onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)``
-  (ships with onnxruntime; no extra dependency), then the nodes are sorted again: the
-  converter appends its input/output Casts at the end, which onnx.checker rejects.
-
 Default int8 weights are uint8 (U8U8), not onnxruntime's int8: on x86 CPUs without VNNI
 (AVX2 only, like our build machines) the U8S8 kernels use VPMADDUBSW, whose int16
 saturation cost this Iris model 1-2 test rows; U8U8 kernels exist on every platform.
