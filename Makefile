@@ -18,7 +18,7 @@ STAMP  := $(VENV)/.irisonnx-installed
 RUN    ?= artifacts/runs/iris
 TORCH_INDEX ?=
 
-.PHONY: demo test fuzz-tests install web-deps clean-artifacts
+.PHONY: demo test fuzz-tests install web-deps clean-artifacts constraints
 
 demo: $(STAMP) web-deps
 	$(BIN)/irisonnx pipeline --run $(RUN)
@@ -44,11 +44,17 @@ web/node_modules/.irisonnx-installed: web/package-lock.json
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt holds the tested version of every package (a lock, as pip-tools would write):
+# resolving the extras without it backtracks for many minutes and can give up.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -e '.[all,test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,test]'
 	@touch $@
+
+# Rewrite constraints.txt from the working .venv (after changing pyproject's dependencies).
+constraints:
+	@{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch==\|^irisonnx\|^#'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 # Generated outputs only; datastore/raw and the READMEs stay.
 clean-artifacts:
