@@ -116,7 +116,8 @@ class OpenVinoRuntime(Runtime):
         self._names = self._output_names(self.compiled, list(self.ctx.model_info.output_names))
         # An input the frontend folded away (an empty ``axes`` of a Reduce, say) is no port of
         # the compiled model, and feeding it by name is an error: it is left out.
-        self._inputs = {n for port in self.compiled.inputs for n in port.get_names()}
+        self._ports = {n: port for port in self.compiled.inputs for n in port.get_names()}
+        self._tensor = ov.Tensor
 
     @staticmethod
     def _output_names(compiled: Any, onnx_names: list[str]) -> list[str]:
@@ -130,11 +131,22 @@ class OpenVinoRuntime(Runtime):
         return out
 
     def _run(self, feeds: dict[str, np.ndarray], start: int) -> dict[str, Any]:
+        # Inputs wrap the caller's arrays (no copy; the call is synchronous), outputs are copied
+        # out of the request's buffers (the next call reuses them). Half the per-call time of
+        # request.infer(dict) at batch 1 (94-110 µs against 176-224 µs on the Iris MLP, 2 busy cores).
+        # A 0-d array would become a [1] tensor: such feeds go through infer(dict), which keeps [].
+        req = self.request
         try:
-            res = self.request.infer({k: np.ascontiguousarray(v) for k, v in feeds.items() if k in self._inputs})
+            arrays = {k: np.require(v, requirements="C") for k, v in feeds.items() if k in self._ports}
+            if any(a.ndim == 0 for a in arrays.values()):
+                res = req.infer(arrays)
+                return {name: np.asarray(res[i]) for i, name in enumerate(self._names)}
+            for k, a in arrays.items():
+                req.set_tensor(self._ports[k], self._tensor(a, shared_memory=a.flags.writeable))
+            req.infer()
+            return {name: req.get_output_tensor(i).data.copy() for i, name in enumerate(self._names)}
         except RuntimeError as exc:
             raise RuntimeUnavailable(f"{self.name} failed to run the model", _first_line(exc)) from None
-        return {name: np.asarray(res[i]) for i, name in enumerate(self._names)}
 
     def precision_used(self) -> str | None:
         if not self._active:
@@ -174,7 +186,7 @@ class OpenVinoRuntime(Runtime):
             raise NotImplementedError(f"{self.name}: --locate needs the model with its weights in one ONNX file under 2 GiB") from None
         compiled = self._compile(self._core, self._read(self._core, data))
         names = {n for port in compiled.inputs for n in port.get_names()}
-        res = compiled.create_infer_request().infer({k: np.ascontiguousarray(v) for k, v in feeds.items() if k in names})
+        res = compiled.create_infer_request().infer({k: np.require(v, requirements="C") for k, v in feeds.items() if k in names})
         vals: dict[str, np.ndarray] = {}
         for i, port in enumerate(compiled.outputs):
             for n in port.get_names():
