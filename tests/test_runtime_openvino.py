@@ -218,3 +218,28 @@ def test_fixed_batch_model_fed_as_the_caller_chunks(tmp_path_factory: pytest.Tem
     assert got.shape == (1, 3) and float(np.abs(got - m.expected["y"]).max()) < 1e-6
     res = run_compare(m.onnx, runtimes=["ort-cpu", "openvino"], inputs="uniform:5")
     assert res.passed and res.n_rows == 5
+
+
+def test_backend_cases_scalars_dtypes_and_what_compare_says(tmp_path: Path) -> None:
+    """ONNX backend node cases: 0-d inputs (Clip's min/max, Range's start/limit/delta), read-only
+    float16/float64 arrays, and Cast of +-inf. Each output is checked against the case's own
+    expected output; where OpenVINO's raw output (its API, called directly) differs from it,
+    compare --load-io must say FAIL, and PASS where it does not."""
+    from corpus import build_backend
+
+    names = ("test_clip", "test_range_float_type_positive_delta", "test_cast_FLOAT16_to_FLOAT", "test_cast_FLOAT_to_DOUBLE")
+    cases = build_backend(tmp_path / "backend", names)
+    assert sorted(cases.models) == sorted(names), cases.skipped
+    core = ov.Core()
+    for m in cases:
+        got = _runtime(m.onnx).run(m.inputs)
+        raw = core.compile_model(core.read_model(str(m.onnx)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"}).create_infer_request().infer({k: np.array(v) for k, v in m.inputs.items()})
+        raw_ok = True
+        for i, (k, want) in enumerate(m.expected.items()):
+            assert got[k].shape == want.shape and got[k].dtype == want.dtype, m.name
+            np.testing.assert_array_equal(got[k], np.asarray(raw[i]), err_msg=m.name)
+            raw_ok &= bool(np.allclose(np.asarray(raw[i]), want, rtol=1e-5, atol=1e-5, equal_nan=True))
+        if m.name != "test_cast_FLOAT_to_DOUBLE":
+            assert raw_ok, m.name
+        res = run_compare(m.onnx, runtimes=["golden", "openvino"], load_io=m.test_data)
+        assert res.passed == raw_ok, (m.name, raw_ok)
