@@ -79,6 +79,20 @@ def test_iris_compare_passes_at_default_tolerances_and_json_names_version_and_f3
     assert float(np.abs(got - want).max()) < 1e-5
 
 
+def test_report_shows_precision_and_route(exported: Path, tmp_path: Path) -> None:
+    from irisonnx.report import build_report
+
+    run = tmp_path / "run"
+    shutil.copytree(exported, run)
+    r = run_cli("compare", str(run), "--runtimes", "ort-cpu,openvino:bf16", "--json")
+    used = json.loads(r.stdout)["runtimes"][1]["info"]["precision"]
+    assert r.returncode == (1 if used == "bf16" else 0), r.stderr  # bf16 leaves the default tolerance
+    (run / "compare.json").write_text(r.stdout)
+    html = build_report(run, out=tmp_path / "report.html").path.read_text()
+    assert f"<td>precision {used}; route: read ONNX directly</td>" in html
+    assert f"<td>openvino {version('openvino')}</td>" in html
+
+
 def test_bf16_option_reports_what_openvino_compiled(exported: Path) -> None:
     model = exported / "model.onnx"
     core = ov.Core()
