@@ -139,7 +139,7 @@ def _fmt(v: Any, spec: str = ".3g") -> str:
 
 
 def render(rows: list[dict[str, Any]], args: Any) -> str:
-    head = ["model", "runtime", "precision", "max abs vs ort-cpu (examples)", f"max abs (throughput batch)", "batch-1 µs (p50)", "x ort-cpu", "rows/s", "x ort-cpu", "setup s"]
+    head = ["model", "runtime", "precision", "max abs vs ort-cpu (examples)", f"max abs (throughput batch)", "batch-1 µs/call", "x ort-cpu", "rows/s", "x ort-cpu", "setup s"]
     lines = [f"machine: {machine_header()}", f"settings: {args.calls} calls x {args.repeats} repeats at batch 1; throughput on {args.rows:,} Iris rows / {args.cnn_rows:,} CNN images / 1,024 encoder rows, median of {args.repeats}; threads {args.threads or 'each runtime default'}", ""]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
