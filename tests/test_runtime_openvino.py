@@ -257,3 +257,13 @@ def test_backend_cases_scalars_dtypes_and_what_compare_says(tmp_path: Path) -> N
             assert raw_ok, m.name
         res = run_compare(m.onnx, runtimes=["golden", "openvino"], load_io=m.test_data)
         assert res.passed == raw_ok, (m.name, raw_ok)
+
+
+def test_bench_times_openvino_with_the_threads_asked(exported: Path) -> None:
+    from irisonnx.bench import BenchSettings, run_bench
+
+    b = run_bench(exported, runtimes=["ort-cpu", "openvino"], settings=BenchSettings.make(quick=True, batch_sizes=(1, 256), repeats=1, warmup=1, latency_calls=20, threads=1))
+    ovb = next(x for x in b.runtimes if x.runtime == "openvino")
+    assert ovb.available and ovb.latency is not None and ovb.latency.p50_us > 0
+    assert [p.batch_size for p in ovb.throughput] == [1, 256] and all(p.rows_per_s > 0 for p in ovb.throughput)
+    assert ovb.threads.startswith("1 (OpenVINO") and ovb.info["precision"] == "f32" and ovb.info["threads"] == 1
