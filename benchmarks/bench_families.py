@@ -43,7 +43,7 @@ def _models(names: list[str], run_arg: str | None, rows: int, cnn_rows: int) -> 
     out = []
     if "iris" in names:
         run = prepare_run(run_arg)
-        from irisonnx.run import Run
+        from irisonnx.training.run import Run
 
         r = Run.open(run)
         ds = r.dataset()
@@ -76,8 +76,8 @@ def measure(model: dict[str, Any], specs: list[str], args: Any) -> list[dict[str
     import time
 
     from irisonnx.errors import RuntimeUnavailable
-    from irisonnx.module import parse_module_spec
-    from irisonnx.onnx_io import load_model_safely
+    from irisonnx.training.module import parse_module_spec
+    from irisonnx.modelfile.onnx_io import load_model_safely
     from irisonnx.runtimes import RuntimeContext, create
 
     info = load_model_safely(model["onnx"])

@@ -22,15 +22,15 @@ ov = pytest.importorskip("openvino")
 
 from conftest import run_cli  # noqa: E402
 from corpus import get_corpus  # noqa: E402
-from irisonnx.compare_run import run_compare  # noqa: E402
+from irisonnx.compare.runner import run_compare  # noqa: E402
 from irisonnx.errors import RuntimeUnavailable, UsageError  # noqa: E402
-from irisonnx.onnx_io import load_model_safely  # noqa: E402
+from irisonnx.modelfile.onnx_io import load_model_safely  # noqa: E402
 from irisonnx.runtimes import RuntimeContext, create  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def exported(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from irisonnx.export import export_run
+    from irisonnx.export.export import export_run
 
     run = tmp_path_factory.mktemp("ov") / "run"
     shutil.copytree(tiny_run, run)
@@ -49,7 +49,7 @@ def _ort(path: Path, feeds: dict) -> dict:
 
 
 def _test_rows(run: Path) -> np.ndarray:
-    from irisonnx.run import Run
+    from irisonnx.training.run import Run
 
     ds = Run.open(run).dataset()
     return np.ascontiguousarray(ds.features[ds.test_idx], dtype=np.float32)
@@ -80,7 +80,7 @@ def test_iris_compare_passes_at_default_tolerances_and_json_names_version_and_f3
 
 
 def test_report_shows_precision_and_route(exported: Path, tmp_path: Path) -> None:
-    from irisonnx.report import build_report
+    from irisonnx.report.report import build_report
 
     run = tmp_path / "run"
     shutil.copytree(exported, run)
@@ -219,7 +219,7 @@ def test_missing_package_names_the_extra(exported: Path, monkeypatch: pytest.Mon
 
 
 def test_needs_an_onnx_file(torch_corpus) -> None:
-    from irisonnx.module import parse_module_spec
+    from irisonnx.training.module import parse_module_spec
 
     rt = create("openvino", RuntimeContext(module=parse_module_spec(torch_corpus["cnn"].module)))
     ok, why = rt.is_available()

@@ -225,7 +225,7 @@ def _compare(run: Run) -> Section:
         ax.set_xticks(range(len(HIST_LABELS)), HIST_LABELS, fontsize=7)
         ax.set_title(title, fontsize=9)
         ax.set_ylabel("elements")
-    from irisonnx.compare_report import describe_route
+    from irisonnx.compare.render import describe_route
 
     rts = [[r["runtime"], "yes" if r["available"] else "no", r["reason"] or ", ".join(r["info"].get("providers", [])) or "", " ".join(f"{k} {v}" for k, v in r["info"].get("versions", {}).items()), "; ".join(describe_route(r["info"])) or "-"] for r in doc["runtimes"]]
     exact = [f"{r[0]} {r[1]}" for r in rows if r[7] == "yes"]

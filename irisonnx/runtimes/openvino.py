@@ -176,7 +176,7 @@ class OpenVinoRuntime(Runtime):
     def intermediates(self, feeds: dict[str, np.ndarray]) -> list[Intermediate]:
         """Every ONNX node output, from a copy of the model with each one a graph output,
         compiled with the same precision (as ort-cpu's --locate does)."""
-        from irisonnx.locate import expose_all
+        from irisonnx.modelfile.graph import expose_all
 
         self.activate()
         proto, nodes = expose_all(self.ctx.model_info.proto_with_data())
