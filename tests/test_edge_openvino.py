@@ -176,3 +176,24 @@ def test_cnn_variants_pass_tolerance_gates_and_predict_npz_matches_onnxruntime(t
         assert r.returncode == 0, r.stderr
         got = np.load(tmp_path / f"{variant}.npz")["logits"]
         assert got.shape == want.shape and float(np.abs(got - want).max()) <= atol, variant
+
+
+def test_bench_times_openvino_variants_and_refuses_a_modified_bin(bundle: tuple[Path, dict], tmp_path: Path) -> None:
+    from irisonnx.bench import BenchSettings, run_bench
+    from irisonnx.errors import ArtifactError
+
+    run, _ = bundle
+    settings = BenchSettings.make(quick=True, batch_sizes=(1, 256), repeats=1, warmup=1, latency_calls=20)
+    b = run_bench(run, runtimes=["ort-cpu"], variants=["openvino-fp32", "openvino-int8"], settings=settings)
+    by = {x.runtime: x for x in b.runtimes}
+    for name in ("openvino-fp32", "openvino-int8"):
+        x = by[f"edge:{name}"]
+        assert x.available and x.latency.p50_us > 0 and x.info["route"] == f"OpenVINO IR model.{name}.xml" and x.info["precision"] == "f32"
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    b = copy / "edge" / "model.openvino-int8.bin"
+    data = bytearray(b.read_bytes())
+    data[-1] ^= 0x01
+    b.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="edge variant openvino-int8 is missing or was modified"):
+        run_bench(copy, runtimes=["ort-cpu"], variants=["openvino-int8"], settings=settings)

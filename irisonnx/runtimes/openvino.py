@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,8 @@ def _unsupported(exc: BaseException, stage: str) -> RuntimeUnsupported:
 
 class OpenVinoRuntime(Runtime):
     kind = "openvino"
+    ir_path: Path | None = None  # set to run an OpenVINO IR (.xml) of the model instead of the ONNX file
+
 
     def _precision(self) -> str:
         if self.option not in _PRECISIONS:
@@ -92,6 +95,8 @@ class OpenVinoRuntime(Runtime):
         try:
             if data is not None:
                 return core.read_model(data)
+            if self.ir_path is not None:  # an edge bundle's IR (bench --variants): .xml + .bin
+                return core.read_model(str(self.ir_path), str(Path(self.ir_path).with_suffix(".bin")))
             if info.has_external_data:
                 return core.read_model(str(info.path))
             return core.read_model(info.data)
@@ -160,7 +165,7 @@ class OpenVinoRuntime(Runtime):
             "kind": self.kind,
             "versions": {"openvino": _version()},
             "precision": asked,
-            "route": "read ONNX directly",
+            "route": f"OpenVINO IR {Path(self.ir_path).name}" if self.ir_path is not None else "read ONNX directly",
             "device": _DEVICE,
             "conversion": None,
             "reused": False,
