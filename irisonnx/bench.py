@@ -434,6 +434,9 @@ def _threads_used(rt: Any, asked: int | None) -> str:
         import torch
 
         return f"{torch.get_num_threads()} (torch intra-op{'' if asked else '; irisonnx runs its tiny MLP on one by default'})"
+    if rt.kind == "openvino":
+        n = rt.info().get("threads")
+        return f"{n} (OpenVINO CPU inference threads{'' if asked else '; its default'})"
     pred = getattr(rt, "predictor", None)
     if pred is not None and pred.provider == "cpu" and getattr(pred, "generic", False):
         return f"{asked} (onnxruntime intra-op; session.run)" if asked else "onnxruntime default (intra-op over the usable cores; session.run)"
@@ -469,12 +472,23 @@ def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
         raise UsageError(f"no such variant in the edge bundle: {', '.join(unknown)}", f"it has {', '.join(entries) or 'none'}")
     if len(set(wanted)) != len(wanted):
         raise UsageError("a variant is listed twice", ", ".join(wanted))
+    files = read_json(man_path, "edge manifest").get("files", {})
     out = []
     for name in wanted:
         path = run.dir / "edge" / entries[name]["file"]
-        if not path.is_file() or sha256_file(path) != entries[name].get("sha256"):
-            raise ArtifactError(f"edge variant {name} is missing or was modified", f"{path} does not match edge/manifest.json", f"rebuild the bundle: irisonnx edge {run.dir}")
-        out.append((name, resolve_model(path, allow_unvalidated=True)))
+        family = entries[name].get("family") or "onnxruntime"
+        # Every file of the variant (an OpenVINO .xml and its .bin), against the manifest.
+        own = [run.dir / "edge" / f for f, e in files.items() if isinstance(e, dict) and e.get("variant") == name and not f.endswith(".ort")] or [path]
+        for p in own:
+            want = entries[name].get("sha256") if p == path else files.get(p.name, {}).get("sha256")
+            if not p.is_file() or sha256_file(p) != want:
+                raise ArtifactError(f"edge variant {name} is missing or was modified", f"{p} does not match edge/manifest.json", f"rebuild the bundle: irisonnx edge {run.dir}")
+        if family == "onnxruntime":
+            out.append((name, resolve_model(path, allow_unvalidated=True), path))
+        elif family == "openvino":
+            out.append((name, None, path))  # timed by the openvino runtime on the IR
+        else:
+            raise UsageError(f"bench cannot time edge variant {name}", f"it is a {family} model; bench times onnxruntime and openvino variants", "its timings are in irisonnx edge's table")
     return out
 
 
@@ -519,8 +533,12 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
             raise RuntimeUnavailable(f"runtime {rt.name} unavailable", why)
         if ok:
             active.append((rt, benches[-1]))
-    for name, vinfo in edge:
-        rt = create("ort-cpu", RuntimeContext(model_path=vinfo.path, run=run, model_info=vinfo, threads=s.threads, output_names=vinfo.output_names))
+    for name, vinfo, vpath in edge:
+        if vinfo is None:  # an OpenVINO IR variant: same signature as the source model
+            rt = create("openvino", RuntimeContext(model_path=info.path, run=run, model_info=info, threads=s.threads, output_names=info.output_names))
+            rt.ir_path = vpath  # type: ignore[attr-defined]
+        else:
+            rt = create("ort-cpu", RuntimeContext(model_path=vinfo.path, run=run, model_info=vinfo, threads=s.threads, output_names=vinfo.output_names))
         rt.label = f"edge:{name}"
         ok, why = rt.is_available()
         if not ok:
@@ -542,11 +560,20 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
     # Every runtime is active at once and they take turns (latency in blocks of calls,
     # throughput repeat by repeat), so a change in the machine's load hits them alike.
     try:
-        for rt, b in active:
+        from irisonnx.runtimes.conversion import RuntimeUnsupported
+
+        for rt, b in list(active):
             if progress:
                 progress(f"{rt.name}: setting up")
             t0 = time.perf_counter()
-            rt.activate()
+            try:
+                rt.activate()
+            except RuntimeUnsupported as exc:
+                # Its converter lacks one of the model's ops: listed as unavailable with the op,
+                # the others are still timed (as compare does), even when it was named.
+                b.available, b.reason = False, exc.why or str(exc)
+                active.remove((rt, b))
+                continue
             b.setup_seconds = time.perf_counter() - t0
             b.threads = _threads_used(rt, s.threads)
         fns = [_feeder(rt) for rt, _ in active]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-__all__ = ["rows", "render_text", "render_markdown", "render_html"]
+__all__ = ["rows", "render_text", "render_markdown", "render_html", "describe_route"]
 
 HEAD = ["runtime", "output", "max abs", "max rel", "mean abs", "max ULP", "out of tol", "argmax", "exact", "result"]
 
@@ -63,10 +63,24 @@ def _runtime_lines(result: Any) -> list[str]:
             extra.append(" ".join(f"{k} {v}" for k, v in info["versions"].items()))
         if info.get("graph_optimization"):
             extra.append(f"graph opt {info['graph_optimization']}")
+        extra += describe_route(info)
         if info.get("note"):
             extra.append(info["note"])
         lines.append(f"{r.spec}: ran in {r.seconds:.3f}s (+{r.setup_seconds:.2f}s setup); " + "; ".join(extra))
     return lines
+
+
+def describe_route(info: dict[str, Any]) -> list[str]:
+    """What a runtime family beyond onnxruntime says about itself (any of these keys its
+    info() has): the precision it ran in, how the model reached it, the converted file."""
+    out = []
+    if info.get("precision"):
+        out.append(f"precision {info['precision']}")
+    if info.get("route"):
+        out.append(f"route: {info['route']}")
+    if info.get("conversion"):
+        out.append(f"conversion {info['conversion']}{' (reused)' if info.get('reused') else ''}")
+    return out
 
 
 def _where(w: dict[str, Any]) -> str:

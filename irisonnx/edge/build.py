@@ -30,13 +30,13 @@ from typing import Any, Callable
 import numpy as np
 
 from irisonnx.edge.gates import Check, Gates
-from irisonnx.edge.variants import VARIANTS, get as get_variant
+from irisonnx.edge.variants import DEFAULT_VARIANTS, VARIANTS, get as get_variant
 from irisonnx.edge.variants._ort import CALIBRATION_METHODS, INT8_WEIGHTS, OPT_LEVEL, QuantOptions, variant_file
 from irisonnx.edge.variants.base import Source
 from irisonnx.errors import ArtifactError, StorageError, UsageError
 from irisonnx.storage import MANIFEST_NAME, TEMP_MARK, dumps_json, fsync_dir, read_json, sha256_file
 
-__all__ = ["EDGE_FORMAT", "VARIANTS", "CALIBRATION_METHODS", "INT8_WEIGHTS", "OPT_LEVEL", "Gates", "QuantOptions", "Check", "VariantResult", "EdgeResult", "build_edge", "parse_variants"]
+__all__ = ["EDGE_FORMAT", "VARIANTS", "DEFAULT_VARIANTS", "CALIBRATION_METHODS", "INT8_WEIGHTS", "OPT_LEVEL", "Gates", "QuantOptions", "Check", "VariantResult", "EdgeResult", "build_edge", "parse_variants"]
 
 EDGE_FORMAT = "irisonnx-edge/1"
 LABELS_NAME = "labels.json"
@@ -159,9 +159,10 @@ class EdgeResult:
 
 
 def parse_variants(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    """``"fp32,int8-static"`` (or a list) -> the variants in canonical order; UsageError if unknown."""
+    """``"fp32,int8-static"`` (or a list) -> the variants in canonical order; UsageError if
+    unknown. None: the default ones (onnxruntime's; see DEFAULT_VARIANTS)."""
     if spec is None:
-        return list(VARIANTS)
+        return list(DEFAULT_VARIANTS)
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if not names:
         raise UsageError("no variants given", f"choose from {', '.join(VARIANTS)}")
@@ -322,7 +323,12 @@ def _commit(staging: Path, out: Path) -> None:
 # --- build -----------------------------------------------------------------------------------
 
 
-def _ops(proto: Any) -> tuple[dict[str, int], int]:
+def _ops(vi: Any) -> tuple[dict[str, int], int]:
+    """(op counts, weight bytes) of what a variant's check gave: an ONNX ModelInfo's graph, or
+    the counts the variant's check made itself for a file that is not ONNX (OpenVINO IR)."""
+    proto = getattr(vi, "proto", None)
+    if proto is None:
+        return dict(vi.ops), int(vi.weight_bytes)
     ops: Counter[str] = Counter()
     for n in proto.graph.node:
         ops[n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}::{n.op_type}"] += 1
@@ -487,7 +493,7 @@ def _make_all(result: EdgeResult, info: Any, names: list[str], staging: Path, qu
 def _build_classifier(result: EdgeResult, info: Any, ds: Any, names: list[str], staging: Path, calibration_rows: np.ndarray | None, calibration_file: str | os.PathLike | None, n_random: int, seed: int, threads: int | None, bench_rounds: int, bench_reps: int, bench_rows: int) -> None:
     """irisonnx's classifiers: gates on the dataset's test split (argmax agreement, accuracy)."""
     from irisonnx.compare.inputs import random_rows
-    from irisonnx.edge.gates import Evaluator, bench, gate_checks, summarise
+    from irisonnx.edge.gates import Evaluator, bench, gate_checks, other_runtime, summarise
 
     gates, quant = result.gates, result.quant
     x_test, y_test = ds.features[ds.test_idx], ds.labels[ds.test_idx]
@@ -506,9 +512,9 @@ def _build_classifier(result: EdgeResult, info: Any, ds: Any, names: list[str], 
     evaluator = Evaluator(baseline, x_test, y_test, x_random, info.input.name, info.logits_name)
     for v in made:
         variant, vi = get_variant(v), infos[v]
-        ops, wbytes = _ops(vi.proto)
+        ops, wbytes = _ops(vi)
         res = VariantResult(v, variant.file_name, vi.size, vi.sha256, ops, wbytes, variant.settings(quant, src), gates.describe(variant))
-        res.figures, res.batch_max_abs_diff = evaluator.evaluate(predictors[v], variant.reference(vi), variant.runtime)
+        res.figures, res.batch_max_abs_diff = evaluator.evaluate(predictors[v], variant.reference(vi), variant.runtime, gates.tolerance(variant) if other_runtime(variant) else None)
         res.checks = gate_checks(variant, res.figures, gates)
         if variant.source:
             res.checks.append(Check("same bytes as the exported model (sha256)", float(vi.sha256 == info.sha256), 1.0, ">=", "flag"))
@@ -615,7 +621,7 @@ def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Pat
     for v in list(infos):
         variant, vi = get_variant(v), infos[v]
         tol = gates.tolerance(variant, vi.output_names)
-        ops, wbytes = _ops(vi.proto)
+        ops, wbytes = _ops(vi)
         res = VariantResult(v, variant.file_name, vi.size, vi.sha256, ops, wbytes, variant.settings(quant, src, vi, generic=True), gates.describe(variant, classifier=False))
         notes: list[str] = []
         reference = None

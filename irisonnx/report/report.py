@@ -225,14 +225,16 @@ def _compare(run: Run) -> Section:
         ax.set_xticks(range(len(HIST_LABELS)), HIST_LABELS, fontsize=7)
         ax.set_title(title, fontsize=9)
         ax.set_ylabel("elements")
-    rts = [[r["runtime"], "yes" if r["available"] else "no", r["reason"] or ", ".join(r["info"].get("providers", [])) or "", " ".join(f"{k} {v}" for k, v in r["info"].get("versions", {}).items())] for r in doc["runtimes"]]
+    from irisonnx.compare.render import describe_route
+
+    rts = [[r["runtime"], "yes" if r["available"] else "no", r["reason"] or ", ".join(r["info"].get("providers", [])) or "", " ".join(f"{k} {v}" for k, v in r["info"].get("versions", {}).items()), "; ".join(describe_route(r["info"])) or "-"] for r in doc["runtimes"]]
     exact = [f"{r[0]} {r[1]}" for r in rows if r[7] == "yes"]
     s.body = (
         f"<p>Inputs: {E(doc['inputs'])}; baseline {E(doc['baseline'])}; tolerance {E(doc['tolerance']['description'])}. "
         f"Bitwise exact: {E(', '.join(exact) or 'none')}.</p>"
         + _table(["runtime", "output", "max abs", "max rel", "max ULP", "out of tol", "argmax", "exact", "result"], rows)
         + "<h3>Error histograms (|a − b| by decade)</h3>" + _img(fig, "error histograms")
-        + "<h3>Runtimes</h3>" + _table(["runtime", "ran", "providers / why not", "versions"], rts)
+        + "<h3>Runtimes</h3>" + _table(["runtime", "ran", "providers / why not", "versions", "precision, route"], rts)
     )
     s.images = 1
     return s

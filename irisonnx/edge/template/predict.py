@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Run a model from this irisonnx edge bundle. Needs only onnxruntime and numpy.
+"""Run a model from this irisonnx edge bundle. Needs only numpy and the variant's runtime:
+onnxruntime (openvino for the openvino-* variants).
 
     python predict.py --values "5.1,3.5,1.4,0.2"
     python predict.py --input rows.csv --variant int8-static
@@ -15,11 +16,12 @@ Before loading, the model's sha256 (and labels.json's) is checked against manife
 mismatch exits 3 and nothing is run. Input: --values for one row in the feature order of
 labels.json, or --input a CSV (a header is matched by column name; without one, each line
 holds the values in feature order), or --input FILE.npz/.npy. Output: a table of class and
-probabilities per row, or --json; --output FILE.npz also writes every output by name. Exit codes: 0 ok; 2 bad usage or input; 3 corrupt or modified bundle; 4 onnxruntime
+probabilities per row, or --json; --output FILE.npz also writes every output by name. Exit codes: 0 ok; 2 bad usage or input; 3 corrupt or modified bundle; 4 the runtime
 missing or unable to run the model.
 
 (irisonnx copies this file verbatim into each bundle as predict.py; it must not import
-irisonnx or anything beyond the standard library, numpy and onnxruntime.)
+irisonnx or anything beyond the standard library, numpy and the variants' runtimes, each
+imported only by its loader.)
 """
 
 from __future__ import annotations
@@ -285,23 +287,66 @@ def ort_loader(data: bytes, threads: int | None):
     return (lambda feeds: run_feeds(sess, feeds)), version
 
 
+def openvino_loader(data: bytes, threads: int | None, weights: bytes = b""):
+    """OpenVINO (IR: the checked .xml bytes and its .bin's), in f32 on the CPU: its default on
+    CPUs with bf16 arithmetic is bf16, which is not what the bundle's gates measured."""
+    try:
+        import numpy as np
+        import openvino as ov
+    except ImportError as exc:
+        raise Fail(EXIT_UNAVAILABLE, f"{exc.name} is not installed: pip install openvino numpy") from None
+    version = getattr(ov, "__version__", "?").split("-")[0]
+    core = ov.Core()
+    cfg = {"INFERENCE_PRECISION_HINT": "f32"}
+    if threads:
+        cfg["INFERENCE_NUM_THREADS"] = threads
+    try:
+        model = core.read_model(data, ov.Tensor(np.frombuffer(weights, dtype=np.uint8).copy()))  # the checked bytes, not the paths
+        compiled = core.compile_model(model, "CPU", cfg)
+    except RuntimeError as exc:
+        raise Fail(EXIT_UNAVAILABLE, f"openvino {version} cannot load the model: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}") from None
+    names = [p.get_any_name() for p in compiled.outputs]
+    request = compiled.create_infer_request()
+
+    def run(feeds: dict) -> dict:
+        try:
+            res = request.infer({k: np.asarray(v) for k, v in feeds.items()})
+        except RuntimeError as exc:
+            raise Fail(EXIT_USAGE, f"openvino refused the inputs: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}") from None
+        return {n: np.asarray(res[i]) for i, n in enumerate(names)}
+
+    return run, version
+
+
 # The manifest's "family" of each variant -> its loader: (checked bytes, threads) ->
 # (run(feeds by input name) -> outputs by name, the runtime's version). Another family
 # (openvino, litert, ...) is one loader function plus one line here.
-LOADERS = {"onnxruntime": ort_loader}
+LOADERS = {"onnxruntime": ort_loader, "openvino": openvino_loader}
+# A family whose model is more than one file: keyword -> the other file's suffix (beside the
+# model, same stem); its bytes, checked against the manifest, go to the loader by keyword.
+COMPANIONS = {"openvino": {"weights": ".bin"}}
 
 
-def loader_for(manifest: dict, name: str):
+def loader_for(manifest: dict, name: str, bundle: str | None = None):
     """The loader of the bundle file ``name``, by its variant's family (onnxruntime for
-    bundles written before the manifest named families)."""
+    bundles written before the manifest named families), with the bytes of its companion
+    files (an OpenVINO .xml's .bin) read from ``bundle`` and checked against the manifest."""
+    family = family_of(manifest, name)
+    load = LOADERS.get(family)
+    if load is None:
+        raise Fail(EXIT_UNAVAILABLE, f"{name} is a {family} model; this predict.py loads {', '.join(LOADERS)} models")
+    extra = {key: read_checked(bundle or ".", os.path.splitext(name)[0] + suffix, manifest["files"]) for key, suffix in COMPANIONS.get(family, {}).items()}
+    if extra:
+        return lambda data, threads: load(data, threads, **extra)
+    return load
+
+
+def family_of(manifest: dict, name: str) -> str:
     family = "onnxruntime"
     for v in manifest.get("variants", []):
         if name in (v.get("file"), (v.get("ort") or {}).get("file")):
             family = v.get("family") or family
-    load = LOADERS.get(family)
-    if load is None:
-        raise Fail(EXIT_UNAVAILABLE, f"{name} is a {family} model; this predict.py loads {', '.join(LOADERS)} models")
-    return load
+    return family
 
 
 def run_model(data: bytes, rows, labels: dict, threads: int | None, load=ort_loader):
@@ -340,7 +385,7 @@ def table(label, probs, classes: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="predict.py", description="Classify rows with a model from this irisonnx edge bundle (onnxruntime + numpy only).")
+    ap = argparse.ArgumentParser(prog="predict.py", description="Classify rows with a model from this irisonnx edge bundle (numpy and the variant's runtime only).")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--values", help='one row, comma-separated in feature order, e.g. "5.1,3.5,1.4,0.2"')
     src.add_argument("--input", help="a CSV file (header matched by name, or values in feature order), or a .npz of arrays by input name (.npy for one input)")
@@ -349,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ort", action="store_true", help="load the ORT-format twin (model.<variant>.ort)")
     ap.add_argument("--model", help="a model file of this bundle by name (overrides --variant)")
     ap.add_argument("--bundle", default=os.path.dirname(os.path.abspath(__file__)), help="the bundle folder (default: this script's folder)")
-    ap.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
+    ap.add_argument("--threads", type=int, help="the runtime's threads (onnxruntime intra-op, OpenVINO inference threads)")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
     args = ap.parse_args(argv)
     arrays_in = args.input is not None and args.input.lower().endswith((".npz", ".npy"))
@@ -362,12 +407,12 @@ def main(argv: list[str] | None = None) -> int:
         if not labels.get("classifier", True):
             if not arrays_in:
                 raise Fail(EXIT_USAGE, "this model is not a classifier: give its inputs as --input FILE.npz (arrays by input name; .npy for one input)")
-            run, version = loader_for(manifest, name)(data, args.threads)
+            run, version = loader_for(manifest, name, args.bundle)(data, args.threads)
             out = tensor_outputs(run(read_arrays(args.input, labels["inputs"])))
             if args.output is not None:
                 write_npz(args.output, out)
             if args.json:
-                doc = {"model": name, "sha256": manifest["files"][name]["sha256"], "onnxruntime": version, "outputs": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.tolist()} for k, v in out.items()}, "written": args.output}
+                doc = {"model": name, "sha256": manifest["files"][name]["sha256"], family_of(manifest, name): version, "outputs": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.tolist()} for k, v in out.items()}, "written": args.output}
                 print(json.dumps(doc, indent=2, sort_keys=True))
             else:
                 print(summary(out))
@@ -379,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = read_arrays(args.input, labels.get("inputs") or [labels["input"]])[labels["input"]["name"]]
         else:
             rows = parse_values(args.values, features) if args.values is not None else read_csv(args.input, features)
-        label, probs, version, out = run_model(data, rows, labels, args.threads, loader_for(manifest, name))
+        label, probs, version, out = run_model(data, rows, labels, args.threads, loader_for(manifest, name, args.bundle))
         if args.output is not None:
             write_npz(args.output, tensor_outputs(out))
     except Fail as exc:
@@ -387,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     if args.json:
         preds = [{"row": i + 1, "label": int(lab), "class": classes[int(lab)], "probabilities": {c: float(p) for c, p in zip(classes, row)}} for i, (lab, row) in enumerate(zip(label, probs))]
-        doc = {"model": name, "sha256": manifest["files"][name]["sha256"], "onnxruntime": version, "class_names": classes, "n_rows": len(preds), "predictions": preds}
+        doc = {"model": name, "sha256": manifest["files"][name]["sha256"], family_of(manifest, name): version, "class_names": classes, "n_rows": len(preds), "predictions": preds}
         print(json.dumps(doc, indent=2, sort_keys=True))
     else:
         print(table(label, probs, classes))

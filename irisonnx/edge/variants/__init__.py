@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from irisonnx.edge.variants.base import Variant
 
-__all__ = ["REGISTRY", "VARIANTS", "get"]
+__all__ = ["REGISTRY", "VARIANTS", "DEFAULT_VARIANTS", "get"]
 
 # name -> "module:object" (imported only when the variant is used)
 REGISTRY: dict[str, str] = {
@@ -22,8 +22,14 @@ REGISTRY: dict[str, str] = {
     "int8-dynamic": "irisonnx.edge.variants.int8_dynamic:VARIANT",
     "int8-static": "irisonnx.edge.variants.int8_static:VARIANT",
     "fp16": "irisonnx.edge.variants.fp16:VARIANT",
+    "openvino-fp32": "irisonnx.edge.variants.openvino_fp32:VARIANT",
+    "openvino-int8": "irisonnx.edge.variants.openvino_int8:VARIANT",
 }
 VARIANTS: tuple[str, ...] = tuple(REGISTRY)
+# What ``edge`` builds when --variants is not given: onnxruntime's. Another family's variants
+# (openvino-*) are built when named: each needs its own package (an extra) and time to convert,
+# and predict.py runs each with that family's runtime.
+DEFAULT_VARIANTS: tuple[str, ...] = tuple(n for n in VARIANTS if not n.startswith("openvino-"))
 
 
 def get(name: str) -> Variant:
