@@ -428,6 +428,9 @@ def _default_runtimes(run: Any, info: Any) -> list[str]:
 
 def _threads_used(rt: Any, asked: int | None) -> str:
     """What the runtime actually runs with, in words (read while it is active)."""
+    own = getattr(rt, "threads_used", None)  # a runtime that knows its own (executorch's threadpool)
+    if callable(own):
+        return own(asked)
     if rt.kind == "remote":
         return "the server's own (one HTTP connection or gRPC channel per client thread here)"
     if rt.kind == "torch":

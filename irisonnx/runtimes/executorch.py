@@ -137,6 +137,7 @@ def _first_line(exc: BaseException) -> str:
 
 class ExecuTorchRuntime(Runtime):
     kind = "executorch"
+    _saved_threads: int | None = None  # the threadpool's size before bench --threads changed it
 
     def is_available(self) -> tuple[bool, str]:
         if self.option not in _OPTIONS:
@@ -305,7 +306,8 @@ class ExecuTorchRuntime(Runtime):
             try:
                 lib = _pybindings()
                 self._lib = lib
-                if self.ctx.threads:
+                if self.ctx.threads and self._saved_threads is None:
+                    self._saved_threads = lib._threadpool_get_thread_count()
                     lib._unsafe_reset_threadpool(int(self.ctx.threads))
                 self._program = lib._load_program(str(path), program_verification=lib.Verification.InternalConsistency)
                 self._method = self._program.load_method("forward")
@@ -329,6 +331,13 @@ class ExecuTorchRuntime(Runtime):
             self._static = None if details.get("batch") == "dynamic" else self._chunk
         else:
             self._chunk = None
+
+    def deactivate(self) -> None:
+        """The process-wide threadpool back to its size (bench --threads changed it)."""
+        if self._saved_threads is not None and getattr(self, "_lib", None) is not None:
+            self._lib._unsafe_reset_threadpool(self._saved_threads)
+            self._saved_threads = None
+        super().deactivate()
 
     # -- running --------------------------------------------------------------------------
     def _call(self, arrays: list[np.ndarray]) -> list[Any]:
@@ -361,6 +370,13 @@ class ExecuTorchRuntime(Runtime):
         return named_outputs([torch.from_numpy(o) for o in outs], self.ctx.output_names, from_module=self._params is not None)
 
     # -- description ----------------------------------------------------------------------
+    def threads_used(self, asked: int | None) -> str:
+        """For bench: ExecuTorch's threadpool (XNNPACK's workers; most portable kernels run on
+        the calling thread alone)."""
+        n = self._lib._threadpool_get_thread_count() if getattr(self, "_lib", None) is not None else "?"
+        who = "XNNPACK" if self.backend == "xnnpack" else "the kernels that use it; most portable ones run on the calling thread"
+        return f"{n} (ExecuTorch threadpool, for {who}{'' if asked else '; default: the cores'})"
+
     def info(self) -> dict[str, Any]:
         conv = getattr(self, "conversion", None)
         d: dict[str, Any] = {
@@ -373,6 +389,8 @@ class ExecuTorchRuntime(Runtime):
             "reused": bool(conv.reused) if conv is not None else False,
             "device": "cpu",
         }
+        if getattr(self, "_lib", None) is not None:
+            d["threads"] = self._lib._threadpool_get_thread_count()
         if self._active and getattr(self, "_batched", False):
             d["max_batch"] = self._chunk
             d["batch"] = f"fixed {self._static}, padded" if self._static else f"dynamic, up to {self._chunk} rows a call (declared {MAX_BATCH})"
