@@ -130,7 +130,7 @@ def test_cnn_module_chunks_past_the_declared_maximum_and_runs_batch_one(torch_co
         rt.intermediates({"image": image})
 
 
-def test_pte_is_an_artifact_reused_then_reconverted_when_the_weights_change(torch_corpus, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_pte_is_an_artifact_reused_then_reconverted_when_the_weights_or_code_change(torch_corpus, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from safetensors.numpy import load_file, save_file
 
     src = torch_corpus["cnn"]
@@ -171,6 +171,14 @@ def test_pte_is_an_artifact_reused_then_reconverted_when_the_weights_change(torc
     assert float(np.abs(got - want).max()) < ATOL
     (old,) = _ort(onnx, image=image)  # the ONNX file still has the old bias: 0.5 away
     assert np.allclose(got - old, 0.5, atol=1e-4)
+
+    code = (tmp_path / "cnn.py").read_text()  # same weights, other code: converted again too
+    assert "        return self.fc(" in code
+    (tmp_path / "cnn.py").write_text(code.replace("        return self.fc(", "        return 2.0 * self.fc("))
+    g2 = tmp_path / "g2"
+    rc, doc, err = _compare(capsys, *args, "--save-io", str(g2))
+    assert rc == 0 and doc["passed"] and doc["runtimes"][1]["info"]["reused"] is False, err
+    np.testing.assert_allclose(_saved(g2, "executorch:portable", "logits"), 2.0 * want, rtol=1e-5, atol=2e-4)
 
 
 _ERFINV_PY = '''

@@ -212,7 +212,7 @@ class ExecuTorchRuntime(Runtime):
             "executorch" if self.backend == "xnnpack" else "executorch-portable",
             ".pte",
             source=source,
-            source_sha256=module_digest(model),
+            source_sha256=module_digest(model, extra=self._code_digest(model)),
             converter="executorch",
             converter_version=_version("executorch"),
             make=lambda path: self._export(model, path),
@@ -220,6 +220,27 @@ class ExecuTorchRuntime(Runtime):
         )
         self.conversion = conv
         self._load(conv.path)
+
+    def _code_digest(self, model: Any) -> str:
+        """What the weights digest misses: the forward's code. A --module file's bytes; the run's
+        MLP config (its activation is no weight) and irisonnx's version; an nn.Module handed
+        over by the API, its class's source where Python can find it."""
+        import dataclasses
+        import hashlib
+        import inspect
+        import json
+
+        spec = self.ctx.module
+        if spec is not None and getattr(spec, "path", None) is not None:
+            return hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()
+        if spec is not None:
+            try:
+                return hashlib.sha256(inspect.getsource(type(model)).encode()).hexdigest()
+            except (OSError, TypeError):
+                return "source unavailable"
+        from irisonnx import __version__
+
+        return json.dumps({"model": dataclasses.asdict(self.ctx.run.model_config), "irisonnx": __version__}, sort_keys=True, default=str)
 
     def _example(self, batch: int) -> list[Any]:
         """Example inputs for torch.export: the signature's shapes (batch ``batch``, other
