@@ -25,7 +25,11 @@ runtime) raises :class:`~irisonnx.runtimes.conversion.RuntimeUnsupported` naming
 skips this runtime and compares the others. What torch, the exporter and ExecuTorch's native
 code print while converting and loading is kept off stderr (shown only inside an error).
 
-executorch and torch are imported inside methods only: importing ExecuTorch takes seconds.
+The pieces are module functions so that the edge variants (``executorch-fp32``,
+``executorch-int8``) export and run the same way: :func:`input_specs`, :func:`export_pte`
+(optionally PT2E-quantised with the XNNPACK quantizer) and :class:`PteProgram`.
+
+executorch and torch are imported inside functions only: importing ExecuTorch takes seconds.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ import numpy as np
 from irisonnx.errors import UsageError
 from irisonnx.runtimes.base import Intermediate, Runtime
 
-__all__ = ["ExecuTorchRuntime", "MAX_BATCH", "EXAMPLE_BATCH", "OTHER_DIM_MAX", "unsupported_op"]
+__all__ = ["ExecuTorchRuntime", "PteProgram", "export_pte", "input_specs", "MAX_BATCH", "EXAMPLE_BATCH", "OTHER_DIM_MAX", "unsupported_op"]
 
 MAX_BATCH = 64  # the declared maximum of the dynamic batch (memory is planned for it)
 EXAMPLE_BATCH = 16  # rows in the export example; also the fixed batch when the batch cannot stay dynamic
@@ -135,9 +139,243 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
+def input_specs(sig: Any, params: list[str] | None) -> list[Any]:
+    """The signature's inputs in forward's order (``params``: forward's parameter names, or
+    None for the run's MLP and its one input). Exit 2 when they are not tensors or do not match
+    forward's names."""
+    tensors = [i for i in sig.inputs if i.is_tensor]
+    if len(tensors) != len(sig.inputs):
+        raise UsageError("executorch takes tensor inputs only", ", ".join(i.describe() for i in sig.inputs if not i.is_tensor))
+    if params is None:
+        return tensors
+    by_name = {s.name: s for s in tensors}
+    order = [p for p in params if p in by_name]
+    if len(order) != len(by_name):
+        raise UsageError(f"the module's forward takes {', '.join(params)}", f"the inputs are named {', '.join(by_name)}", "name the ONNX inputs (and --inputs arrays) after forward's parameters")
+    return [by_name[p] for p in order]
+
+
+def _example(specs: list[Any], batched: bool, batch: int) -> tuple[Any, ...]:
+    """Example inputs for torch.export: the signature's shapes (batch ``batch``, other symbolic
+    dims 4), zeros (valid ids for an embedding, a mask with nothing masked)."""
+    import torch
+
+    from irisonnx.signature import numpy_dtype
+
+    out = []
+    for s in specs:
+        shape = [d if isinstance(d, int) else (batch if i == 0 and batched else 4) for i, d in enumerate(s.shape)]
+        out.append(torch.from_numpy(np.zeros(shape, dtype=numpy_dtype(s))))
+    return tuple(out)
+
+
+def _dynamic_shapes(specs: list[Any], batched: bool, dynamic_batch: bool) -> tuple[dict[int, Any], ...]:
+    from torch.export import Dim
+
+    shapes = []
+    for s in specs:
+        dims: dict[int, Any] = {}
+        for i, d in enumerate(s.shape):
+            if isinstance(d, int):
+                continue
+            if i == 0 and batched:
+                if dynamic_batch:
+                    dims[0] = Dim.AUTO(min=1, max=MAX_BATCH)
+            else:
+                dims[i] = Dim.AUTO(min=1, max=OTHER_DIM_MAX)
+        shapes.append(dims)
+    return tuple(shapes)
+
+
+def _calibration_args(specs: list[Any], batched: bool, calibration: Any) -> list[tuple[Any, ...]]:
+    """Calibration calls as forward's arguments: rows of the one input (an array, cut into
+    calls of at most MAX_BATCH rows) or a list of feeds by input name."""
+    import torch
+
+    if isinstance(calibration, np.ndarray):
+        if len(specs) != 1:
+            raise UsageError("calibration rows fit a model with one input", f"this one takes {', '.join(s.name for s in specs)}")
+        step = MAX_BATCH if batched else len(calibration)
+        return [(torch.from_numpy(np.ascontiguousarray(calibration[i : i + step], dtype=np.float32)),) for i in range(0, len(calibration), max(step, 1))]
+    calls = []
+    for feeds in calibration:
+        arrays = [np.ascontiguousarray(feeds[s.name]) for s in specs]
+        n = arrays[0].shape[0] if batched and arrays[0].ndim else 1
+        step = MAX_BATCH if batched else n
+        for i in range(0, max(n, 1), max(step, 1)):
+            calls.append(tuple(torch.from_numpy(np.ascontiguousarray(a[i : i + step] if batched else a)) for a in arrays))
+    return calls
+
+
+def export_pte(model: Any, specs: list[Any], batched: bool, path: Path, *, backend: str = "xnnpack", calibration: Any = None, label: str = "the model") -> dict[str, Any]:
+    """``model`` through torch.export (the batch dynamic up to MAX_BATCH where ``batched``, else
+    fixed at EXAMPLE_BATCH when torch.export cannot keep it), optionally PT2E-quantised to int8
+    with the XNNPACK quantizer and calibrated on ``calibration`` (see :func:`_calibration_args`),
+    lowered to XNNPACK (``backend="xnnpack"``) or the portable kernels, written to ``path``.
+
+    Returns what was decided (kept beside the program: :class:`PteProgram` needs ``batch``).
+    An op ExecuTorch lacks raises RuntimeUnsupported("... unsupported: OP")."""
+    import torch
+
+    from irisonnx.runtimes.conversion import RuntimeUnsupported
+
+    if calibration is not None and backend != "xnnpack":
+        raise UsageError("int8 ExecuTorch programs need the XNNPACK backend", f"got {backend}")
+    err: BaseException | None = None
+    dynamic = False
+    with _quiet() as log:
+        try:
+            from torch.export import export
+            from torch.fx.experimental.symbolic_shapes import is_concrete_int
+
+            from executorch.exir import to_edge_transform_and_lower
+
+            partitioners = []
+            if backend == "xnnpack":
+                from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+                partitioners = [XnnpackPartitioner()]
+            example = _example(specs, batched, EXAMPLE_BATCH)
+            with torch.no_grad():
+                shapes = _dynamic_shapes(specs, batched, True)
+                try:
+                    ep = export(model, example, dynamic_shapes=shapes, strict=False)
+                except Exception:  # noqa: BLE001 - a batch torch.export cannot keep dynamic: fixed, padded
+                    if not batched:
+                        raise
+                    shapes = _dynamic_shapes(specs, batched, False)
+                    ep = export(model, example, dynamic_shapes=shapes, strict=False)
+                # Dim.AUTO lets torch.export fix the batch (a guard like ``x.shape[0] == 16``):
+                # the placeholders then hold a constant where the batch was.
+                vals = [n.meta.get("val") for n in ep.graph.nodes if n.op == "placeholder" and n.name in set(ep.graph_signature.user_inputs)]
+                dynamic = batched and bool(vals) and all(v is not None and len(v.shape) and not is_concrete_int(v.shape[0]) for v in vals)
+                if calibration is not None:
+                    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+                    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
+
+                    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+                    prepared = prepare_pt2e(ep.module(), quantizer)
+                    calls = _calibration_args(specs, batched, calibration)
+                    if not calls:
+                        raise UsageError("no calibration inputs", "executorch-int8 needs inputs to calibrate on")
+                    fixed = None if dynamic or not batched else EXAMPLE_BATCH
+                    for args in calls:
+                        if fixed and args[0].shape[0] != fixed:
+                            args = tuple(torch.cat([a, a[-1:].expand(fixed - a.shape[0], *a.shape[1:])]) if a.shape[0] < fixed else a[:fixed] for a in args)
+                        prepared(*args)
+                    ep = export(convert_pt2e(prepared), example, dynamic_shapes=shapes, strict=False)
+                program = to_edge_transform_and_lower(ep, partitioner=partitioners).to_executorch()
+            path.write_bytes(program.buffer)
+        except (OSError, UsageError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds; each means "cannot convert"
+            err = exc
+    if err is None:
+        return {"batch": ("dynamic" if dynamic else "fixed") if batched else "as the signature", "example_batch": EXAMPLE_BATCH, "max_batch": MAX_BATCH, "backend": backend, "int8": calibration is not None}
+    text = f"{err}\n{''.join(log)}"
+    op = unsupported_op(text)
+    why = f"unsupported: {op} (not in ExecuTorch's op set)" if op else f"unsupported: {_first_line(err)}"
+    raise RuntimeUnsupported(f"executorch cannot convert {label}", why) from None
+
+
+class PteProgram:
+    """A ``.pte`` loaded by ExecuTorch's C++ runtime, run on arrays in forward's order.
+
+    ``batched``: rows are cut into chunks of what the program planned for (read from the
+    method's metadata); ``fixed``: the batch is fixed at the planned size, so the last chunk is
+    padded with its last row and the padding dropped from the outputs. ``threads`` resizes the
+    process-wide threadpool until :meth:`close`."""
+
+    def __init__(self, path: Path, *, batched: bool, fixed: bool, threads: int | None = None, label: str = "the model") -> None:
+        from irisonnx.runtimes.conversion import RuntimeUnsupported
+
+        self.path, self.batched = Path(path), batched
+        self._saved_threads: int | None = None
+        err: BaseException | None = None
+        with _quiet() as log:
+            try:
+                import torch
+
+                self._torch = torch
+                lib = _pybindings()
+                self.lib = lib
+                if threads:
+                    self._saved_threads = lib._threadpool_get_thread_count()
+                    lib._unsafe_reset_threadpool(int(threads))
+                self._program = lib._load_program(str(path), program_verification=lib.Verification.InternalConsistency)
+                self._method = self._program.load_method("forward")
+                meta = self._method.method_meta()
+                planned = [tuple(meta.input_tensor_meta(i).sizes()) for i in range(meta.num_inputs())]
+            except Exception as exc:  # noqa: BLE001
+                err = exc
+        if err is not None:
+            self.close()
+            text = f"{err}\n{''.join(log)}"
+            op = unsupported_op(text)
+            why = f"unsupported: {op} (no kernel in this ExecuTorch runtime)" if op else f"cannot load {self.path.name}: {_first_line(err)}"
+            raise RuntimeUnsupported(f"executorch cannot run {label}", why)
+        self.planned = planned
+        # Rows per call: what the program planned for. A bounded dynamic batch may plan fewer
+        # rows than declared; a fixed batch is padded up to its size.
+        self.chunk: int | None = (min(p[0] for p in planned) if planned and all(planned) else 1) if batched else None
+        self.fixed: int | None = self.chunk if batched and fixed else None
+
+    @property
+    def threads(self) -> int:
+        return int(self.lib._threadpool_get_thread_count())
+
+    def close(self) -> None:
+        """The process-wide threadpool back to its size."""
+        if self._saved_threads is not None:
+            self.lib._unsafe_reset_threadpool(self._saved_threads)
+            self._saved_threads = None
+
+    def _call(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        torch = self._torch
+        return [t.numpy() for t in self._method([torch.from_numpy(np.ascontiguousarray(a)) for a in arrays])]
+
+    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """The program's outputs for ``arrays`` (forward's inputs, in order), any row count."""
+        if not self.batched:
+            return self._call(arrays)
+        n = arrays[0].shape[0]
+        step = self.chunk or n
+        parts: list[list[np.ndarray]] = []
+        for lo in range(0, max(n, 1), step):
+            chunk = [a[lo : lo + step] for a in arrays]
+            rows = chunk[0].shape[0]
+            if self.fixed and rows < self.fixed:  # a fixed batch: pad with the last row, drop it after
+                chunk = [np.concatenate([c, np.repeat(c[-1:], self.fixed - rows, axis=0)]) for c in chunk]
+            res = self._call(chunk)
+            parts.append([r[:rows] if self.fixed and r.ndim and r.shape[0] == self.fixed else r for r in res])
+        return [np.concatenate(p) if len(parts) > 1 else p[0] for p in zip(*parts)]
+
+
+def _code_digest(ctx: Any, model: Any) -> str:
+    """What the weights digest misses: the forward's code. A --module file's bytes; the run's
+    MLP config (its activation is no weight) and irisonnx's version; an nn.Module handed over
+    by the API, its class's source where Python can find it."""
+    import dataclasses
+    import hashlib
+    import inspect
+    import json
+
+    spec = ctx.module
+    if spec is not None and getattr(spec, "path", None) is not None:
+        return hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()
+    if spec is not None:
+        try:
+            return hashlib.sha256(inspect.getsource(type(model)).encode()).hexdigest()
+        except (OSError, TypeError):
+            return "source unavailable"
+    from irisonnx import __version__
+
+    return json.dumps({"model": dataclasses.asdict(ctx.run.model_config), "irisonnx": __version__}, sort_keys=True, default=str)
+
+
 class ExecuTorchRuntime(Runtime):
     kind = "executorch"
-    _saved_threads: int | None = None  # the threadpool's size before bench --threads changed it
 
     def is_available(self) -> tuple[bool, str]:
         if self.option not in _OPTIONS:
@@ -161,7 +399,6 @@ class ExecuTorchRuntime(Runtime):
     def route(self) -> str:
         return "torch.export + XNNPACK" if self.backend == "xnnpack" else "torch.export (portable)"
 
-    # -- set-up ---------------------------------------------------------------------------
     def _signature(self) -> Any:
         from irisonnx.signature import Signature, TensorSpec
 
@@ -174,37 +411,21 @@ class ExecuTorchRuntime(Runtime):
     def _activate(self) -> None:
         import torch
 
+        from irisonnx.runtimes.conversion import convert, module_digest
+        from irisonnx.runtimes.torch_eager import load_torch_model
+
         self._torch = torch
         self.conversion = None
-        self._static: int | None = None  # the fixed batch, when torch.export could not keep it dynamic
-        if self.ctx.module is not None:
-            from irisonnx.module import forward_names
-
-            model = self.ctx.module.load()
-            self._params: list[str] | None = forward_names(model)
-            source = f"--module {self.ctx.module.label}"
-        else:
-            model = self.ctx.run.load_model()
-            self._params = None
-            source = f"the run's weights {self.ctx.run.weights_path}"
+        self.program: PteProgram | None = None
+        model, self._params, source = load_torch_model(self.ctx)
         sig = self._signature()
-        tensors = [i for i in sig.inputs if i.is_tensor]
-        if len(tensors) != len(sig.inputs):
-            raise UsageError("executorch takes tensor inputs only", ", ".join(i.describe() for i in sig.inputs if not i.is_tensor))
-        if self._params is not None:  # the module's forward names its inputs: the same names as the model's
-            specs = {s.name: s for s in tensors}
-            forward_order = [p for p in self._params if p in specs]
-            if len(forward_order) != len(specs):
-                raise UsageError(f"the module's forward takes {', '.join(self._params)}", f"the inputs are named {', '.join(specs)}", "name the ONNX inputs (and --inputs arrays) after forward's parameters")
-            tensors = [specs[p] for p in forward_order]
-        self._specs = tensors
+        self._specs = input_specs(sig, self._params)
         self._batched = sig.batched()
-        from irisonnx.runtimes.conversion import convert, module_digest
-
+        label = self.ctx.module.label if self.ctx.module is not None else "the run's model"
         options = {
             "backend": self.backend,
             "max_batch": MAX_BATCH if self._batched else None,
-            "inputs": [s.describe() for s in tensors],
+            "inputs": [s.describe() for s in self._specs],
             "torch": torch.__version__,
         }
         conv = convert(
@@ -212,181 +433,32 @@ class ExecuTorchRuntime(Runtime):
             "executorch" if self.backend == "xnnpack" else "executorch-portable",
             ".pte",
             source=source,
-            source_sha256=module_digest(model, extra=self._code_digest(model)),
+            source_sha256=module_digest(model, extra=_code_digest(self.ctx, model)),
             converter="executorch",
             converter_version=_version("executorch"),
-            make=lambda path: self._export(model, path),
+            make=lambda path: export_pte(model, self._specs, self._batched, path, backend=self.backend, label=label),
             options=options,
         )
         self.conversion = conv
-        self._load(conv.path)
-
-    def _code_digest(self, model: Any) -> str:
-        """What the weights digest misses: the forward's code. A --module file's bytes; the run's
-        MLP config (its activation is no weight) and irisonnx's version; an nn.Module handed
-        over by the API, its class's source where Python can find it."""
-        import dataclasses
-        import hashlib
-        import inspect
-        import json
-
-        spec = self.ctx.module
-        if spec is not None and getattr(spec, "path", None) is not None:
-            return hashlib.sha256(Path(spec.path).read_bytes()).hexdigest()
-        if spec is not None:
-            try:
-                return hashlib.sha256(inspect.getsource(type(model)).encode()).hexdigest()
-            except (OSError, TypeError):
-                return "source unavailable"
-        from irisonnx import __version__
-
-        return json.dumps({"model": dataclasses.asdict(self.ctx.run.model_config), "irisonnx": __version__}, sort_keys=True, default=str)
-
-    def _example(self, batch: int) -> list[Any]:
-        """Example inputs for torch.export: the signature's shapes (batch ``batch``, other
-        symbolic dims 4), zeros (valid ids for an embedding, a mask with nothing masked)."""
-        from irisonnx.signature import numpy_dtype
-
-        torch = self._torch
-        out = []
-        for s in self._specs:
-            shape = [d if isinstance(d, int) else (batch if i == 0 and self._batched else 4) for i, d in enumerate(s.shape)]
-            out.append(torch.from_numpy(np.zeros(shape, dtype=numpy_dtype(s))))
-        return out
-
-    def _dynamic_shapes(self, dynamic_batch: bool) -> tuple[dict[int, Any], ...]:
-        from torch.export import Dim
-
-        shapes = []
-        for s in self._specs:
-            dims: dict[int, Any] = {}
-            for i, d in enumerate(s.shape):
-                if isinstance(d, int):
-                    continue
-                if i == 0 and self._batched:
-                    if dynamic_batch:
-                        dims[0] = Dim.AUTO(min=1, max=MAX_BATCH)
-                else:
-                    dims[i] = Dim.AUTO(min=1, max=OTHER_DIM_MAX)
-            shapes.append(dims)
-        return tuple(shapes)
-
-    def _export(self, model: Any, path: Path) -> dict[str, Any]:
-        """torch.export -> edge (XNNPACK or portable) -> .pte at ``path``; returns whether the
-        batch stayed dynamic (kept in the sidecar). An op ExecuTorch lacks is RuntimeUnsupported
-        naming it."""
-        from irisonnx.runtimes.conversion import RuntimeUnsupported
-
-        torch = self._torch
-        err: BaseException | None = None
-        with _quiet() as log:
-            try:
-                from torch.export import export
-
-                from executorch.exir import to_edge_transform_and_lower
-
-                partitioners = []
-                if self.backend == "xnnpack":
-                    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-
-                    partitioners = [XnnpackPartitioner()]
-                example = tuple(self._example(EXAMPLE_BATCH))
-                with torch.no_grad():
-                    try:
-                        ep = export(model, example, dynamic_shapes=self._dynamic_shapes(True), strict=False)
-                    except Exception:  # noqa: BLE001 - a batch torch.export cannot keep dynamic: fixed, padded
-                        if not self._batched:
-                            raise
-                        ep = export(model, example, dynamic_shapes=self._dynamic_shapes(False), strict=False)
-                    from torch.fx.experimental.symbolic_shapes import is_concrete_int
-
-                    # Dim.AUTO lets torch.export fix the batch (a guard like ``x.shape[0] == 16``):
-                    # the placeholders then hold a constant where the batch was.
-                    vals = [n.meta.get("val") for n in ep.graph.nodes if n.op == "placeholder" and n.name in set(ep.graph_signature.user_inputs)]
-                    dynamic = self._batched and bool(vals) and all(v is not None and len(v.shape) and not is_concrete_int(v.shape[0]) for v in vals)
-                    program = to_edge_transform_and_lower(ep, partitioner=partitioners).to_executorch()
-                path.write_bytes(program.buffer)
-            except OSError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds; each means "cannot convert"
-                err = exc
-        if err is None:
-            return {"batch": ("dynamic" if dynamic else "fixed") if self._batched else "as the signature", "example_batch": EXAMPLE_BATCH, "max_batch": MAX_BATCH}
-        text = f"{err}\n{''.join(log)}"
-        op = unsupported_op(text)
-        why = f"unsupported: {op} (not in ExecuTorch's op set)" if op else f"unsupported: {_first_line(err)}"
-        raise RuntimeUnsupported(f"executorch cannot convert {self._source_label()}", why) from None
-
-    def _source_label(self) -> str:
-        return self.ctx.module.label if self.ctx.module is not None else "the run's model"
-
-    def _load(self, path: Path) -> None:
-        from irisonnx.runtimes.conversion import RuntimeUnsupported
-
-        with _quiet() as log:
-            try:
-                lib = _pybindings()
-                self._lib = lib
-                if self.ctx.threads and self._saved_threads is None:
-                    self._saved_threads = lib._threadpool_get_thread_count()
-                    lib._unsafe_reset_threadpool(int(self.ctx.threads))
-                self._program = lib._load_program(str(path), program_verification=lib.Verification.InternalConsistency)
-                self._method = self._program.load_method("forward")
-                meta = self._method.method_meta()
-                planned = [tuple(meta.input_tensor_meta(i).sizes()) for i in range(meta.num_inputs())]
-            except Exception as exc:  # noqa: BLE001
-                err = exc
-            else:
-                err = None
-        if err is not None:
-            text = f"{err}\n{''.join(log)}"
-            op = unsupported_op(text)
-            why = f"unsupported: {op} (no kernel in this ExecuTorch runtime)" if op else f"cannot load {path.name}: {_first_line(err)}"
-            raise RuntimeUnsupported(f"executorch cannot run {self._source_label()}", why)
-        self._planned = planned
-        # Rows per call: what the program planned for. A bounded dynamic batch may plan fewer
-        # rows than declared (XNNPACK's convolution does); a fixed batch is padded up to its size.
-        if self._batched:
-            self._chunk = min(p[0] for p in planned) if planned and all(planned) else 1
-            details = (self.conversion.sidecar.get("details") or {}) if self.conversion is not None else {}
-            self._static = None if details.get("batch") == "dynamic" else self._chunk
-        else:
-            self._chunk = None
+        details = conv.sidecar.get("details") or {}
+        self.program = PteProgram(conv.path, batched=self._batched, fixed=details.get("batch") != "dynamic", threads=self.ctx.threads, label=label)
 
     def deactivate(self) -> None:
         """The process-wide threadpool back to its size (bench --threads changed it)."""
-        if self._saved_threads is not None and getattr(self, "_lib", None) is not None:
-            self._lib._unsafe_reset_threadpool(self._saved_threads)
-            self._saved_threads = None
+        if getattr(self, "program", None) is not None:
+            self.program.close()
         super().deactivate()
-
-    # -- running --------------------------------------------------------------------------
-    def _call(self, arrays: list[np.ndarray]) -> list[Any]:
-        torch = self._torch
-        return self._method([torch.from_numpy(a) for a in arrays])
 
     def _run(self, feeds: dict[str, np.ndarray], start: int) -> dict[str, np.ndarray]:
         from irisonnx.runtimes.torch_eager import forward_arrays, named_outputs
 
+        assert self.program is not None
         arrays = [np.ascontiguousarray(a) for a in forward_arrays(self._params, feeds)]
         for a, s in zip(arrays, self._specs):
             for i, d in enumerate(a.shape):
                 if 0 < i < len(s.shape) and not isinstance(s.shape[i], int) and d > OTHER_DIM_MAX:
                     raise UsageError(f"executorch: input {s.name!r} has {d} in dimension {i}", f"the program was exported for at most {OTHER_DIM_MAX} there", f"compare at most {OTHER_DIM_MAX} (--dim)")
-        if not self._batched:
-            outs = [t.numpy() for t in self._call(arrays)]
-        else:
-            n = arrays[0].shape[0]
-            step = self._chunk or n
-            parts: list[list[np.ndarray]] = []
-            for lo in range(0, max(n, 1), step):
-                chunk = [a[lo : lo + step] for a in arrays]
-                rows = chunk[0].shape[0]
-                if self._static and rows < self._static:  # a fixed batch: pad with the last row, drop it after
-                    chunk = [np.ascontiguousarray(np.concatenate([c, np.repeat(c[-1:], self._static - rows, axis=0)])) for c in chunk]
-                res = [t.numpy() for t in self._call([np.ascontiguousarray(c) for c in chunk])]
-                parts.append([r[:rows] if self._static and r.ndim and r.shape[0] == self._static else r for r in res])
-            outs = [np.concatenate(p) if len(parts) > 1 else p[0] for p in zip(*parts)]
+        outs = self.program.run(arrays)
         torch = self._torch
         return named_outputs([torch.from_numpy(o) for o in outs], self.ctx.output_names, from_module=self._params is not None)
 
@@ -394,12 +466,13 @@ class ExecuTorchRuntime(Runtime):
     def threads_used(self, asked: int | None) -> str:
         """For bench: ExecuTorch's threadpool (XNNPACK's workers; most portable kernels run on
         the calling thread alone)."""
-        n = self._lib._threadpool_get_thread_count() if getattr(self, "_lib", None) is not None else "?"
+        n = self.program.threads if getattr(self, "program", None) is not None else "?"
         who = "XNNPACK" if self.backend == "xnnpack" else "the kernels that use it; most portable ones run on the calling thread"
         return f"{n} (ExecuTorch threadpool, for {who}{'' if asked else '; default: the cores'})"
 
     def info(self) -> dict[str, Any]:
         conv = getattr(self, "conversion", None)
+        prog = getattr(self, "program", None)
         d: dict[str, Any] = {
             "name": self.name,
             "kind": self.kind,
@@ -410,11 +483,11 @@ class ExecuTorchRuntime(Runtime):
             "reused": bool(conv.reused) if conv is not None else False,
             "device": "cpu",
         }
-        if getattr(self, "_lib", None) is not None:
-            d["threads"] = self._lib._threadpool_get_thread_count()
-        if self._active and getattr(self, "_batched", False):
-            d["max_batch"] = self._chunk
-            d["batch"] = f"fixed {self._static}, padded" if self._static else f"dynamic, up to {self._chunk} rows a call (declared {MAX_BATCH})"
+        if prog is not None:
+            d["threads"] = prog.threads
+            if prog.batched:
+                d["max_batch"] = prog.chunk
+                d["batch"] = f"fixed {prog.fixed}, padded" if prog.fixed else f"dynamic, up to {prog.chunk} rows a call (declared {MAX_BATCH})"
         if conv is not None and conv.notes:
             d["notes"] = list(conv.notes)
         return d

@@ -10,7 +10,20 @@ import numpy as np
 from irisonnx.errors import UsageError
 from irisonnx.runtimes.base import Intermediate, Runtime
 
-__all__ = ["TorchRuntime", "forward_arrays", "named_outputs"]
+__all__ = ["TorchRuntime", "forward_arrays", "load_torch_model", "named_outputs"]
+
+
+def load_torch_model(ctx: Any) -> tuple[Any, list[str] | None, str]:
+    """The torch module a context names, in eval mode: the user's ``--module`` (with forward's
+    parameter names, the input names) or the run's MLP (names None: one input, whatever the
+    ONNX file calls it), and a label saying which. For every runtime that runs the module or a
+    program exported from it (torch, executorch): only this module reaches the training floor."""
+    if ctx.module is not None:
+        from irisonnx.module import forward_names
+
+        model = ctx.module.load()
+        return model, forward_names(model), f"--module {ctx.module.label}"
+    return ctx.run.load_model(), None, f"the run's weights {ctx.run.weights_path}"
 
 
 def forward_arrays(params: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -72,14 +85,7 @@ class TorchRuntime(Runtime):
         import torch
 
         self._torch = torch
-        if self.ctx.module is not None:
-            from irisonnx.module import forward_names
-
-            self.model = self.ctx.module.load()
-            self._params = forward_names(self.model)
-        else:
-            self.model = self.ctx.run.load_model()
-            self._params = None
+        self.model, self._params, _ = load_torch_model(self.ctx)
         # One intra-op thread unless told otherwise (bench --threads), as train does: an MLP this
         # small gains nothing from splitting a chunk, and torch's OpenMP workers spin between
         # calls, taking the cores from the runtime that runs next (compare alternates runtimes
