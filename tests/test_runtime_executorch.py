@@ -39,8 +39,8 @@ def _saved(g: Path, runtime: str, output: str) -> np.ndarray:
 
 
 def _runtime(spec: str, onnx: Path, module: str):
-    from irisonnx.module import parse_module_spec
-    from irisonnx.onnx_io import load_model_safely
+    from irisonnx.training.module import parse_module_spec
+    from irisonnx.modelfile.onnx_io import load_model_safely
     from irisonnx.runtimes import RuntimeContext, create
 
     info = load_model_safely(onnx)
@@ -253,7 +253,7 @@ def test_a_batch_torch_export_fixes_is_padded_and_the_padding_dropped(tmp_path: 
 
 def test_unavailable_without_the_module_or_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     from irisonnx.errors import UsageError
-    from irisonnx.onnx_io import load_model_safely
+    from irisonnx.modelfile.onnx_io import load_model_safely
     from irisonnx.runtimes import RuntimeContext, create
 
     onnx = _elementwise_onnx(tmp_path / "double.onnx", "double")

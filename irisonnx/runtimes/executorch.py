@@ -160,7 +160,7 @@ def _example(specs: list[Any], batched: bool, batch: int) -> tuple[Any, ...]:
     dims 4), zeros (valid ids for an embedding, a mask with nothing masked)."""
     import torch
 
-    from irisonnx.signature import numpy_dtype
+    from irisonnx.modelfile.signature import numpy_dtype
 
     out = []
     for s in specs:
@@ -400,7 +400,7 @@ class ExecuTorchRuntime(Runtime):
         return "torch.export + XNNPACK" if self.backend == "xnnpack" else "torch.export (portable)"
 
     def _signature(self) -> Any:
-        from irisonnx.signature import Signature, TensorSpec
+        from irisonnx.modelfile.signature import Signature, TensorSpec
 
         info = self.ctx.model_info
         if info is not None:

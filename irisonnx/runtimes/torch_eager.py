@@ -19,7 +19,7 @@ def load_torch_model(ctx: Any) -> tuple[Any, list[str] | None, str]:
     ONNX file calls it), and a label saying which. For every runtime that runs the module or a
     program exported from it (torch, executorch): only this module reaches the training floor."""
     if ctx.module is not None:
-        from irisonnx.module import forward_names
+        from irisonnx.training.module import forward_names
 
         model = ctx.module.load()
         return model, forward_names(model), f"--module {ctx.module.label}"
@@ -50,7 +50,7 @@ def named_outputs(res: Any, output_names: list[str], from_module: bool) -> dict[
     import torch
 
     if from_module:
-        from irisonnx.module import flatten_outputs
+        from irisonnx.training.module import flatten_outputs
 
         outs = [t.detach().numpy() for t in flatten_outputs(res)]
         names = list(output_names)
