@@ -10,7 +10,25 @@ import numpy as np
 from irisonnx.errors import UsageError
 from irisonnx.runtimes.base import Intermediate, Runtime
 
-__all__ = ["TorchRuntime", "forward_arrays", "load_torch_model", "named_outputs"]
+__all__ = ["TorchRuntime", "forward_arrays", "load_torch_model", "named_outputs", "torch_context"]
+
+
+def torch_context(info: Any, run_dir: Any = None, module_spec: Any = None) -> Any:
+    """A RuntimeContext for the torch module of a model: its ``--module`` (``FILE.py:FACTORY``
+    or an nn.Module) or its run folder; for callers above the runtimes (edge variants made
+    from the torch module) that must not reach the training floor themselves."""
+    from irisonnx.runtimes.base import RuntimeContext
+
+    ctx = RuntimeContext(model_path=info.path, model_info=info, output_names=list(info.output_names))
+    if module_spec is not None:
+        from irisonnx.training.module import parse_module_spec
+
+        ctx.module = parse_module_spec(module_spec)
+    elif run_dir is not None:
+        from irisonnx.training.run import Run
+
+        ctx.run = Run.open(run_dir)
+    return ctx
 
 
 def load_torch_model(ctx: Any) -> tuple[Any, list[str] | None, str]:

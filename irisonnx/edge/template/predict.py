@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Run a model from this irisonnx edge bundle. Needs only onnxruntime and numpy.
+"""Run a model from this irisonnx edge bundle. Needs only onnxruntime and numpy (an ExecuTorch
+variant, model.executorch-*.pte: executorch-numpy-runtime and numpy on Python >= 3.12, or else
+the executorch package, whose runtime needs torch).
 
     python predict.py --values "5.1,3.5,1.4,0.2"
     python predict.py --input rows.csv --variant int8-static
@@ -285,13 +287,107 @@ def ort_loader(data: bytes, threads: int | None):
     return (lambda feeds: run_feeds(sess, feeds)), version
 
 
+class quiet_stderr:
+    """File descriptor 2 into a temporary file for the block (native runtimes log CPU probing
+    there while loading); what they wrote is kept in ``.text``."""
+
+    def __enter__(self):
+        import tempfile
+
+        sys.stderr.flush()
+        self.saved, self.tmp = os.dup(2), tempfile.TemporaryFile()
+        os.dup2(self.tmp.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self.tmp.seek(0)
+        self.text = self.tmp.read().decode("utf-8", "replace")
+        self.tmp.close()
+
+
+def executorch_loader(data: bytes, threads: int | None, side: dict):
+    """ExecuTorch .pte: executorch-numpy-runtime (numpy only, Python >= 3.12) when it is
+    installed, else the executorch wheel's runtime, which needs torch. ``side`` (the .pte's
+    sidecar, checked like every file) gives forward's input order, the output names, and
+    whether the batch is fixed (the last chunk is then padded, the padding dropped)."""
+    import numpy as np
+
+    try:
+        import executorch_numpy_runtime as en
+    except ImportError:
+        en = None
+    try:
+        if en is not None:
+            with quiet_stderr():
+                method = en.Runtime.get().load_program(data).load_method("forward")
+            planned = list(method.metadata["inputs"][0]["shape"])
+            version = f"executorch-numpy-runtime {en.__version__} (ExecuTorch {en.__et_version__})"
+
+            def call(arrays):
+                return [np.asarray(o) for o in method(arrays)]
+
+        else:
+            try:
+                with quiet_stderr():  # torch's and torchao's import-time warnings
+                    import torch
+                    from executorch.runtime import Runtime
+            except ImportError as exc:
+                raise Fail(EXIT_UNAVAILABLE, f"{exc.name} is not installed: pip install executorch-numpy-runtime numpy (Python >= 3.12, no torch), or pip install executorch (with torch)") from None
+            from importlib.metadata import version as dist_version
+
+            with quiet_stderr():
+                method = Runtime.get().load_program(data).load_method("forward")
+            planned = list(method.metadata.input_tensor_meta(0).sizes())
+            version = f"executorch {dist_version('executorch')}"
+
+            def call(arrays):
+                return [o.numpy() for o in method.execute([torch.from_numpy(a) for a in arrays])]
+
+    except Fail:
+        raise
+    except Exception as exc:  # the runtimes' errors share no useful base class
+        raise Fail(EXIT_UNAVAILABLE, f"ExecuTorch cannot load the model: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+    chunk = planned[0] if side.get("batched") and planned else None
+    fixed = chunk if side.get("batch") == "fixed" else None
+    first = [True]
+    plain_call = call
+
+    def call(arrays):  # noqa: F811 - the first call quiet: XNNPACK probes the CPU then, on stderr
+        if first[0]:
+            first[0] = False
+            with quiet_stderr():
+                return plain_call(arrays)
+        return plain_call(arrays)
+
+    def run(feeds: dict) -> dict:
+        arrays = [np.ascontiguousarray(feeds[n]) for n in side["inputs"]]
+        if chunk is None:
+            return dict(zip(side["outputs"], call(arrays)))
+        parts = []
+        for lo in range(0, max(len(arrays[0]), 1), chunk):
+            part = [a[lo : lo + chunk] for a in arrays]
+            rows = len(part[0])
+            if fixed and rows < fixed:
+                part = [np.ascontiguousarray(np.concatenate([p, np.repeat(p[-1:], fixed - rows, axis=0)])) for p in part]
+            parts.append([o[:rows] if fixed and o.ndim and o.shape[0] == fixed else o for o in call([np.ascontiguousarray(p) for p in part])])
+        return dict(zip(side["outputs"], [np.concatenate(p) for p in zip(*parts)]))
+
+    return run, version
+
+
+executorch_loader.sidecar = True  # gets the model's checked <file>.json as a third argument
+
 # The manifest's "family" of each variant -> its loader: (checked bytes, threads) ->
 # (run(feeds by input name) -> outputs by name, the runtime's version). Another family
-# (openvino, litert, ...) is one loader function plus one line here.
-LOADERS = {"onnxruntime": ort_loader}
+# (openvino, litert, ...) is one loader function plus one line here; a loader with
+# ``sidecar = True`` also gets the model's <file>.json (checked against the manifest).
+LOADERS = {"onnxruntime": ort_loader, "executorch": executorch_loader}
 
 
-def loader_for(manifest: dict, name: str):
+def loader_for(manifest: dict, name: str, bundle: str | None = None):
     """The loader of the bundle file ``name``, by its variant's family (onnxruntime for
     bundles written before the manifest named families)."""
     family = "onnxruntime"
@@ -301,6 +397,12 @@ def loader_for(manifest: dict, name: str):
     load = LOADERS.get(family)
     if load is None:
         raise Fail(EXIT_UNAVAILABLE, f"{name} is a {family} model; this predict.py loads {', '.join(LOADERS)} models")
+    if getattr(load, "sidecar", False):
+        try:
+            side = json.loads(read_checked(bundle or ".", name + ".json", manifest["files"]).decode("utf-8"))
+        except ValueError as exc:
+            raise Fail(EXIT_ARTIFACT, f"{name}.json is corrupt: {exc}") from None
+        return lambda data, threads: load(data, threads, side)
     return load
 
 
@@ -362,12 +464,12 @@ def main(argv: list[str] | None = None) -> int:
         if not labels.get("classifier", True):
             if not arrays_in:
                 raise Fail(EXIT_USAGE, "this model is not a classifier: give its inputs as --input FILE.npz (arrays by input name; .npy for one input)")
-            run, version = loader_for(manifest, name)(data, args.threads)
+            run, version = loader_for(manifest, name, args.bundle)(data, args.threads)
             out = tensor_outputs(run(read_arrays(args.input, labels["inputs"])))
             if args.output is not None:
                 write_npz(args.output, out)
             if args.json:
-                doc = {"model": name, "sha256": manifest["files"][name]["sha256"], "onnxruntime": version, "outputs": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.tolist()} for k, v in out.items()}, "written": args.output}
+                doc = {"model": name, "sha256": manifest["files"][name]["sha256"], "onnxruntime": version, "runtime": version, "outputs": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.tolist()} for k, v in out.items()}, "written": args.output}
                 print(json.dumps(doc, indent=2, sort_keys=True))
             else:
                 print(summary(out))
@@ -379,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = read_arrays(args.input, labels.get("inputs") or [labels["input"]])[labels["input"]["name"]]
         else:
             rows = parse_values(args.values, features) if args.values is not None else read_csv(args.input, features)
-        label, probs, version, out = run_model(data, rows, labels, args.threads, loader_for(manifest, name))
+        label, probs, version, out = run_model(data, rows, labels, args.threads, loader_for(manifest, name, args.bundle))
         if args.output is not None:
             write_npz(args.output, tensor_outputs(out))
     except Fail as exc:
@@ -387,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     if args.json:
         preds = [{"row": i + 1, "label": int(lab), "class": classes[int(lab)], "probabilities": {c: float(p) for c, p in zip(classes, row)}} for i, (lab, row) in enumerate(zip(label, probs))]
-        doc = {"model": name, "sha256": manifest["files"][name]["sha256"], "onnxruntime": version, "class_names": classes, "n_rows": len(preds), "predictions": preds}
+        doc = {"model": name, "sha256": manifest["files"][name]["sha256"], "onnxruntime": version, "runtime": version, "class_names": classes, "n_rows": len(preds), "predictions": preds}
         print(json.dumps(doc, indent=2, sort_keys=True))
     else:
         print(table(label, probs, classes))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from irisonnx.edge.variants.base import Variant
 
-__all__ = ["REGISTRY", "VARIANTS", "get"]
+__all__ = ["REGISTRY", "VARIANTS", "DEFAULT", "get"]
 
 # name -> "module:object" (imported only when the variant is used)
 REGISTRY: dict[str, str] = {
@@ -22,8 +22,14 @@ REGISTRY: dict[str, str] = {
     "int8-dynamic": "irisonnx.edge.variants.int8_dynamic:VARIANT",
     "int8-static": "irisonnx.edge.variants.int8_static:VARIANT",
     "fp16": "irisonnx.edge.variants.fp16:VARIANT",
+    "executorch-fp32": "irisonnx.edge.variants.executorch_fp32:VARIANT",
+    "executorch-int8": "irisonnx.edge.variants.executorch_int8:VARIANT",
 }
 VARIANTS: tuple[str, ...] = tuple(REGISTRY)
+# What edge builds when no --variants are named: the onnxruntime family. The other families
+# convert from scratch with their own toolkits (seconds each, and a torch module for
+# ExecuTorch): they are built when named.
+DEFAULT: tuple[str, ...] = ("fp32", "fp32-opt", "int8-dynamic", "int8-static", "fp16")
 
 
 def get(name: str) -> Variant:
