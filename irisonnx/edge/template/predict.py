@@ -333,18 +333,25 @@ def executorch_loader(data: bytes, threads: int | None, side: dict):
             try:
                 with quiet_stderr():  # torch's and torchao's import-time warnings
                     import torch
-                    from executorch.runtime import Runtime
+
+                    try:  # the runtime extension alone: executorch.runtime imports the whole exporter (seconds)
+                        from executorch.extension.pybindings import _C as et
+
+                        et._load_program_from_buffer  # noqa: B018
+                    except (ImportError, AttributeError):
+                        from executorch.extension.pybindings import portable_lib as et
             except ImportError as exc:
                 raise Fail(EXIT_UNAVAILABLE, f"{exc.name} is not installed: pip install executorch-numpy-runtime numpy (Python >= 3.12, no torch), or pip install executorch (with torch)") from None
             from importlib.metadata import version as dist_version
 
             with quiet_stderr():
-                method = Runtime.get().load_program(data).load_method("forward")
-            planned = list(method.metadata.input_tensor_meta(0).sizes())
+                program = et._load_program_from_buffer(data)
+                method = program.load_method("forward")
+            planned = list(method.method_meta().input_tensor_meta(0).sizes())
             version = f"executorch {dist_version('executorch')}"
 
-            def call(arrays):
-                return [o.numpy() for o in method.execute([torch.from_numpy(a) for a in arrays])]
+            def call(arrays, keep=(data, program)):  # the program reads from these bytes: kept alive with it
+                return [o.numpy() for o in method([torch.from_numpy(a) for a in arrays])]
 
     except Fail:
         raise

@@ -144,6 +144,7 @@ class ExecuTorchVariant(Variant):
         }
         if made is not None:
             d.update(inputs=made.inputs, outputs=made.output_names, batch=made.batch, max_batch=made.details.get("max_batch"))
+        d["predict"] = "predict.py runs it with executorch-numpy-runtime and numpy (Python >= 3.12, no torch) or, without it, with executorch, whose runtime needs torch"
         if self.int8:
             d.update(quantizer="PT2E, XNNPACKQuantizer (symmetric int8, per-channel weights, static activations)", calibration="see inputs.calibration" if generic else "training split")
         return d
