@@ -157,7 +157,10 @@ def test_predict_py_runs_the_pte_without_torch(bundle, iris, tmp_path: Path) -> 
     venv = tmp_path / "v"
     subprocess.run([py, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
     vpy = venv / "bin" / "python"
-    r = subprocess.run([str(vpy), "-m", "pip", "install", "--disable-pip-version-check", "-q", "executorch-numpy-runtime", "numpy"], capture_output=True, text=True, timeout=900)
+    try:
+        r = subprocess.run([str(vpy), "-m", "pip", "install", "--disable-pip-version-check", "-q", "executorch-numpy-runtime", "numpy"], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.skip("pip took over 300 s to install executorch-numpy-runtime")
     if r.returncode != 0:
         pytest.skip(f"pip could not install executorch-numpy-runtime: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
     probe = subprocess.run([str(vpy), "-c", "import importlib.util as u; print([m for m in ('torch', 'executorch', 'onnxruntime') if u.find_spec(m)])"], capture_output=True, text=True, timeout=60)
