@@ -177,3 +177,17 @@ def test_predict_py_runs_the_pte_without_torch(bundle, iris, tmp_path: Path) -> 
         assert (got["label"] == want["label"]).mean() >= (1.0 if name.endswith("fp32") else 0.97)
         if name == "executorch-fp32":
             np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-5, atol=1e-5)
+
+
+def test_without_executorch_the_variants_are_skipped_with_the_install_command(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import importlib.util
+
+    m = get_corpus(tmp_path_factory, "torch")["cnn"]
+    onnx = tmp_path / "cnn.onnx"
+    shutil.copy(m.onnx, onnx)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None if name == "executorch" else real(name, *a, **k))
+    rc, out, err = cli(capsys, "edge", str(onnx), "--module", m.module, "--variants", "fp32,executorch-fp32,executorch-int8", "--bench-rounds", "0", "--random-rows", "20", "--json")
+    assert rc == 0, err
+    skipped = {s["variant"]: s["reason"] for s in json.loads(out)["skipped"]}
+    assert skipped == {v: "executorch is not installed: pip install 'irisonnx[executorch]'" for v in ("executorch-fp32", "executorch-int8")}
