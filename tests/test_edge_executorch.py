@@ -39,7 +39,7 @@ def bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[di
     from irisonnx.cli import main
 
     with pytest.raises(SystemExit) as exc:
-        main(["edge", str(run), "--variants", VARIANTS, "--bench-rounds", "2", "--random-rows", "300", "--json"])
+        main(["edge", str(run), "--variants", VARIANTS, "--bench-rounds", "0", "--random-rows", "200", "--json"])
     assert exc.value.code == 0
     return {}, run / "edge", run
 
