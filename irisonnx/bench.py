@@ -428,6 +428,9 @@ def _default_runtimes(run: Any, info: Any) -> list[str]:
 
 def _threads_used(rt: Any, asked: int | None) -> str:
     """What the runtime actually runs with, in words (read while it is active)."""
+    own = getattr(rt, "threads_used", None)  # a runtime that knows its own (executorch's threadpool)
+    if callable(own):
+        return own(asked)
     if rt.kind == "remote":
         return "the server's own (one HTTP connection or gRPC channel per client thread here)"
     if rt.kind == "torch":
@@ -466,10 +469,17 @@ def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
     if not man_path.is_file():
         raise UsageError("the run has no edge bundle", f"{man_path} does not exist", f"build it first: irisonnx edge {run.dir}")
     entries = {v["variant"]: v for v in read_json(man_path, "edge manifest").get("variants", [])}
-    wanted = list(entries) if names == ["all"] else names
+    # edge:NAME runs on onnxruntime's Predictor: other families' files (an ExecuTorch .pte) are
+    # timed as their runtime (--runtimes executorch), and left out of "all".
+    ort_family = [n for n, v in entries.items() if v.get("family", "onnxruntime") == "onnxruntime"]
+    wanted = ort_family if names == ["all"] else names
     unknown = [n for n in wanted if n not in entries]
     if unknown:
         raise UsageError(f"no such variant in the edge bundle: {', '.join(unknown)}", f"it has {', '.join(entries) or 'none'}")
+    other = [n for n in wanted if n not in ort_family]
+    if other:
+        fam = entries[other[0]].get("family")
+        raise UsageError(f"edge variant {other[0]} is not an onnxruntime model (family {fam})", "--variants times the bundle's onnxruntime files", f"time that family as a runtime: --runtimes {fam}")
     if len(set(wanted)) != len(wanted):
         raise UsageError("a variant is listed twice", ", ".join(wanted))
     files = read_json(man_path, "edge manifest").get("files", {})

@@ -25,6 +25,7 @@ EXTRAS: dict[str, str] = {
     "starlette": "serve",
     "uvicorn": "serve",
     "tritonclient": "remote",
+    "executorch": "executorch",
     "numpy": "",
     "onnx": "",
     "onnxruntime": "",

@@ -17,7 +17,8 @@ import onnxruntime as ort
 import pytest
 
 from conftest import IRIS_CSV, run_cli
-from irisonnx.edge.build import DEFAULT_VARIANTS as VARIANTS, Gates, QuantOptions, build_edge, parse_variants  # what edge builds by default
+from irisonnx.edge.build import Gates, QuantOptions, build_edge, parse_variants
+from irisonnx.edge.variants import DEFAULT  # what edge builds when no variants are named
 from irisonnx.errors import ArtifactError, UsageError
 from irisonnx.storage import TEMP_MARK
 
@@ -59,7 +60,7 @@ def _session(path_or_bytes) -> ort.InferenceSession:
 def test_every_variant_is_built_gated_and_listed(built, exported: Path, iris) -> None:
     res, bundle = built
     assert res.passed and res.written, [c.describe() for v in res.failed for c in v.failed_checks]
-    assert [v.variant for v in res.variants] == list(VARIANTS)
+    assert [v.variant for v in res.variants] == list(DEFAULT)
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["format"] == "irisonnx-edge/1"
     assert manifest["validated_with"]["onnxruntime"] == ort.__version__
@@ -104,7 +105,7 @@ def test_variants_are_what_they_claim(built) -> None:
     io_types = {v.type.tensor_type.elem_type for v in list(f16.graph.input) + list(f16.graph.output)}
     assert io_types == {onnx.TensorProto.FLOAT}, "float32 inputs and outputs are kept"
     onnx.checker.check_model(f16, full_check=True)  # the converter's Casts were sorted into place
-    for v in VARIANTS:
+    for v in DEFAULT:
         meta = {p.key: p.value for p in graph(v).metadata_props}
         assert json.loads(meta["class_names"]) == ["setosa", "versicolor", "virginica"], v
         if v != "fp32":
@@ -126,7 +127,7 @@ def test_honest_findings_are_reported(built) -> None:
     from irisonnx.edge.render import render_text
 
     text = render_text(res)
-    for v in VARIANTS:
+    for v in DEFAULT:
         assert f"\n{v} " in text
     assert "fp16 math" in text and "vs fp32" in text and "batch-1 µs" in text
 
@@ -136,7 +137,7 @@ def test_ort_twins_load_and_match_bitwise(built, iris) -> None:
 
     _, bundle = built
     x = np.concatenate([iris.features[iris.test_idx], random_rows(500, iris.meta["stats"]["min"], iris.meta["stats"]["max"], seed=7)])
-    for v in VARIANTS:
+    for v in DEFAULT:
         a = _session((bundle / f"model.{v}.ort").read_bytes()).run(None, {"features": x})[0]
         b = _session(str(bundle / f"model.{v}.onnx")).run(None, {"features": x})[0]
         assert a.dtype == b.dtype == np.float32
@@ -262,26 +263,29 @@ def test_cli_json_is_one_document(exported: Path, tmp_path: Path) -> None:
 # --- the standalone predict.py -----------------------------------------------------------------
 
 
-def _import_roots(nodes) -> set[str]:  # type: ignore[no-untyped-def]
-    roots = set()
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            roots |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            roots.add((node.module or "").split(".")[0])
-    return roots
-
-
-def test_predict_py_imports_only_stdlib_numpy_and_the_runtimes() -> None:
-    """numpy and each family's runtime (onnxruntime, openvino) inside the functions that need
-    them; at the top, the standard library only."""
+def test_predict_py_imports_only_stdlib_numpy_onnxruntime() -> None:
     import irisonnx.edge.template.predict as template
 
     tree = ast.parse(Path(template.__file__).read_text())
-    allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "openvino"}
-    roots = _import_roots(ast.walk(tree))
-    assert roots <= allowed, roots - allowed
-    assert _import_roots(tree.body) <= set(sys.stdlib_module_names) | {"__future__"}
+
+    def roots_in(node: ast.AST) -> set[str]:
+        roots = set()
+        for n in ast.walk(node):
+            if isinstance(n, ast.Import):
+                roots |= {a.name.split(".")[0] for a in n.names}
+            elif isinstance(n, ast.ImportFrom):
+                roots.add((n.module or "").split(".")[0])
+        return roots
+
+    # Another family's runtime is imported only inside its own loader, when that variant runs.
+    family_loaders = {"executorch_loader": {"executorch_numpy_runtime", "executorch", "torch"}, "openvino_loader": {"openvino"}}
+    loaders = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in family_loaders}
+    assert set(loaders) == set(family_loaders)
+    for name, fn in loaders.items():
+        assert roots_in(fn) <= set(sys.stdlib_module_names) | {"numpy"} | family_loaders[name], name
+    rest = ast.Module(body=[n for n in tree.body if n not in loaders.values()], type_ignores=[])
+    allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime"}
+    assert roots_in(rest) <= allowed, roots_in(rest) - allowed
 
 
 def _copy_bundle(bundle: Path, dst: Path) -> Path:
@@ -322,7 +326,7 @@ def test_predict_py_in_a_fresh_venv_matches_irisonnx_predict(built, fresh_venv: 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     probe = subprocess.run([str(fresh_venv), "-c", "import importlib.util as u; print([m for m in ('irisonnx', 'torch', 'onnx', 'click') if u.find_spec(m)])"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert probe.stdout.strip() == "[]", f"the venv must hold only onnxruntime and numpy: {probe.stdout} {probe.stderr}"
-    for variant in VARIANTS:
+    for variant in DEFAULT:
         theirs_run = run_cli("predict", str(bundle / f"model.{variant}.onnx"), "--input", str(IRIS_CSV), "--json")
         assert theirs_run.returncode == 0, theirs_run.stderr
         theirs = json.loads(theirs_run.stdout)

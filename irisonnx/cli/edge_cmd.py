@@ -16,6 +16,7 @@ _VARIANTS = ",".join(DEFAULT_VARIANTS)
 @click.option("--out", type=click.Path(file_okay=False), help="Bundle folder (default: RUN/edge). An existing folder is replaced only if it is an irisonnx edge bundle.")
 @click.option("--variants", default=_VARIANTS, show_default=True, help=f"Comma-separated variants to build, from: {', '.join(REGISTRY)}; every one must pass its gate. The default is onnxruntime's; openvino-fp32 (OpenVINO IR) and openvino-int8 (NNCF, calibrated like int8-static) are built when named (pip install 'irisonnx[openvino]').")
 @click.option("--ort-format", is_flag=True, help="Also write each variant in ORT format (onnxruntime's convert_onnx_models_to_ort, Fixed style) plus required_operators.config for a minimal build; each .ort must match its .onnx bitwise.")
+@click.option("--module", metavar="FILE.py:FACTORY", help="The torch module of a bare .onnx model (a run folder has its own), for the variants made from torch: executorch-fp32, executorch-int8. Runs FILE.py as Python: name only files you trust.")
 @click.option("--data", help="Dataset (name or processed folder) for a bare .onnx file; default: the run's, or the one named in the model's metadata.")
 @click.option("--min-agreement", default=0.97, show_default=True, type=number("agreement"), help="int8 gate: argmax agreement with fp32 on the test split, as a fraction.")
 @click.option("--fp16-min-agreement", default=1.0, show_default=True, type=number("agreement"), help="fp16 gate: argmax agreement with fp32 on the test split (onnxruntime and float16 reference arithmetic).")
@@ -38,7 +39,7 @@ _VARIANTS = ",".join(DEFAULT_VARIANTS)
 @click.option("--bench-rounds", default=15, show_default=True, type=number("count"), help="Timing rounds (each variant timed in turn, medians reported); 0 skips timing. With one thread the figures are CPU time of the calling thread, else wall clock.")
 @click.option("--web", is_flag=True, help="Also add edge/web/: a static page that runs the fp32 model with onnxruntime-web (tried in headless Chromium, screenshot saved as edge/web/screenshot.png).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def command(target: str, out: str | None, variants: str, ort_format: bool, data: str | None, min_agreement: float, fp16_min_agreement: float, max_accuracy_drop: float, fp32_opt_atol: float, calibration_method: str, per_channel: bool, int8_weights: str, reduce_range: bool, calibration: str | None, dims: tuple[str, ...], input_ranges: tuple[str, ...], int8_tol: str, fp16_tol: str, fp32_opt_rtol: float, output_tols: tuple[str, ...], random_rows: int, seed: int, threads: int, bench_rounds: int, web: bool, as_json: bool) -> None:
+def command(target: str, out: str | None, variants: str, ort_format: bool, module: str | None, data: str | None, min_agreement: float, fp16_min_agreement: float, max_accuracy_drop: float, fp32_opt_atol: float, calibration_method: str, per_channel: bool, int8_weights: str, reduce_range: bool, calibration: str | None, dims: tuple[str, ...], input_ranges: tuple[str, ...], int8_tol: str, fp16_tol: str, fp32_opt_rtol: float, output_tols: tuple[str, ...], random_rows: int, seed: int, threads: int, bench_rounds: int, web: bool, as_json: bool) -> None:
     """Build edge variants of an exported model, gate each on parity with fp32, and bundle
     the ones that pass with a standalone predict.py (needs only onnxruntime and numpy).
 
@@ -101,14 +102,18 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
     if out is not None:
         check_output(out, "--out")  # never into a run's files or a processed dataset (exit 2)
     run = is_run_folder(target)
+    if module is not None:
+        from irisonnx.training.module import parse_module_spec
+
+        parse_module_spec(module)  # a malformed spec or a missing file: exit 2 before any work
     with lock_if_run(target):  # one writer per run
-        res, doc = _build_locked(target, out, variants, ort_format, data, calibration, dims, input_ranges, web, random_rows, seed, threads, bench_rounds, run,
+        res, doc = _build_locked(target, out, variants, ort_format, data, calibration, dims, input_ranges, web, random_rows, seed, threads, bench_rounds, run, module,
                                  Gates(fp32_opt_atol=fp32_opt_atol, min_agreement=min_agreement, fp16_min_agreement=fp16_min_agreement, max_accuracy_drop=max_accuracy_drop, fp32_opt_rtol=fp32_opt_rtol, int8_atol=int8_atol, int8_rtol=int8_rtol, fp16_atol=fp16_atol, fp16_rtol=fp16_rtol, per_output=parse_output_tols(output_tols)),
                                  QuantOptions(calibration_method=calibration_method, per_channel=per_channel, int8_weights=int8_weights, reduce_range=reduce_range))
     _render(res, doc, as_json)
 
 
-def _build_locked(target: str, out: str | None, variants: str, ort_format: bool, data: str | None, calibration: str | None, dims: tuple[str, ...], input_ranges: tuple[str, ...], web: bool, random_rows: int, seed: int, threads: int, bench_rounds: int, run: Any, gates: Any, quant: Any) -> tuple[Any, dict]:
+def _build_locked(target: str, out: str | None, variants: str, ort_format: bool, data: str | None, calibration: str | None, dims: tuple[str, ...], input_ranges: tuple[str, ...], web: bool, random_rows: int, seed: int, threads: int, bench_rounds: int, run: Any, module: str | None, gates: Any, quant: Any) -> tuple[Any, dict]:
     from irisonnx.edge.build import build_edge
     from irisonnx.compare.inputs import parse_dims, parse_ranges
 
@@ -133,6 +138,7 @@ def _build_locked(target: str, out: str | None, variants: str, ort_format: bool,
         threads=threads or None,
         bench_rounds=bench_rounds,
         before_commit=add_web,  # the page is tried before the bundle replaces the previous one
+        module=module,
     )
     doc = res.to_dict()
     if run is not None and res.written and Path(res.out).resolve() == (run / "edge").resolve():

@@ -177,8 +177,8 @@ def parse_variants(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
 # --- the source model and its data ----------------------------------------------------------
 
 
-def _source(target: str | os.PathLike, data: str | os.PathLike | None) -> tuple[Any, Any, Path]:
-    """(checked ModelInfo, Dataset or None, default output folder) for a run folder or an
+def _source(target: str | os.PathLike, data: str | os.PathLike | None) -> tuple[Any, Any, Path, Path | None]:
+    """(checked ModelInfo, Dataset or None, default output folder, run folder or None) for a run folder or an
     .onnx file. A classifier with a dataset (the run's, --data, or named in its metadata) is
     gated on it; any other model (None) on generated inputs, by per-output tolerances."""
     from irisonnx.data.datastore import load_dataset
@@ -196,9 +196,9 @@ def _source(target: str | os.PathLike, data: str | os.PathLike | None) -> tuple[
     if not info.is_classifier:
         if data is not None:
             raise UsageError("--data is for classifiers", f"{info.path} takes {', '.join(i.describe() for i in info.inputs)}", "drop --data: its variants are gated on generated inputs (--dim, --input-range, --calibration FILE.npz)")
-        return info, None, out
+        return info, None, out, run_dir
     if data is None and run_dir is None and not info.metadata.get("dataset") and not info.has_irisonnx_metadata:
-        return info, None, out  # a foreign model shaped like a classifier: tolerance gates
+        return info, None, out, run_dir  # a foreign model shaped like a classifier: tolerance gates
     if data is not None:
         ds = load_dataset(data)
     elif run_dir is not None:
@@ -208,7 +208,7 @@ def _source(target: str | os.PathLike, data: str | os.PathLike | None) -> tuple[
     else:
         raise UsageError("no dataset for the parity gates", f"{p} names none in its metadata", "pass --data NAME|DIR (the test split gates accuracy, the training split calibrates int8-static)")
     _check_fits(info, ds)
-    return info, ds, out
+    return info, ds, out, run_dir
 
 
 def _check_fits(info: Any, ds: Any) -> None:
@@ -328,7 +328,7 @@ def _ops(vi: Any) -> tuple[dict[str, int], int]:
     the counts the variant's check made itself for a file that is not ONNX (OpenVINO IR)."""
     proto = getattr(vi, "proto", None)
     if proto is None:
-        return dict(vi.ops), int(vi.weight_bytes)
+        return dict(getattr(vi, "ops", None) or {}), int(getattr(vi, "weight_bytes", 0) or 0)
     ops: Counter[str] = Counter()
     for n in proto.graph.node:
         ops[n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}::{n.op_type}"] += 1
@@ -368,6 +368,7 @@ def build_edge(
     bench_reps: int = 200,
     bench_rows: int = 65536,
     before_commit: Callable[[Path], Any] | None = None,
+    module: Any = None,
 ) -> EdgeResult:
     """Make, gate and time the variants of ``target`` (a run folder or an .onnx file); write
     the bundle to ``out`` (default RUN/edge) only if every variant made passes its gate.
@@ -383,7 +384,9 @@ def build_edge(
     (``result.skipped``). ``for_web``: refuse (exit 2) up front a model the web page cannot
     run. ``bench_rounds=0`` skips timing. ``before_commit(folder)`` adds to the finished
     bundle before it replaces the previous one (``edge --web`` builds and tries its page
-    there): if it raises, nothing is replaced. Returns the figures of every variant whether
+    there): if it raises, nothing is replaced. ``module`` (``FILE.py:FACTORY`` or an nn.Module):
+    the torch module of a bare model, for variants made from torch (executorch-*); a run folder
+    has its own. Returns the figures of every variant whether
     or not the bundle was written (``result.written``).
     """
     import onnxruntime as ort
@@ -396,7 +399,8 @@ def build_edge(
         raise UsageError("bad number of random rows", str(n_random), "use a positive integer")
     if bench_rounds < 0 or bench_reps < 1 or bench_rows < 1:
         raise UsageError("bad benchmark settings", f"rounds {bench_rounds}, reps {bench_reps}, rows {bench_rows}")
-    info, ds, default_out = _source(target, data)
+    info, ds, default_out, run_dir = _source(target, data)
+    src = Source(info, run_dir, module)
     if for_web and ds is None:
         raise UsageError("--web is for classifiers", f"the page takes one row of feature values and shows class probabilities; {info.path} takes {', '.join(i.describe() for i in info.inputs)} and is gated without a dataset", "drop --web (the bundle's predict.py runs any signature from .npz files)")
     if (dims or input_ranges) and ds is not None:
@@ -424,9 +428,9 @@ def build_edge(
     )
     try:
         if ds is not None:
-            _build_classifier(result, info, ds, names, staging, calibration_rows, calibration, n_random, seed, threads, bench_rounds, bench_reps, bench_rows)
+            _build_classifier(result, info, ds, names, staging, calibration_rows, calibration, n_random, seed, threads, bench_rounds, bench_reps, bench_rows, src)
         else:
-            _build_generic(result, info, names, staging, calibration, dims or {}, input_ranges or {}, n_random, seed, threads, bench_rounds, bench_reps, bench_rows)
+            _build_generic(result, info, names, staging, calibration, dims or {}, input_ranges or {}, n_random, seed, threads, bench_rounds, bench_reps, bench_rows, src)
         if result.passed:
             _write_bundle_files(result, staging, info, ds, [r.variant for r in result.variants])
             if before_commit is not None:
@@ -447,12 +451,12 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
-def _make_all(result: EdgeResult, info: Any, names: list[str], staging: Path, quant: QuantOptions, calibration: Any, threads: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def _make_all(result: EdgeResult, info: Any, names: list[str], staging: Path, quant: QuantOptions, calibration: Any, threads: int | None, src: Source | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Make every variant that applies; ({variant: what its check gave (a ModelInfo)},
     {variant: its runner}), all through the Variant interface. A variant that does not apply,
     or that a converter, the checker or its runtime cannot make or load, is recorded in
     ``result.skipped`` with the reason (the tool's first line), not raised."""
-    src = Source(info)
+    src = src or Source(info)
     infos: dict[str, Any] = {}
     runners: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="irisonnx-edge-") as work:
@@ -490,7 +494,7 @@ def _make_all(result: EdgeResult, info: Any, names: list[str], staging: Path, qu
     return infos, runners
 
 
-def _build_classifier(result: EdgeResult, info: Any, ds: Any, names: list[str], staging: Path, calibration_rows: np.ndarray | None, calibration_file: str | os.PathLike | None, n_random: int, seed: int, threads: int | None, bench_rounds: int, bench_reps: int, bench_rows: int) -> None:
+def _build_classifier(result: EdgeResult, info: Any, ds: Any, names: list[str], staging: Path, calibration_rows: np.ndarray | None, calibration_file: str | os.PathLike | None, n_random: int, seed: int, threads: int | None, bench_rounds: int, bench_reps: int, bench_rows: int, src: Source | None = None) -> None:
     """irisonnx's classifiers: gates on the dataset's test split (argmax agreement, accuracy)."""
     from irisonnx.compare.inputs import random_rows
     from irisonnx.edge.gates import Evaluator, bench, gate_checks, other_runtime, summarise
@@ -505,15 +509,15 @@ def _build_classifier(result: EdgeResult, info: Any, ds: Any, names: list[str], 
     result.inputs = {"test_rows": int(len(x_test)), "random_rows": int(n_random), "seed": seed, "calibration_rows": int(len(calibration)), "batch_modes": ["all", "batch-1"]}
     if calibration_file is not None:
         result.inputs["calibration"] = str(calibration_file)
-    infos, predictors = _make_all(result, info, names, staging, quant, calibration, threads)
+    src = src or Source(info)
+    infos, predictors = _make_all(result, info, names, staging, quant, calibration, threads, src)
     made = list(infos)
-    src = Source(info)
     baseline = _baseline(predictors, info, threads)
     evaluator = Evaluator(baseline, x_test, y_test, x_random, info.input.name, info.logits_name)
     for v in made:
         variant, vi = get_variant(v), infos[v]
         ops, wbytes = _ops(vi)
-        res = VariantResult(v, variant.file_name, vi.size, vi.sha256, ops, wbytes, variant.settings(quant, src), gates.describe(variant))
+        res = VariantResult(v, variant.file_name, vi.size, vi.sha256, ops, wbytes, variant.settings(quant, src, vi), gates.describe(variant))
         res.figures, res.batch_max_abs_diff = evaluator.evaluate(predictors[v], variant.reference(vi), variant.runtime, gates.tolerance(variant) if other_runtime(variant) else None)
         res.checks = gate_checks(variant, res.figures, gates)
         if variant.source:
@@ -567,7 +571,7 @@ def _equal_chunk(n: int, fixed: int | None, at_most: int = 64) -> int:
     return _batch_size(n, at_most)
 
 
-def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Path, calibration_file: str | os.PathLike | None, dims: dict[str, int], ranges: dict[str, tuple[float, float]], n_random: int, seed: int, threads: int | None, bench_rounds: int, bench_reps: int, bench_rows: int) -> None:
+def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Path, calibration_file: str | os.PathLike | None, dims: dict[str, int], ranges: dict[str, tuple[float, float]], n_random: int, seed: int, threads: int | None, bench_rounds: int, bench_reps: int, bench_rows: int, src: Source | None = None) -> None:
     """Any model: per-output tolerance gates on generated in-range inputs; figures on inputs
     within and far beyond the ranges are reported, not gated."""
     from irisonnx.edge.gates import BEYOND, IN_RANGE, FeedSet, GenericEvaluator, bench_feeds, summarise_generic, tolerance_checks
@@ -610,12 +614,12 @@ def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Pat
         "calibration": cal_desc,
         "description": f"{rows} rows drawn inside the input ranges (gated) and {sets[BEYOND].rows} within and far beyond them (reported), seed {seed}",
     }
-    infos, predictors = _make_all(result, info, names, staging, quant, calibration, threads)
+    src = src or Source(info)
+    infos, predictors = _make_all(result, info, names, staging, quant, calibration, threads, src)
 
     def runner(p: Any, who: str) -> Any:
         return lambda feeds: normalise_outputs(p.run_feeds(feeds), who)
 
-    src = Source(info)
     base_pred = _baseline(predictors, info, threads)
     evaluator = GenericEvaluator(runner(base_pred, "fp32"), sets)
     for v in list(infos):

@@ -24,9 +24,12 @@ import numpy as np
 from irisonnx.compare.stats import PairStats, Tolerance, bits_equal
 from irisonnx.errors import UsageError
 
-__all__ = ["Gates", "Check", "Figures", "Evaluator", "gate_checks", "summarise", "bench", "ort_format_session", "twin_matches", "FeedSet", "GenericEvaluator", "tolerance_checks", "summarise_generic", "bench_feeds", "parse_output_tols", "IN_RANGE", "BEYOND"]
+__all__ = ["RUNTIME_FP32", "Gates", "Check", "Figures", "Evaluator", "gate_checks", "summarise", "bench", "ort_format_session", "twin_matches", "FeedSet", "GenericEvaluator", "tolerance_checks", "summarise_generic", "bench_feeds", "parse_output_tols", "IN_RANGE", "BEYOND"]
 
 MODES = ("all", "batch-1")
+# The gate of a float32 variant that another runtime computes (a converted model: ExecuTorch,
+# and the other families' fp32): compare's default tolerance, relative to the values.
+RUNTIME_FP32 = "fp32-runtime"
 IN_RANGE, BEYOND = "in-range", "random"  # a foreign model's two input sets: gated, reported
 _EPS = 1e-9  # 0.98 - 0.96 is 0.020000000000000018 in floats: not a gate failure
 
@@ -84,7 +87,7 @@ class Gates:
             at, rt = self.int8_atol, self.int8_rtol
         elif gate == "fp16":
             at, rt = self.fp16_atol, self.fp16_rtol
-        elif gate == "fp32":
+        elif gate in ("fp32", RUNTIME_FP32):
             at, rt = self._fp32_opt_atol(), self.fp32_opt_rtol
         else:
             return Tolerance(mode="exact")
@@ -108,6 +111,9 @@ class Gates:
             return f"every output element within atol {t.atol:g} + rtol {t.rtol:g} * |fp32| (test split; random rows reported)"
         if gate == "fp32":
             return f"max abs err <= {self.fp32_opt_atol:g} (test + random rows)"
+        if gate == RUNTIME_FP32:
+            t = Tolerance()
+            return f"every value within atol {t.atol:g} + rtol {t.rtol:g} x |fp32| (test + random rows), labels equal"
         agree = self.fp16_min_agreement if gate == "fp16" else self.min_agreement
         return f"agreement >= {agree:.1%} and accuracy drop <= {self.max_accuracy_drop * 100:g} points (test split)"
 
@@ -211,6 +217,11 @@ class Figures:
         return sum(s.n_fail for s in self.stats.outputs.values())
 
     @property
+    def outside(self) -> int:
+        """Elements outside compare's default tolerance (integer outputs: not equal)."""
+        return sum(s.n_fail for s in self.stats.outputs.values())
+
+    @property
     def exact(self) -> bool:
         return all(s.exact for s in self.stats.outputs.values())
 
@@ -276,6 +287,13 @@ def gate_checks(variant: Any, figs: list[Figures], gates: Gates) -> list[Check]:
         rnd = [f for f in figs if f.split == "random"]
         extra = f"; random rows (not gated): {max(f.n_fail for f in rnd):,} beyond, max abs {max(f.max_abs for f in rnd):.3g}" if rnd else ""
         return [Check(f"elements beyond atol {t.atol:g} + rtol {t.rtol:g} * |fp32|, test split", w.n_fail, 0, "<=", "count", f"{w.mode}; max abs {w.max_abs:.3g}{extra}")]
+    if gate == RUNTIME_FP32:
+        # Another runtime's float32 arithmetic (a converted model): the same function with its
+        # sums in another order, so errors scale with the values (random rows reach 1e6).
+        w = _worst(figs, lambda f: f.outside, True)
+        t = Tolerance()
+        where = f"{w.split}, {w.mode}, max abs {w.max_abs:.3g}; test split max abs {max(f.max_abs for f in figs if f.split == 'test'):.3g}"
+        return [Check(f"values outside atol {t.atol:g} + rtol {t.rtol:g} x |fp32|", float(w.outside), 0.0, "<=", "count", where)]
     if gate == "fp32":
         w = _worst(figs, lambda f: f.max_abs, True)
         where = f"{w.split}, {w.mode}" + (", bitwise equal everywhere" if all(f.exact for f in figs) else "")
@@ -544,10 +562,6 @@ class GenericFigures:
     @property
     def exact(self) -> bool:
         return all(s.exact for s in self.stats.outputs.values())
-
-    @property
-    def n_fail(self) -> int:
-        return sum(s.n_fail for s in self.stats.outputs.values())
 
     @property
     def agreement(self) -> float:  # the classifier table's column; foreign models have none

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from irisonnx.edge.variants import get as get_variant
 
 __all__ = ["render_text"]
 
@@ -40,7 +39,7 @@ def _generic_rows(res: Any, base: Any) -> tuple[list[str], list[list[str]]]:
     head = ["variant", "bytes", "vs fp32", "ops", "max abs", "out of tol", "max abs rnd", "out of tol rnd", "batch-1 µs", "vs fp32", "rows/s", "gate"]
     rows: list[list[str]] = []
     for v in res.variants:
-        for rt in (get_variant(v.variant).runtime, "reference"):
+        for rt in [*dict.fromkeys(f.runtime for f in v.figures if f.runtime != "reference"), "reference"]:  # the variant's own runtime, then the fp16 cross-check
             figs = [f for f in v.figures if f.runtime == rt]
             if not figs:
                 continue
@@ -53,10 +52,15 @@ def _generic_rows(res: Any, base: Any) -> tuple[list[str], list[list[str]]]:
                 f"{max(f.n_fail for f in rnd):,}" if rnd else "-",
             ]
             if rt != "reference":
-                rows.append([v.variant, f"{v.bytes:,}", _ratio(v.bytes, base.bytes if base else None), str(v.n_ops), *cells, "-" if v.latency_us is None else f"{v.latency_us:.1f}", _ratio(v.latency_us, base.latency_us if base else None), _rate(v.throughput_rows_s), "pass" if v.passed else "FAIL"])
+                rows.append([v.variant, f"{v.bytes:,}", _ratio(v.bytes, base.bytes if base else None), _n_ops(v), *cells, "-" if v.latency_us is None else f"{v.latency_us:.1f}", _ratio(v.latency_us, base.latency_us if base else None), _rate(v.throughput_rows_s), "pass" if v.passed else "FAIL"])
             else:
                 rows.append([" └ fp16 math", "", "", "", *cells, "", "", "", ""])
     return head, rows
+
+
+def _n_ops(v: Any) -> str:
+    """ONNX nodes; "-" for a file that is not an ONNX graph (an ExecuTorch program)."""
+    return str(v.n_ops) if v.ops else "-"
 
 
 def render_text(res: Any) -> str:
@@ -67,7 +71,7 @@ def render_text(res: Any) -> str:
     head = ["variant", "bytes", "vs fp32", "ops", "accuracy", "agree", "max abs", "agree rnd", "max abs rnd", "batch-1 µs", "vs fp32", "M rows/s", "gate"]
     rows: list[list[str]] = []
     for v in res.variants:
-        ort_rows = [f for f in v.figures if f.runtime == get_variant(v.variant).runtime]  # its own runtime's (ort-cpu, openvino, ...)
+        ort_rows = [f for f in v.figures if f.runtime != "reference"]  # the variant's own runtime (ort-cpu, executorch, ...)
         test = [f for f in ort_rows if f.split == "test"]
         rnd = [f for f in ort_rows if f.split == "random"]
         rows.append(
@@ -75,7 +79,7 @@ def render_text(res: Any) -> str:
                 v.variant,
                 f"{v.bytes:,}",
                 _ratio(v.bytes, base.bytes if base else None),
-                str(v.n_ops),
+                _n_ops(v),
                 _pct(min(f.accuracy for f in test)) if test else "-",
                 _pct(min(f.agreement for f in test)) if test else "-",
                 _err(_fin(max(f.max_abs for f in test))) if test else "-",

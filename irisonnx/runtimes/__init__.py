@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
     "web": "irisonnx.runtimes.web:WebRuntime",
     "remote": "irisonnx.runtimes.remote:RemoteRuntime",
     "openvino": "irisonnx.runtimes.openvino:OpenVinoRuntime",
+    "executorch": "irisonnx.runtimes.executorch:ExecuTorchRuntime",
 }
 
 

@@ -118,15 +118,16 @@ def convert(
     source_sha256: str,
     converter: str,
     converter_version: str,
-    make: Callable[[Path], None],
+    make: Callable[[Path], Any],
     options: dict[str, Any] | None = None,
 ) -> Conversion:
     """The converted model for ``target`` (e.g. ``"litert"``), made by ``make(path)`` unless a
     valid conversion of the same source, converter, version and options is already on disk.
 
     ``make`` writes the model to the path it is given (a temporary name in the same folder,
-    renamed into place once it is complete). Exceptions from ``make`` pass through; the
-    temporary file is removed."""
+    renamed into place once it is complete); a dict it returns is kept in the sidecar as
+    ``details`` (what the converter decided, e.g. a batch it had to fix), for a reuse to read.
+    Exceptions from ``make`` pass through; the temporary file is removed."""
     options = dict(sorted((options or {}).items()))
     want = {"target": target, "source_sha256": source_sha256, "converter": converter, "converter_version": converter_version, "options": options}
     key = hashlib.sha256(json.dumps(want, sort_keys=True).encode()).hexdigest()[:16]
@@ -147,10 +148,12 @@ def convert(
         return Conversion(path, meta, True, notes)
     tmp = folder / f".tmp-{os.getpid()}-{os.urandom(4).hex()}-{path.name}"
     try:
-        make(tmp)
+        details = make(tmp)
         if not tmp.is_file():
             raise RuntimeError(f"the {converter} converter wrote no file")
         meta = {"format": SIDECAR_FORMAT, **want, "source": source, "file": path.name, "sha256": _sha256(tmp), "bytes": tmp.stat().st_size}
+        if isinstance(details, dict):
+            meta["details"] = details
         os.replace(tmp, path)
         side_tmp = side.with_name(f".tmp-{os.getpid()}-{side.name}")
         side_tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")

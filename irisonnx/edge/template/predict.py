@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Run a model from this irisonnx edge bundle. Needs only numpy and the variant's runtime:
-onnxruntime (openvino for the openvino-* variants).
+onnxruntime (openvino for the openvino-* variants; an ExecuTorch variant, model.executorch-*.pte:
+executorch-numpy-runtime on Python >= 3.12, or else the executorch package, whose runtime needs
+torch).
 
     python predict.py --values "5.1,3.5,1.4,0.2"
     python predict.py --input rows.csv --variant int8-static
@@ -318,10 +320,111 @@ def openvino_loader(data: bytes, threads: int | None, weights: bytes = b""):
     return run, version
 
 
+class quiet_stderr:
+    """File descriptor 2 into a temporary file for the block (native runtimes log CPU probing
+    there while loading); what they wrote is kept in ``.text``."""
+
+    def __enter__(self):
+        import tempfile
+
+        sys.stderr.flush()
+        self.saved, self.tmp = os.dup(2), tempfile.TemporaryFile()
+        os.dup2(self.tmp.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self.tmp.seek(0)
+        self.text = self.tmp.read().decode("utf-8", "replace")
+        self.tmp.close()
+
+
+def executorch_loader(data: bytes, threads: int | None, side: dict):
+    """ExecuTorch .pte: executorch-numpy-runtime (numpy only, Python >= 3.12) when it is
+    installed, else the executorch wheel's runtime, which needs torch. ``side`` (the .pte's
+    sidecar, checked like every file) gives forward's input order, the output names, and
+    whether the batch is fixed (the last chunk is then padded, the padding dropped)."""
+    import numpy as np
+
+    try:
+        import executorch_numpy_runtime as en
+    except ImportError:
+        en = None
+    try:
+        if en is not None:
+            with quiet_stderr():
+                method = en.Runtime.get().load_program(data).load_method("forward")
+            planned = list(method.metadata["inputs"][0]["shape"])
+            version = f"executorch-numpy-runtime {en.__version__} (ExecuTorch {en.__et_version__})"
+
+            def call(arrays):
+                return [np.asarray(o) for o in method(arrays)]
+
+        else:
+            try:
+                with quiet_stderr():  # torch's and torchao's import-time warnings
+                    import torch
+
+                    try:  # the runtime extension alone: executorch.runtime imports the whole exporter (seconds)
+                        from executorch.extension.pybindings import _C as et
+
+                        et._load_program_from_buffer  # noqa: B018
+                    except (ImportError, AttributeError):
+                        from executorch.extension.pybindings import portable_lib as et
+            except ImportError as exc:
+                raise Fail(EXIT_UNAVAILABLE, f"{exc.name} is not installed: pip install executorch-numpy-runtime numpy (Python >= 3.12, no torch), or pip install executorch (with torch)") from None
+            from importlib.metadata import version as dist_version
+
+            with quiet_stderr():
+                program = et._load_program_from_buffer(data)
+                method = program.load_method("forward")
+            planned = list(method.method_meta().input_tensor_meta(0).sizes())
+            version = f"executorch {dist_version('executorch')}"
+
+            def call(arrays, keep=(data, program)):  # the program reads from these bytes: kept alive with it
+                return [o.numpy() for o in method([torch.from_numpy(a) for a in arrays])]
+
+    except Fail:
+        raise
+    except Exception as exc:  # the runtimes' errors share no useful base class
+        raise Fail(EXIT_UNAVAILABLE, f"ExecuTorch cannot load the model: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+    chunk = planned[0] if side.get("batched") and planned else None
+    fixed = chunk if side.get("batch") == "fixed" else None
+    first = [True]
+    plain_call = call
+
+    def call(arrays):  # noqa: F811 - the first call quiet: XNNPACK probes the CPU then, on stderr
+        if first[0]:
+            first[0] = False
+            with quiet_stderr():
+                return plain_call(arrays)
+        return plain_call(arrays)
+
+    def run(feeds: dict) -> dict:
+        arrays = [np.ascontiguousarray(feeds[n]) for n in side["inputs"]]
+        if chunk is None:
+            return dict(zip(side["outputs"], call(arrays)))
+        parts = []
+        for lo in range(0, max(len(arrays[0]), 1), chunk):
+            part = [a[lo : lo + chunk] for a in arrays]
+            rows = len(part[0])
+            if fixed and rows < fixed:
+                part = [np.ascontiguousarray(np.concatenate([p, np.repeat(p[-1:], fixed - rows, axis=0)])) for p in part]
+            parts.append([o[:rows] if fixed and o.ndim and o.shape[0] == fixed else o for o in call([np.ascontiguousarray(p) for p in part])])
+        return dict(zip(side["outputs"], [np.concatenate(p) for p in zip(*parts)]))
+
+    return run, version
+
+
+executorch_loader.sidecar = True  # gets the model's checked <file>.json as a third argument
+
 # The manifest's "family" of each variant -> its loader: (checked bytes, threads) ->
 # (run(feeds by input name) -> outputs by name, the runtime's version). Another family
-# (openvino, litert, ...) is one loader function plus one line here.
-LOADERS = {"onnxruntime": ort_loader, "openvino": openvino_loader}
+# (litert, ...) is one loader function plus one line here; a loader with ``sidecar = True``
+# also gets the model's <file>.json (checked against the manifest).
+LOADERS = {"onnxruntime": ort_loader, "openvino": openvino_loader, "executorch": executorch_loader}
 # A family whose model is more than one file: keyword -> the other file's suffix (beside the
 # model, same stem); its bytes, checked against the manifest, go to the loader by keyword.
 COMPANIONS = {"openvino": {"weights": ".bin"}}
@@ -335,6 +438,12 @@ def loader_for(manifest: dict, name: str, bundle: str | None = None):
     load = LOADERS.get(family)
     if load is None:
         raise Fail(EXIT_UNAVAILABLE, f"{name} is a {family} model; this predict.py loads {', '.join(LOADERS)} models")
+    if getattr(load, "sidecar", False):
+        try:
+            side = json.loads(read_checked(bundle or ".", name + ".json", manifest["files"]).decode("utf-8"))
+        except ValueError as exc:
+            raise Fail(EXIT_ARTIFACT, f"{name}.json is corrupt: {exc}") from None
+        return lambda data, threads: load(data, threads, side)
     extra = {key: read_checked(bundle or ".", os.path.splitext(name)[0] + suffix, manifest["files"]) for key, suffix in COMPANIONS.get(family, {}).items()}
     if extra:
         return lambda data, threads: load(data, threads, **extra)
@@ -412,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.output is not None:
                 write_npz(args.output, out)
             if args.json:
-                doc = {"model": name, "sha256": manifest["files"][name]["sha256"], family_of(manifest, name): version, "outputs": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.tolist()} for k, v in out.items()}, "written": args.output}
+                doc = {"model": name, "sha256": manifest["files"][name]["sha256"], family_of(manifest, name): version, "runtime": version, "outputs": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "values": v.tolist()} for k, v in out.items()}, "written": args.output}
                 print(json.dumps(doc, indent=2, sort_keys=True))
             else:
                 print(summary(out))
@@ -432,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code
     if args.json:
         preds = [{"row": i + 1, "label": int(lab), "class": classes[int(lab)], "probabilities": {c: float(p) for c, p in zip(classes, row)}} for i, (lab, row) in enumerate(zip(label, probs))]
-        doc = {"model": name, "sha256": manifest["files"][name]["sha256"], family_of(manifest, name): version, "class_names": classes, "n_rows": len(preds), "predictions": preds}
+        doc = {"model": name, "sha256": manifest["files"][name]["sha256"], family_of(manifest, name): version, "runtime": version, "class_names": classes, "n_rows": len(preds), "predictions": preds}
         print(json.dumps(doc, indent=2, sort_keys=True))
     else:
         print(table(label, probs, classes))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from irisonnx.edge.variants.base import Variant
 
-__all__ = ["REGISTRY", "VARIANTS", "DEFAULT_VARIANTS", "get"]
+__all__ = ["REGISTRY", "VARIANTS", "DEFAULT_VARIANTS", "DEFAULT", "get"]
 
 # name -> "module:object" (imported only when the variant is used)
 REGISTRY: dict[str, str] = {
@@ -24,12 +24,16 @@ REGISTRY: dict[str, str] = {
     "fp16": "irisonnx.edge.variants.fp16:VARIANT",
     "openvino-fp32": "irisonnx.edge.variants.openvino_fp32:VARIANT",
     "openvino-int8": "irisonnx.edge.variants.openvino_int8:VARIANT",
+    "executorch-fp32": "irisonnx.edge.variants.executorch_fp32:VARIANT",
+    "executorch-int8": "irisonnx.edge.variants.executorch_int8:VARIANT",
 }
 VARIANTS: tuple[str, ...] = tuple(REGISTRY)
-# What ``edge`` builds when --variants is not given: onnxruntime's. Another family's variants
-# (openvino-*) are built when named: each needs its own package (an extra) and time to convert,
-# and predict.py runs each with that family's runtime.
-DEFAULT_VARIANTS: tuple[str, ...] = tuple(n for n in VARIANTS if not n.startswith("openvino-"))
+# What edge builds when no --variants are named: the onnxruntime family. The other families
+# (openvino-*, executorch-*, ...) convert with their own toolkits (seconds each; a torch module
+# for ExecuTorch) and need their own package (an extra): they are built when named, and
+# predict.py runs each with that family's runtime.
+DEFAULT_VARIANTS: tuple[str, ...] = ("fp32", "fp32-opt", "int8-dynamic", "int8-static", "fp16")
+DEFAULT = DEFAULT_VARIANTS
 
 
 def get(name: str) -> Variant:
