@@ -18,6 +18,7 @@ REGISTRY: dict[str, str] = {
     "golden": "irisonnx.runtimes.golden:GoldenRuntime",
     "web": "irisonnx.runtimes.web:WebRuntime",
     "remote": "irisonnx.runtimes.remote:RemoteRuntime",
+    "litert": "irisonnx.runtimes.litert:LiteRTRuntime",
 }
 
 

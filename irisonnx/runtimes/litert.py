@@ -1,0 +1,424 @@
+"""LiteRT (formerly TensorFlow Lite): a ``.tflite`` run by ai-edge-litert's Interpreter on the CPU.
+
+LiteRT cannot read ONNX, so the model is converted first, and the conversion is an artifact
+(:mod:`irisonnx.runtimes.conversion`: under the run or beside the model, with a sidecar naming
+the source's sha256 and the converter; never reused for another source). Two routes:
+
+* **onnx2tf** (preferred): the ONNX file itself, converted by onnx2tf in its own environment
+  (``irisonnx setup litert``; see :mod:`irisonnx.runtimes.litert_converter`), every input's
+  layout kept (no NCHW-to-NHWC transposition) and the tflite's signature carrying the ONNX
+  input and output names. A dynamic batch stays dynamic (the interpreter is resized).
+* **litert-torch**: without the converter environment, the torch weights (a run's MLP, or
+  ``--module``) are converted in-process by litert-torch, which takes static shapes only: the
+  model is converted for a batch of 1 and one of :data:`BATCH` rows (or the model's own fixed
+  batch), and rows are run in chunks of that size, the last one padded (padding rows dropped).
+  This runs the torch weights, not the ONNX file: ``info()`` says so, and notes when the ONNX
+  file given (``--model``) is not the run's own.
+
+A model the converter cannot take is :class:`RuntimeUnsupported` ("unsupported: OP" where the
+converter names the op): compare skips it and compares the others. The converters' own output
+(TensorFlow, MLIR and progress logging) is captured, never shown unless the conversion fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from typing import Any, Iterator
+
+import numpy as np
+
+from irisonnx.errors import RuntimeUnavailable, UsageError
+from irisonnx.runtimes.base import Intermediate, Runtime
+
+__all__ = ["LiteRTRuntime", "BATCH", "quiet_output"]
+
+BATCH = 64  # rows per call for a static-shape conversion (litert-torch); batch 1 has its own signature
+PACKAGE_HINT = "ai-edge-litert is not installed: pip install 'irisonnx[litert]'"
+ROUTE_ONNX = "onnx2tf from the ONNX file"
+ROUTE_TORCH = "litert-torch from the run's torch weights"
+ROUTE_MODULE = "litert-torch from the --module torch weights"
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@contextlib.contextmanager
+def quiet_output(tail: list[str], lines: int = 12) -> Iterator[None]:
+    """Everything written to stdout/stderr inside (Python objects and the C++ file
+    descriptors: TensorFlow/MLIR logging, progress bars), plus warnings and logging, goes to a
+    temporary file instead. On an exception its last ``lines`` lines are put in ``tail``."""
+    for s in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            s.flush()
+    with tempfile.TemporaryFile(mode="w+b") as f:
+        saved: list[tuple[int, int]] = []
+        for fd in (1, 2):
+            try:
+                saved.append((fd, os.dup(fd)))
+                os.dup2(f.fileno(), fd)
+            except OSError:
+                pass
+        text = io.TextIOWrapper(f, encoding="utf-8", errors="replace", write_through=True)
+        old_disable = logging.root.manager.disable
+        logging.disable(logging.WARNING)
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+                warnings.simplefilter("ignore")
+                yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                text.flush()
+                f.seek(0)
+                got = f.read().decode("utf-8", "replace").splitlines()
+                tail.extend([ln for ln in got if ln.strip()][-lines:])
+            raise
+        finally:
+            logging.disable(old_disable)
+            with contextlib.suppress(Exception):
+                text.flush()
+            for fd, dup in saved:
+                os.dup2(dup, fd)
+                os.close(dup)
+            text.detach()
+
+
+def _np_dtype(name: str) -> Any:
+    try:
+        return np.dtype({"float": "float32", "double": "float64", "bool": "bool"}.get(name, name))
+    except TypeError:
+        return None
+
+
+def _norm(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+class _Plan:
+    """One tflite signature: its runner, and how ONNX names map onto it."""
+
+    def __init__(self, runner: Any, inputs: dict[str, tuple[str, Any, int | None]], outputs: dict[str, str], out_dtypes: dict[str, Any]) -> None:
+        self.runner = runner
+        self.inputs = inputs  # onnx name -> (tflite name, numpy dtype, static batch or None)
+        self.outputs = outputs  # tflite name -> onnx name
+        self.out_dtypes = out_dtypes  # onnx name -> numpy dtype wanted
+
+    @property
+    def batch(self) -> int | None:
+        fixed = {b for _, _, b in self.inputs.values()}
+        return fixed.pop() if len(fixed) == 1 else None
+
+    def call(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        args = {tfl: np.ascontiguousarray(feeds[name], dtype=dt) for name, (tfl, dt, _) in self.inputs.items()}
+        res = self.runner(**args)
+        out = {}
+        for tfl, v in res.items():
+            name = self.outputs.get(tfl, tfl)
+            want = self.out_dtypes.get(name)
+            out[name] = np.array(v, dtype=want if want is not None else None, copy=True)
+        return out
+
+
+def _match(wanted: list[str], have: list[str], what: str) -> dict[str, str]:
+    """wanted (ONNX) name -> have (tflite) name: exact, then after normalising punctuation,
+    then by position for what is left when the counts agree."""
+    out: dict[str, str] = {}
+    left = list(have)
+    for w in wanted:
+        if w in left:
+            out[w] = w
+            left.remove(w)
+    for w in wanted:
+        if w not in out:
+            hit = next((h for h in left if _norm(h) == _norm(w)), None)
+            if hit is not None:
+                out[w] = hit
+                left.remove(hit)
+    rest = [w for w in wanted if w not in out]
+    if rest and len(rest) == len(left):
+        out.update(zip(rest, left))
+    elif rest:
+        raise RuntimeUnavailable("litert cannot run this model", f"the tflite's {what} {', '.join(have)} do not match the model's {', '.join(wanted)}")
+    return out
+
+
+class LiteRTRuntime(Runtime):
+    kind = "litert"
+
+    def __init__(self, ctx: Any, option: str = "") -> None:
+        super().__init__(ctx, option)
+        self._conv: Any = None
+        self._notes: list[str] = []
+        self._plans: dict[str, _Plan] = {}
+        self.conversion_log: list[str] = []  # the converter's last lines when it failed
+
+    # -- which way the model reaches LiteRT -----------------------------------------------
+    def _route(self) -> str | None:
+        from irisonnx.runtimes.litert_converter import converter_status
+
+        if self.ctx.model_info is not None and converter_status()[0]:
+            return ROUTE_ONNX
+        if self.ctx.module is not None:
+            return ROUTE_MODULE
+        if self.ctx.run is not None:
+            return ROUTE_TORCH
+        return None
+
+    def is_available(self) -> tuple[bool, str]:
+        if self.option:
+            raise UsageError("litert takes no option", f"got {self.option!r}", "run it as litert (float32, CPU)")
+        if importlib.util.find_spec("ai_edge_litert") is None:
+            return False, PACKAGE_HINT
+        route = self._route()
+        if route is None:
+            if self.ctx.model_info is not None:
+                from irisonnx.runtimes.litert_converter import converter_status
+
+                return False, converter_status()[1]
+            return False, "needs an ONNX model (with the converter: irisonnx setup litert) or torch weights (a run folder or --module)"
+        if route != ROUTE_ONNX and importlib.util.find_spec("litert_torch") is None:
+            return False, "litert-torch is not installed (it converts the torch weights without the ONNX-to-TFLite converter): pip install 'irisonnx[litert]', or irisonnx setup litert"
+        return True, ""
+
+    # -- conversion ------------------------------------------------------------------------
+    def _activate(self) -> None:
+        ok, why = self.is_available()
+        if not ok:
+            raise RuntimeUnavailable(f"{self.name} unavailable", why)
+        self._route_used = self._route()
+        if self._route_used == ROUTE_MODULE and self.ctx.model_info is not None:
+            self._notes.append(f"litert ran the --module torch weights (converted by litert-torch), not {self.ctx.model_info.path}: irisonnx setup litert converts the ONNX file itself")
+        if self._route_used == ROUTE_ONNX:
+            self._convert_onnx()
+        else:
+            self._convert_torch()
+        self._load()
+
+    def _convert_onnx(self) -> None:
+        from irisonnx.runtimes.conversion import RuntimeUnsupported, convert
+        from irisonnx.runtimes.litert_converter import ConversionFailed, converter_versions, onnx2tf_convert
+
+        info = self.ctx.model_info
+        if info.has_external_data:
+            data = info.proto_with_data().SerializeToString()
+            sha = hashlib.sha256(data).hexdigest()
+        else:
+            data, sha = info.data, info.sha256
+        versions = converter_versions()
+        inputs = [i.name for i in info.signature.inputs]
+        self._versions = {"onnx2tf": versions.get("onnx2tf", "unknown"), "tensorflow": versions.get("tensorflow", "unknown")}
+
+        def make(path: Any) -> None:
+            onnx2tf_convert(data, path, inputs)
+
+        try:
+            self._conv = convert(self.ctx, "litert", ".tflite", source=str(info.path), source_sha256=sha, converter="onnx2tf", converter_version=self._versions["onnx2tf"], make=make,
+                                 options={"keep_input_layout": True, "signature_defs": True, "tensorflow": self._versions["tensorflow"], "precision": "f32"})
+        except ConversionFailed as exc:
+            self.conversion_log = exc.tail.splitlines()
+            if exc.op:
+                raise RuntimeUnsupported("litert cannot run this model", f"onnx2tf {self._versions['onnx2tf']}: unsupported: {exc.op}") from None
+            last = next((ln for ln in reversed(self.conversion_log) if ln.strip()), "no output")
+            raise RuntimeUnsupported("litert cannot run this model", f"onnx2tf {self._versions['onnx2tf']} could not convert it: {last.strip()}") from None
+
+    def _torch_model(self) -> tuple[Any, list[str], list[tuple[tuple[int, ...], Any]], list[str]]:
+        """(module to convert, input names in forward order, per-input (shape without batch,
+        torch dtype) , output names)."""
+        import torch
+
+        sig = self.ctx.model_info.signature if self.ctx.model_info is not None else None
+        if self.ctx.module is not None:
+            from irisonnx.module import forward_names
+
+            model = self.ctx.module.load()
+            names = forward_names(model)
+            if sig is None:
+                raise RuntimeUnavailable("litert unavailable", "--module needs the ONNX file for the input shapes")
+            specs = {i.name: i for i in sig.inputs}
+            missing = [n for n in names if n not in specs]
+            if missing:
+                raise UsageError("the module's forward takes " + ", ".join(names), f"the inputs are named {', '.join(specs)}", "name the ONNX inputs after forward's parameters")
+            names = [n for n in names if n in specs]
+            shapes = []
+            for n in names:
+                s = specs[n]
+                dyn = [d for d in s.shape[1:] if not isinstance(d, int)]
+                if dyn:
+                    from irisonnx.runtimes.conversion import RuntimeUnsupported
+
+                    raise RuntimeUnsupported("litert cannot run this model", f"litert-torch converts static shapes only: input {n} {s.shape_str()} has a symbolic dimension {dyn[0]} (irisonnx setup litert converts the ONNX file instead)")
+                shapes.append((tuple(int(d) for d in s.shape[1:]), getattr(torch, str(_np_dtype(s.dtype)))))
+            return model, names, shapes, list(self.ctx.output_names)
+
+        run = self.ctx.run
+        mlp = run.load_model()
+        n_f = len(run.config["data"]["feature_names"])
+        wanted = list(self.ctx.output_names) or ["logits"]
+        with_p, with_l = "probabilities" in wanted, "label" in wanted
+
+        class Wrapped(torch.nn.Module):  # the exported graph's extra outputs, computed by LiteRT too
+            def __init__(self) -> None:
+                super().__init__()
+                self.mlp = mlp
+
+            def forward(self, features: Any) -> Any:
+                logits = self.mlp(features)
+                outs = [logits]
+                if with_p:
+                    outs.append(torch.softmax(logits, dim=1))
+                if with_l:
+                    outs.append(torch.argmax(logits, dim=1))
+                return tuple(outs)
+
+        names = [o for o in wanted if o not in ("probabilities", "label")][:1] or ["logits"]
+        out_names = names + (["probabilities"] if with_p else []) + (["label"] if with_l else [])
+        in_name = sig.inputs[0].name if sig is not None else "features"
+        return Wrapped().eval(), [in_name], [((n_f,), torch.float32)], out_names
+
+    def _convert_torch(self) -> None:
+        from irisonnx.runtimes.conversion import RuntimeUnsupported, convert, module_digest
+
+        model, in_names, shapes, out_names = self._torch_model()
+        sig = self.ctx.model_info.signature if self.ctx.model_info is not None else None
+        fixed = sig.inputs[0].shape[0] if sig is not None and sig.inputs and sig.inputs[0].shape and isinstance(sig.inputs[0].shape[0], int) else None
+        batch = fixed or BATCH
+        self._versions = {"litert-torch": _version("litert-torch"), "torch": _version("torch")}
+        layout = ";".join(f"{n}:{list(s)}:{dt}" for n, (s, dt) in zip(in_names, shapes))
+        digest = module_digest(model, extra=f"batch={batch};inputs={layout};outputs={','.join(out_names)}")
+        if self.ctx.run is not None and self.ctx.model_info is not None and self.ctx.module is None:
+            run_onnx = self.ctx.run.onnx_path
+            try:
+                same = os.path.samefile(self.ctx.model_info.path, run_onnx)
+            except OSError:
+                same = False
+            if not same:
+                self._notes.append(f"litert ran the run's torch weights, not {self.ctx.model_info.path} (irisonnx setup litert converts the ONNX file itself)")
+
+        def make(path: Any) -> None:
+            import torch
+
+            tail: list[str] = []
+            try:
+                with quiet_output(tail):
+                    import litert_torch
+
+                    def args(b: int) -> tuple:
+                        return tuple(torch.zeros((b, *s), dtype=dt) for s, dt in shapes)
+
+                    conv = litert_torch.signature(f"b{batch}", model, args(batch))
+                    if batch != 1:
+                        conv = conv.signature("b1", model, args(1))
+                    conv.convert().export(str(path))
+            except (RuntimeUnavailable, UsageError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the converter raises anything
+                self.conversion_log = tail + [f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"]
+                op = _torch_op(exc)
+                what = f"unsupported: {op}" if op else f"could not convert it: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+                raise RuntimeUnsupported("litert cannot run this model", f"litert-torch {self._versions['litert-torch']}: {what}") from None
+
+        self._conv = convert(self.ctx, "litert", ".tflite", source=f"torch weights ({'--module ' + self.ctx.module.label if self.ctx.module is not None else 'run ' + str(self.ctx.run.dir)})", source_sha256=digest,
+                             converter="litert-torch", converter_version=self._versions["litert-torch"], make=make, options={"batch": batch, "precision": "f32", "inputs": in_names, "outputs": out_names})
+        self._out_names = out_names
+        self._in_names = in_names
+
+    def _load(self) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        tail: list[str] = []
+        with quiet_output(tail):
+            self._interp = Interpreter(model_path=str(self._conv.path), num_threads=self.ctx.threads or 1)
+            sigs = self._interp.get_signature_list()
+            sig = self.ctx.model_info.signature if self.ctx.model_info is not None else None
+            for key, io_names in sigs.items():
+                runner = self._interp.get_signature_runner(key)
+                details = runner.get_input_details()
+                if self._route_used == ROUTE_ONNX:
+                    in_map = _match([i.name for i in sig.inputs], list(io_names["inputs"]), "inputs")
+                    out_map = _match(sig.output_names, list(io_names["outputs"]), "outputs")
+                else:  # litert-torch: args_0.. in forward order, output_0.. in return order
+                    in_map = dict(zip(self._in_names, io_names["inputs"]))
+                    out_map = dict(zip(self._out_names, io_names["outputs"]))
+                inputs = {}
+                for onnx_name, tfl in in_map.items():
+                    d = details[tfl]
+                    static = int(d["shape_signature"][0]) if len(d["shape_signature"]) and int(d["shape_signature"][0]) > 0 else None
+                    inputs[onnx_name] = (tfl, np.dtype(d["dtype"]), static)
+                out_dt = {"logits": np.dtype(np.float32), "probabilities": np.dtype(np.float32), "label": np.dtype(np.int64)} if self._route_used == ROUTE_TORCH else {}
+                out_dt.update({o.name: _np_dtype(o.dtype) for o in sig.outputs} if sig is not None else {})
+                self._plans[key] = _Plan(runner, inputs, {v: k for k, v in out_map.items()}, out_dt)
+            for plan in self._plans.values():  # the first invoke applies XNNPACK and says so on stderr
+                plan.runner(**{tfl: np.zeros([max(int(d), 1) for d in plan.runner.get_input_details()[tfl]["shape"]], dtype=dt) for tfl, dt, _ in plan.inputs.values()})
+
+    def deactivate(self) -> None:
+        self._plans = {}
+        self._interp = None
+        super().deactivate()
+
+    # -- running ---------------------------------------------------------------------------
+    def _run(self, feeds: dict[str, np.ndarray], start: int) -> dict[str, np.ndarray]:
+        plans = list(self._plans.values())
+        n = next(iter(feeds.values())).shape[0] if feeds and next(iter(feeds.values())).ndim else 1
+        dynamic = next((p for p in plans if p.batch is None), None)
+        if dynamic is not None:
+            return dynamic.call(feeds)
+        one = next((p for p in plans if p.batch == 1), None)
+        if n == 1 and one is not None:
+            return one.call(feeds)
+        big = max(plans, key=lambda p: p.batch or 0)
+        b = big.batch or 1
+        parts: list[dict[str, np.ndarray]] = []
+        for lo in range(0, n, b):
+            chunk = {k: v[lo:lo + b] for k, v in feeds.items()}
+            rows = next(iter(chunk.values())).shape[0]
+            if rows < b:  # pad with copies of the last row; their outputs are dropped
+                chunk = {k: np.concatenate([v, np.repeat(v[-1:], b - rows, axis=0)]) for k, v in chunk.items()}
+            out = big.call(chunk)
+            parts.append({k: v[:rows] for k, v in out.items()})
+        if len(parts) == 1:
+            return parts[0]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    # -- what ran ----------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        route = getattr(self, "_route_used", None)
+        if route is None:
+            try:
+                route = self._route()
+            except Exception:  # noqa: BLE001 - info never fails
+                route = None
+        d: dict[str, Any] = {"name": self.name, "kind": self.kind, "versions": {"ai-edge-litert": _version("ai-edge-litert"), **getattr(self, "_versions", {})}, "precision": "f32", "route": route, "conversion": None, "reused": False, "threads": self.ctx.threads or 1, "device": "cpu"}
+        if self._conv is not None:
+            d["conversion"] = str(self._conv.path.with_name(self._conv.path.name + ".json"))
+            d["reused"] = bool(self._conv.reused)
+            d["converted_file"] = str(self._conv.path)
+        if self._plans:
+            d["batch"] = max((p.batch or 0 for p in self._plans.values()), default=0) or "dynamic"
+        notes = list(self._notes) + (list(self._conv.notes) if self._conv is not None else [])
+        if notes:
+            d["notes"] = notes
+        return d
+
+    def intermediates(self, feeds: dict[str, np.ndarray]) -> list[Intermediate]:
+        raise NotImplementedError("litert cannot expose intermediate tensors (the .tflite's internal tensors do not map onto the ONNX graph's): --locate works with torch, ort-cpu and reference")
+
+
+def _torch_op(exc: BaseException) -> str | None:
+    """The aten/torch op litert-torch names in its error, if any."""
+    import re
+
+    m = re.search(r"(aten\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?)", str(exc))
+    return m.group(1) if m else None
