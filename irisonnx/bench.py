@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from irisonnx.errors import RuntimeUnavailable, UsageError
+from irisonnx.runtimes.conversion import RuntimeUnsupported
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",
@@ -428,6 +429,9 @@ def _default_runtimes(run: Any, info: Any) -> list[str]:
 
 def _threads_used(rt: Any, asked: int | None) -> str:
     """What the runtime actually runs with, in words (read while it is active)."""
+    own = getattr(rt, "threads_desc", None)  # a runtime that says it itself (litert)
+    if callable(own):
+        return own()
     if rt.kind == "remote":
         return "the server's own (one HTTP connection or gRPC channel per client thread here)"
     if rt.kind == "torch":
@@ -542,11 +546,16 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
     # Every runtime is active at once and they take turns (latency in blocks of calls,
     # throughput repeat by repeat), so a change in the machine's load hits them alike.
     try:
-        for rt, b in active:
+        for rt, b in list(active):
             if progress:
                 progress(f"{rt.name}: setting up")
             t0 = time.perf_counter()
-            rt.activate()
+            try:
+                rt.activate()
+            except RuntimeUnsupported as exc:  # its converter lacks an op: skipped, the others timed
+                b.available, b.reason = False, exc.why or str(exc)
+                active.remove((rt, b))
+                continue
             b.setup_seconds = time.perf_counter() - t0
             b.threads = _threads_used(rt, s.threads)
         fns = [_feeder(rt) for rt, _ in active]

@@ -363,6 +363,9 @@ class LiteRTRuntime(Runtime):
             for plan in self._plans.values():  # the first invoke applies XNNPACK and says so on stderr
                 plan.runner(**{tfl: np.zeros([max(int(d), 1) for d in plan.runner.get_input_details()[tfl]["shape"]], dtype=dt) for tfl, dt, _ in plan.inputs.values()})
 
+    def threads_desc(self) -> str:
+        return f"{self.ctx.threads or 1} (LiteRT interpreter threads{'' if self.ctx.threads else '; one by default'})"
+
     def deactivate(self) -> None:
         self._plans = {}
         self._interp = None

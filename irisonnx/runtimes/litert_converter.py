@@ -156,13 +156,19 @@ def setup_litert(dest: str | os.PathLike | None = None, *, python: str | None = 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     old: Path | None = None
     try:
-        r = subprocess.run([base, "-m", "venv", str(tmp)], capture_output=True, text=True, timeout=600)
+        # pip from this environment installs into the new one (pip >= 22.3: --python), which
+        # saves ensurepip's copy of pip; without pip here, the venv gets its own.
+        import importlib.util
+
+        own_pip = importlib.util.find_spec("pip") is not None
+        r = subprocess.run([base, "-m", "venv", *(["--without-pip"] if own_pip else []), str(tmp)], capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
             raise RuntimeUnavailable("cannot set up the ONNX-to-TFLite converter", f"{base} -m venv failed: {_tail(r.stderr or r.stdout, 3)}")
         py = _python(tmp)
         env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        pip = [sys.executable, "-m", "pip", "--python", str(py)] if own_pip else [str(py), "-m", "pip"]
         try:
-            r = subprocess.run([str(py), "-m", "pip", "install", "--no-input", "--progress-bar", "off", *PINS], capture_output=True, text=True, timeout=timeout, env=env)
+            r = subprocess.run([*pip, "install", "--no-input", "--progress-bar", "off", *PINS], capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             raise RuntimeUnavailable("cannot set up the ONNX-to-TFLite converter", f"pip install took over {timeout:.0f} s") from None
         if r.returncode != 0:
