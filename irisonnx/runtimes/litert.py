@@ -151,7 +151,9 @@ def _match(wanted: list[str], have: list[str], what: str) -> dict[str, str]:
     if rest and len(rest) == len(left):
         out.update(zip(rest, left))
     elif rest:
-        raise RuntimeUnavailable("litert cannot run this model", f"the tflite's {what} {', '.join(have)} do not match the model's {', '.join(wanted)}")
+        from irisonnx.runtimes.conversion import RuntimeUnsupported
+
+        raise RuntimeUnsupported("litert cannot run this model", f"the tflite's {what} {', '.join(have)} do not match the model's {', '.join(wanted)}")
     return out
 
 
@@ -199,6 +201,7 @@ class LiteRTRuntime(Runtime):
         if not ok:
             raise RuntimeUnavailable(f"{self.name} unavailable", why)
         self._route_used = self._route()
+        self._notes = []
         if self._route_used == ROUTE_MODULE and self.ctx.model_info is not None:
             self._notes.append(f"litert ran the --module torch weights (converted by litert-torch), not {self.ctx.model_info.path}: irisonnx setup litert converts the ONNX file itself")
         if self._route_used == ROUTE_ONNX:
@@ -339,29 +342,45 @@ class LiteRTRuntime(Runtime):
         from ai_edge_litert.interpreter import Interpreter
 
         tail: list[str] = []
-        with quiet_output(tail):
-            self._interp = Interpreter(model_path=str(self._conv.path), num_threads=self.ctx.threads or 1)
-            sigs = self._interp.get_signature_list()
-            sig = self.ctx.model_info.signature if self.ctx.model_info is not None else None
-            for key, io_names in sigs.items():
-                runner = self._interp.get_signature_runner(key)
-                details = runner.get_input_details()
-                if self._route_used == ROUTE_ONNX:
-                    in_map = _match([i.name for i in sig.inputs], list(io_names["inputs"]), "inputs")
-                    out_map = _match(sig.output_names, list(io_names["outputs"]), "outputs")
-                else:  # litert-torch: args_0.. in forward order, output_0.. in return order
-                    in_map = dict(zip(self._in_names, io_names["inputs"]))
-                    out_map = dict(zip(self._out_names, io_names["outputs"]))
-                inputs = {}
-                for onnx_name, tfl in in_map.items():
-                    d = details[tfl]
-                    static = int(d["shape_signature"][0]) if len(d["shape_signature"]) and int(d["shape_signature"][0]) > 0 else None
-                    inputs[onnx_name] = (tfl, np.dtype(d["dtype"]), static)
-                out_dt = {"logits": np.dtype(np.float32), "probabilities": np.dtype(np.float32), "label": np.dtype(np.int64)} if self._route_used == ROUTE_TORCH else {}
-                out_dt.update({o.name: _np_dtype(o.dtype) for o in sig.outputs} if sig is not None else {})
-                self._plans[key] = _Plan(runner, inputs, {v: k for k, v in out_map.items()}, out_dt)
-            for plan in self._plans.values():  # the first invoke applies XNNPACK and says so on stderr
-                plan.runner(**{tfl: np.zeros([max(int(d), 1) for d in plan.runner.get_input_details()[tfl]["shape"]], dtype=dt) for tfl, dt, _ in plan.inputs.values()})
+        try:
+            with quiet_output(tail):
+                self._load_plans(Interpreter)
+        except RuntimeUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the interpreter says what it cannot run in a ValueError/RuntimeError
+            import re
+
+            from irisonnx.runtimes.conversion import RuntimeUnsupported
+
+            text = " ".join([str(exc), *tail])
+            m = re.search(r"(?:custom op|builtin op|[Oo]p(?:erator)?)[: ]+'?([A-Za-z0-9_]+)'?", text)
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            self.conversion_log = tail
+            raise RuntimeUnsupported("litert cannot run this model", f"ai-edge-litert {_version('ai-edge-litert')}: " + (f"unsupported: {m.group(1)}" if m else f"cannot run the converted model: {first}")) from None
+
+    def _load_plans(self, Interpreter: Any) -> None:  # noqa: N803 - the class, imported by the caller
+        self._interp = Interpreter(model_path=str(self._conv.path), num_threads=self.ctx.threads or 1)
+        sigs = self._interp.get_signature_list()
+        sig = self.ctx.model_info.signature if self.ctx.model_info is not None else None
+        for key, io_names in sigs.items():
+            runner = self._interp.get_signature_runner(key)
+            details = runner.get_input_details()
+            if self._route_used == ROUTE_ONNX:
+                in_map = _match([i.name for i in sig.inputs], list(io_names["inputs"]), "inputs")
+                out_map = _match(sig.output_names, list(io_names["outputs"]), "outputs")
+            else:  # litert-torch: args_0.. in forward order, output_0.. in return order
+                in_map = dict(zip(self._in_names, _by_index(io_names["inputs"])))
+                out_map = dict(zip(self._out_names, _by_index(io_names["outputs"])))
+            inputs = {}
+            for onnx_name, tfl in in_map.items():
+                d = details[tfl]
+                static = int(d["shape_signature"][0]) if len(d["shape_signature"]) and int(d["shape_signature"][0]) > 0 else None
+                inputs[onnx_name] = (tfl, np.dtype(d["dtype"]), static)
+            out_dt = {"logits": np.dtype(np.float32), "probabilities": np.dtype(np.float32), "label": np.dtype(np.int64)} if self._route_used == ROUTE_TORCH else {}
+            out_dt.update({o.name: _np_dtype(o.dtype) for o in sig.outputs} if sig is not None else {})
+            self._plans[key] = _Plan(runner, inputs, {v: k for k, v in out_map.items()}, out_dt)
+        for plan in self._plans.values():  # the first invoke applies XNNPACK and says so on stderr
+            plan.runner(**{tfl: np.zeros([max(int(d), 1) for d in plan.runner.get_input_details()[tfl]["shape"]], dtype=dt) for tfl, dt, _ in plan.inputs.values()})
 
     def threads_desc(self) -> str:
         return f"{self.ctx.threads or 1} (LiteRT interpreter threads{'' if self.ctx.threads else '; one by default'})"
@@ -383,6 +402,8 @@ class LiteRTRuntime(Runtime):
             return one.call(feeds)
         big = max(plans, key=lambda p: p.batch or 0)
         b = big.batch or 1
+        if n == 0:  # no rows: the outputs' shapes from one padding-only call
+            return {k: v[:0] for k, v in big.call({k: np.zeros((b, *v.shape[1:]), v.dtype) for k, v in feeds.items()}).items()}
         parts: list[dict[str, np.ndarray]] = []
         for lo in range(0, n, b):
             chunk = {k: v[lo:lo + b] for k, v in feeds.items()}
@@ -417,6 +438,18 @@ class LiteRTRuntime(Runtime):
 
     def intermediates(self, feeds: dict[str, np.ndarray]) -> list[Intermediate]:
         raise NotImplementedError("litert cannot expose intermediate tensors (the .tflite's internal tensors do not map onto the ONNX graph's): --locate works with torch, ort-cpu and reference")
+
+
+def _by_index(names: list[str]) -> list[str]:
+    """litert-torch's args_0, args_1, ..., output_0, ... in numeric order (the signature lists
+    them sorted as strings: args_10 before args_2)."""
+    import re
+
+    def key(n: str) -> tuple[int, str]:
+        m = re.search(r"(\d+)$", n)
+        return (int(m.group(1)) if m else -1, n)
+
+    return sorted(names, key=key)
 
 
 def _torch_op(exc: BaseException) -> str | None:
