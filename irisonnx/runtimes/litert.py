@@ -38,7 +38,7 @@ import numpy as np
 from irisonnx.errors import RuntimeUnavailable, UsageError
 from irisonnx.runtimes.base import Intermediate, Runtime
 
-__all__ = ["LiteRTRuntime", "BATCH", "quiet_output"]
+__all__ = ["LiteRTRuntime", "TFLiteModel", "BATCH", "quiet_output"]
 
 BATCH = 64  # rows per call for a static-shape conversion (litert-torch); batch 1 has its own signature
 PACKAGE_HINT = "ai-edge-litert is not installed: pip install 'irisonnx[litert]'"
@@ -108,13 +108,18 @@ def _norm(name: str) -> str:
 
 
 class _Plan:
-    """One tflite signature: its runner, and how ONNX names map onto it."""
+    """One tflite signature: its runner, and how ONNX names map onto it. Quantized inputs and
+    outputs (an int8 model's) are quantized and dequantized with the tensor's own scale and
+    zero point, so callers always see the ONNX model's float arrays."""
 
     def __init__(self, runner: Any, inputs: dict[str, tuple[str, Any, int | None]], outputs: dict[str, str], out_dtypes: dict[str, Any]) -> None:
         self.runner = runner
         self.inputs = inputs  # onnx name -> (tflite name, numpy dtype, static batch or None)
         self.outputs = outputs  # tflite name -> onnx name
         self.out_dtypes = out_dtypes  # onnx name -> numpy dtype wanted
+        ins, outs = runner.get_input_details(), runner.get_output_details()
+        self._in_q = {tfl: _qparams(ins[tfl]) for tfl, _, _ in inputs.values()}
+        self._out_q = {tfl: _qparams(d) for tfl, d in outs.items()}
 
     @property
     def batch(self) -> int | None:
@@ -122,14 +127,100 @@ class _Plan:
         return fixed.pop() if len(fixed) == 1 else None
 
     def call(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        args = {tfl: np.ascontiguousarray(feeds[name], dtype=dt) for name, (tfl, dt, _) in self.inputs.items()}
+        args = {}
+        for name, (tfl, dt, _) in self.inputs.items():
+            q = self._in_q.get(tfl)
+            if q is not None:  # float -> the integer type, with the tensor's scale and zero point
+                info = np.iinfo(dt)
+                args[tfl] = np.clip(np.round(np.asarray(feeds[name], np.float32) / q[0] + q[1]), info.min, info.max).astype(dt)
+            else:
+                args[tfl] = np.ascontiguousarray(feeds[name], dtype=dt)
         res = self.runner(**args)
         out = {}
         for tfl, v in res.items():
             name = self.outputs.get(tfl, tfl)
             want = self.out_dtypes.get(name)
+            q = self._out_q.get(tfl)
+            if q is not None:
+                v = (np.asarray(v, np.float32) - q[1]) * np.float32(q[0])
             out[name] = np.array(v, dtype=want if want is not None else None, copy=True)
         return out
+
+
+def _qparams(detail: dict[str, Any]) -> tuple[float, int] | None:
+    """(scale, zero point) of a quantized integer tensor, or None for a plain one."""
+    scale, zero = detail.get("quantization", (0.0, 0))
+    if scale and np.dtype(detail["dtype"]).kind in "iu":
+        return float(scale), int(zero)
+    return None
+
+
+class TFLiteModel:
+    """A ``.tflite`` file run by ai-edge-litert, addressed by the ONNX model's names.
+
+    ``inputs``/``outputs``: the ONNX names. ``by_position``: the tflite's signature names are
+    litert-torch's ``args_N``/``output_N`` (mapped in order); else they are matched by name
+    (onnx2tf keeps them), then by position. Every signature is loaded: a dynamic batch is
+    resized as needed; a static one runs in chunks of its batch (the last padded), with a
+    batch-1 signature used for single rows when there is one."""
+
+    def __init__(self, path: Any, inputs: list[str], outputs: list[str], *, threads: int = 1, by_position: bool = False, out_dtypes: dict[str, Any] | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self.plans: dict[str, _Plan] = {}
+        for key, io_names in self.interpreter.get_signature_list().items():
+            runner = self.interpreter.get_signature_runner(key)
+            details = runner.get_input_details()
+            if by_position:
+                in_map = dict(zip(inputs, _by_index(io_names["inputs"])))
+                out_map = dict(zip(outputs, _by_index(io_names["outputs"])))
+            else:
+                in_map = _match(inputs, list(io_names["inputs"]), "inputs")
+                out_map = _match(outputs, list(io_names["outputs"]), "outputs")
+            plan_inputs = {}
+            for name, tfl in in_map.items():
+                d = details[tfl]
+                sig = d["shape_signature"]
+                static = int(sig[0]) if len(sig) and int(sig[0]) > 0 else None
+                plan_inputs[name] = (tfl, np.dtype(d["dtype"]), static)
+            self.plans[key] = _Plan(runner, plan_inputs, {v: k for k, v in out_map.items()}, dict(out_dtypes or {}))
+        for plan in self.plans.values():  # the first invoke applies XNNPACK (and says so on stderr)
+            shapes = plan.runner.get_input_details()
+            plan.runner(**{tfl: np.zeros([max(int(d), 1) for d in shapes[tfl]["shape"]], dtype=dt) for tfl, dt, _ in plan.inputs.values()})
+
+    @property
+    def batch(self) -> int | None:
+        """The static batch it runs in (None: dynamic)."""
+        if any(p.batch is None for p in self.plans.values()):
+            return None
+        return max((p.batch or 0 for p in self.plans.values()), default=0) or None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        plans = list(self.plans.values())
+        first = next(iter(feeds.values())) if feeds else None
+        n = first.shape[0] if first is not None and first.ndim else 1
+        dynamic = next((p for p in plans if p.batch is None), None)
+        if dynamic is not None:
+            return dynamic.call(feeds)
+        one = next((p for p in plans if p.batch == 1), None)
+        if n == 1 and one is not None:
+            return one.call(feeds)
+        big = max(plans, key=lambda p: p.batch or 0)
+        b = big.batch or 1
+        if n == 0:  # no rows: the outputs' shapes from one padding-only call
+            return {k: v[:0] for k, v in big.call({k: np.zeros((b, *v.shape[1:]), v.dtype) for k, v in feeds.items()}).items()}
+        parts: list[dict[str, np.ndarray]] = []
+        for lo in range(0, n, b):
+            chunk = {k: v[lo:lo + b] for k, v in feeds.items()}
+            rows = next(iter(chunk.values())).shape[0]
+            if rows < b:  # pad with copies of the last row; their outputs are dropped
+                chunk = {k: np.concatenate([v, np.repeat(v[-1:], b - rows, axis=0)]) for k, v in chunk.items()}
+            out = big.call(chunk)
+            parts.append({k: v[:rows] for k, v in out.items()})
+        if len(parts) == 1:
+            return parts[0]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def _match(wanted: list[str], have: list[str], what: str) -> dict[str, str]:
@@ -164,7 +255,7 @@ class LiteRTRuntime(Runtime):
         super().__init__(ctx, option)
         self._conv: Any = None
         self._notes: list[str] = []
-        self._plans: dict[str, _Plan] = {}
+        self._model: TFLiteModel | None = None
         self.conversion_log: list[str] = []  # the converter's last lines when it failed
 
     # -- which way the model reaches LiteRT -----------------------------------------------
@@ -339,12 +430,17 @@ class LiteRTRuntime(Runtime):
         self._in_names = in_names
 
     def _load(self) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
+        sig = self.ctx.model_info.signature if self.ctx.model_info is not None else None
+        if self._route_used == ROUTE_ONNX:
+            ins, outs, by_pos = [i.name for i in sig.inputs], sig.output_names, False
+        else:  # litert-torch: args_0.. in forward order, output_0.. in return order
+            ins, outs, by_pos = self._in_names, self._out_names, True
+        out_dt = {"logits": np.dtype(np.float32), "probabilities": np.dtype(np.float32), "label": np.dtype(np.int64)} if self._route_used == ROUTE_TORCH else {}
+        out_dt.update({o.name: _np_dtype(o.dtype) for o in sig.outputs} if sig is not None else {})
         tail: list[str] = []
         try:
             with quiet_output(tail):
-                self._load_plans(Interpreter)
+                self._model = TFLiteModel(self._conv.path, ins, outs, threads=self.ctx.threads or 1, by_position=by_pos, out_dtypes=out_dt)
         except RuntimeUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - the interpreter says what it cannot run in a ValueError/RuntimeError
@@ -358,63 +454,16 @@ class LiteRTRuntime(Runtime):
             self.conversion_log = tail
             raise RuntimeUnsupported("litert cannot run this model", f"ai-edge-litert {_version('ai-edge-litert')}: " + (f"unsupported: {m.group(1)}" if m else f"cannot run the converted model: {first}")) from None
 
-    def _load_plans(self, Interpreter: Any) -> None:  # noqa: N803 - the class, imported by the caller
-        self._interp = Interpreter(model_path=str(self._conv.path), num_threads=self.ctx.threads or 1)
-        sigs = self._interp.get_signature_list()
-        sig = self.ctx.model_info.signature if self.ctx.model_info is not None else None
-        for key, io_names in sigs.items():
-            runner = self._interp.get_signature_runner(key)
-            details = runner.get_input_details()
-            if self._route_used == ROUTE_ONNX:
-                in_map = _match([i.name for i in sig.inputs], list(io_names["inputs"]), "inputs")
-                out_map = _match(sig.output_names, list(io_names["outputs"]), "outputs")
-            else:  # litert-torch: args_0.. in forward order, output_0.. in return order
-                in_map = dict(zip(self._in_names, _by_index(io_names["inputs"])))
-                out_map = dict(zip(self._out_names, _by_index(io_names["outputs"])))
-            inputs = {}
-            for onnx_name, tfl in in_map.items():
-                d = details[tfl]
-                static = int(d["shape_signature"][0]) if len(d["shape_signature"]) and int(d["shape_signature"][0]) > 0 else None
-                inputs[onnx_name] = (tfl, np.dtype(d["dtype"]), static)
-            out_dt = {"logits": np.dtype(np.float32), "probabilities": np.dtype(np.float32), "label": np.dtype(np.int64)} if self._route_used == ROUTE_TORCH else {}
-            out_dt.update({o.name: _np_dtype(o.dtype) for o in sig.outputs} if sig is not None else {})
-            self._plans[key] = _Plan(runner, inputs, {v: k for k, v in out_map.items()}, out_dt)
-        for plan in self._plans.values():  # the first invoke applies XNNPACK and says so on stderr
-            plan.runner(**{tfl: np.zeros([max(int(d), 1) for d in plan.runner.get_input_details()[tfl]["shape"]], dtype=dt) for tfl, dt, _ in plan.inputs.values()})
-
     def threads_desc(self) -> str:
         return f"{self.ctx.threads or 1} (LiteRT interpreter threads{'' if self.ctx.threads else '; one by default'})"
 
     def deactivate(self) -> None:
-        self._plans = {}
-        self._interp = None
+        self._model = None
         super().deactivate()
 
     # -- running ---------------------------------------------------------------------------
     def _run(self, feeds: dict[str, np.ndarray], start: int) -> dict[str, np.ndarray]:
-        plans = list(self._plans.values())
-        n = next(iter(feeds.values())).shape[0] if feeds and next(iter(feeds.values())).ndim else 1
-        dynamic = next((p for p in plans if p.batch is None), None)
-        if dynamic is not None:
-            return dynamic.call(feeds)
-        one = next((p for p in plans if p.batch == 1), None)
-        if n == 1 and one is not None:
-            return one.call(feeds)
-        big = max(plans, key=lambda p: p.batch or 0)
-        b = big.batch or 1
-        if n == 0:  # no rows: the outputs' shapes from one padding-only call
-            return {k: v[:0] for k, v in big.call({k: np.zeros((b, *v.shape[1:]), v.dtype) for k, v in feeds.items()}).items()}
-        parts: list[dict[str, np.ndarray]] = []
-        for lo in range(0, n, b):
-            chunk = {k: v[lo:lo + b] for k, v in feeds.items()}
-            rows = next(iter(chunk.values())).shape[0]
-            if rows < b:  # pad with copies of the last row; their outputs are dropped
-                chunk = {k: np.concatenate([v, np.repeat(v[-1:], b - rows, axis=0)]) for k, v in chunk.items()}
-            out = big.call(chunk)
-            parts.append({k: v[:rows] for k, v in out.items()})
-        if len(parts) == 1:
-            return parts[0]
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return self._model.run(feeds)
 
     # -- what ran ----------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -429,8 +478,8 @@ class LiteRTRuntime(Runtime):
             d["conversion"] = str(self._conv.path.with_name(self._conv.path.name + ".json"))
             d["reused"] = bool(self._conv.reused)
             d["converted_file"] = str(self._conv.path)
-        if self._plans:
-            d["batch"] = max((p.batch or 0 for p in self._plans.values()), default=0) or "dynamic"
+        if self._model is not None:
+            d["batch"] = self._model.batch or "dynamic"
         notes = list(self._notes) + (list(self._conv.notes) if self._conv is not None else [])
         if notes:
             d["notes"] = notes
