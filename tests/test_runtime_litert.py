@@ -127,6 +127,27 @@ def test_iris_run_compares_and_reuses_its_conversion(iris_run: Path, no_converte
     rt.deactivate()
 
 
+def test_without_the_converter_an_explicit_model_file_is_not_what_litert_ran(iris_run: Path, tmp_path: Path, no_converter: None, capsys: pytest.CaptureFixture) -> None:
+    """litert-torch converts the run's weights: --model FILE is compared by onnxruntime, and
+    litert says that it did not run FILE (the converter route runs FILE: see the sabotage test)."""
+    pytest.importorskip("litert_torch")
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(iris_run / "model.onnx"))
+    init = next(i for i in m.graph.initializer if numpy_helper.to_array(i).ndim == 2)
+    a = numpy_helper.to_array(init).copy()
+    a.flat[0] += 0.5
+    init.CopyFrom(numpy_helper.from_array(a, init.name))
+    onnx.save(m, str(tmp_path / "edited.onnx"))
+    code, out, _ = cli(capsys, "compare", str(iris_run), "--model", str(tmp_path / "edited.onnx"), "--runtimes", "torch,ort-cpu,litert", "--json")
+    doc = json.loads(out)
+    assert code == 1 and not _pair(doc, "ort-cpu")["passed"] and _max_abs(_pair(doc, "ort-cpu")) > 0.1
+    assert _pair(doc, "litert")["passed"]  # the torch weights, converted: equal to torch
+    info = _status(doc, "litert")["info"]
+    assert info["route"] == ROUTE_TORCH and any(f"not {tmp_path / 'edited.onnx'}" in n for n in info["notes"])
+
+
 def test_bench_times_litert(iris_run: Path, no_converter: None) -> None:
     pytest.importorskip("litert_torch")
     from irisonnx.bench import BenchSettings, run_bench
