@@ -227,7 +227,7 @@ def _match(wanted: list[str], have: list[str], what: str) -> dict[str, str]:
     """wanted (ONNX) name -> have (tflite) name: exact, then after normalising punctuation,
     then by position for what is left when the counts agree."""
     out: dict[str, str] = {}
-    left = list(have)
+    left = _by_index(list(have))  # what is left is taken in order: args_2 before args_10
     for w in wanted:
         if w in left:
             out[w] = w
@@ -257,6 +257,9 @@ class LiteRTRuntime(Runtime):
         self._notes: list[str] = []
         self._model: TFLiteModel | None = None
         self.conversion_log: list[str] = []  # the converter's last lines when it failed
+        # litert-torch route: also a batch-1 signature (latency). An int8 variant turns it off:
+        # ai-edge-quantizer mixes up the two signatures' tensors when calibrating.
+        self.batch1 = True
 
     # -- which way the model reaches LiteRT -----------------------------------------------
     def _route(self) -> str | None:
@@ -413,7 +416,7 @@ class LiteRTRuntime(Runtime):
                         return tuple(torch.zeros((b, *s), dtype=dt) for s, dt in shapes)
 
                     conv = litert_torch.signature(f"b{batch}", model, args(batch))
-                    if batch != 1:
+                    if batch != 1 and self.batch1:
                         conv = conv.signature("b1", model, args(1))
                     conv.convert().export(str(path))
             except (RuntimeUnavailable, UsageError):
@@ -424,8 +427,8 @@ class LiteRTRuntime(Runtime):
                 what = f"unsupported: {op}" if op else f"could not convert it: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
                 raise RuntimeUnsupported("litert cannot run this model", f"litert-torch {self._versions['litert-torch']}: {what}") from None
 
-        self._conv = convert(self.ctx, "litert", ".tflite", source=f"torch weights ({'--module ' + self.ctx.module.label if self.ctx.module is not None else 'run ' + str(self.ctx.run.dir)})", source_sha256=digest,
-                             converter="litert-torch", converter_version=self._versions["litert-torch"], make=make, options={"batch": batch, "precision": "f32", "inputs": in_names, "outputs": out_names})
+        self._conv = convert(self.ctx, "litert" if self.batch1 else "litert1", ".tflite", source=f"torch weights ({'--module ' + self.ctx.module.label if self.ctx.module is not None else 'run ' + str(self.ctx.run.dir)})", source_sha256=digest,
+                             converter="litert-torch", converter_version=self._versions["litert-torch"], make=make, options={"batch": batch, "batch1": self.batch1 and batch != 1, "precision": "f32", "inputs": in_names, "outputs": out_names})
         self._out_names = out_names
         self._in_names = in_names
 
