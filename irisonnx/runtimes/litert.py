@@ -158,13 +158,12 @@ def _qparams(detail: dict[str, Any]) -> tuple[float, int] | None:
 class TFLiteModel:
     """A ``.tflite`` file run by ai-edge-litert, addressed by the ONNX model's names.
 
-    ``inputs``/``outputs``: the ONNX names. ``by_position``: the tflite's signature names are
-    litert-torch's ``args_N``/``output_N`` (mapped in order); else they are matched by name
-    (onnx2tf keeps them), then by position. Every signature is loaded: a dynamic batch is
+    ``inputs``/``outputs``: the ONNX names, matched to the tflite signature's by name (onnx2tf
+    and irisonnx's litert-torch conversions keep them), else in order (``args_N``/``output_N``). Every signature is loaded: a dynamic batch is
     resized as needed; a static one runs in chunks of its batch (the last padded), with a
     batch-1 signature used for single rows when there is one."""
 
-    def __init__(self, path: Any, inputs: list[str], outputs: list[str], *, threads: int = 1, by_position: bool = False, out_dtypes: dict[str, Any] | None = None) -> None:
+    def __init__(self, path: Any, inputs: list[str], outputs: list[str], *, threads: int = 1, out_dtypes: dict[str, Any] | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
@@ -172,12 +171,8 @@ class TFLiteModel:
         for key, io_names in self.interpreter.get_signature_list().items():
             runner = self.interpreter.get_signature_runner(key)
             details = runner.get_input_details()
-            if by_position:
-                in_map = dict(zip(inputs, _by_index(io_names["inputs"])))
-                out_map = dict(zip(outputs, _by_index(io_names["outputs"])))
-            else:
-                in_map = _match(inputs, list(io_names["inputs"]), "inputs")
-                out_map = _match(outputs, list(io_names["outputs"]), "outputs")
+            in_map = _match(inputs, list(io_names["inputs"]), "inputs")
+            out_map = _match(outputs, list(io_names["outputs"]), "outputs")
             plan_inputs = {}
             for name, tfl in in_map.items():
                 d = details[tfl]
@@ -332,16 +327,16 @@ class LiteRTRuntime(Runtime):
             raise RuntimeUnsupported("litert cannot run this model", f"onnx2tf {self._versions['onnx2tf']} could not convert it: {last.strip()}") from None
 
     def _torch_model(self) -> tuple[Any, list[str], list[tuple[tuple[int, ...], Any]], list[str]]:
-        """(module to convert, input names in forward order, per-input (shape without batch,
-        torch dtype) , output names)."""
+        """(module to convert: forward(*inputs) -> its outputs as a tuple, input names in
+        forward's order, per input (shape without the batch, torch dtype), output names)."""
         import torch
 
         sig = self.ctx.model_info.signature if self.ctx.model_info is not None else None
         if self.ctx.module is not None:
-            from irisonnx.module import forward_names
+            from irisonnx.module import flatten_outputs, forward_names
 
-            model = self.ctx.module.load()
-            names = forward_names(model)
+            user = self.ctx.module.load()
+            names = forward_names(user)
             if sig is None:
                 raise RuntimeUnavailable("litert unavailable", "--module needs the ONNX file for the input shapes")
             specs = {i.name: i for i in sig.inputs}
@@ -358,7 +353,16 @@ class LiteRTRuntime(Runtime):
 
                     raise RuntimeUnsupported("litert cannot run this model", f"litert-torch converts static shapes only: input {n} {s.shape_str()} has a symbolic dimension {dyn[0]} (irisonnx setup litert converts the ONNX file instead)")
                 shapes.append((tuple(int(d) for d in s.shape[1:]), getattr(torch, str(_np_dtype(s.dtype)))))
-            return model, names, shapes, list(self.ctx.output_names)
+
+            class Flat(torch.nn.Module):
+                def __init__(self) -> None:
+                    super().__init__()
+                    self.inner = user
+
+                def forward(self, *args: Any) -> Any:
+                    return tuple(flatten_outputs(self.inner(*args)))
+
+            return Flat().eval(), names, shapes, list(self.ctx.output_names)
 
         run = self.ctx.run
         mlp = run.load_model()
@@ -412,12 +416,16 @@ class LiteRTRuntime(Runtime):
                 with quiet_output(tail):
                     import litert_torch
 
-                    def args(b: int) -> tuple:
-                        return tuple(torch.zeros((b, *s), dtype=dt) for s, dt in shapes)
+                    named = _named(model, in_names, out_names)
+                    keywords = named is not model  # the tflite's inputs and outputs carry the ONNX names
 
-                    conv = litert_torch.signature(f"b{batch}", model, args(batch))
+                    def sample(b: int) -> dict[str, Any]:
+                        arrays = tuple(torch.zeros((b, *s), dtype=dt) for s, dt in shapes)
+                        return {"sample_kwargs": dict(zip(in_names, arrays))} if keywords else {"sample_args": arrays}
+
+                    conv = litert_torch.signature(f"b{batch}", named, **sample(batch))
                     if batch != 1 and self.batch1:
-                        conv = conv.signature("b1", model, args(1))
+                        conv = conv.signature("b1", named, **sample(1))
                     conv.convert().export(str(path))
             except (RuntimeUnavailable, UsageError):
                 raise
@@ -428,22 +436,22 @@ class LiteRTRuntime(Runtime):
                 raise RuntimeUnsupported("litert cannot run this model", f"litert-torch {self._versions['litert-torch']}: {what}") from None
 
         self._conv = convert(self.ctx, "litert" if self.batch1 else "litert1", ".tflite", source=f"torch weights ({'--module ' + self.ctx.module.label if self.ctx.module is not None else 'run ' + str(self.ctx.run.dir)})", source_sha256=digest,
-                             converter="litert-torch", converter_version=self._versions["litert-torch"], make=make, options={"batch": batch, "batch1": self.batch1 and batch != 1, "precision": "f32", "inputs": in_names, "outputs": out_names})
+                             converter="litert-torch", converter_version=self._versions["litert-torch"], make=make, options={"batch": batch, "batch1": self.batch1 and batch != 1, "precision": "f32", "inputs": in_names, "outputs": out_names, "io_names": "onnx"})
         self._out_names = out_names
         self._in_names = in_names
 
     def _load(self) -> None:
         sig = self.ctx.model_info.signature if self.ctx.model_info is not None else None
         if self._route_used == ROUTE_ONNX:
-            ins, outs, by_pos = [i.name for i in sig.inputs], sig.output_names, False
-        else:  # litert-torch: args_0.. in forward order, output_0.. in return order
-            ins, outs, by_pos = self._in_names, self._out_names, True
+            ins, outs = [i.name for i in sig.inputs], sig.output_names
+        else:  # litert-torch: the ONNX names (or args_N/output_N in order: see _named)
+            ins, outs = self._in_names, self._out_names
         out_dt = {"logits": np.dtype(np.float32), "probabilities": np.dtype(np.float32), "label": np.dtype(np.int64)} if self._route_used == ROUTE_TORCH else {}
         out_dt.update({o.name: _np_dtype(o.dtype) for o in sig.outputs} if sig is not None else {})
         tail: list[str] = []
         try:
             with quiet_output(tail):
-                self._model = TFLiteModel(self._conv.path, ins, outs, threads=self.ctx.threads or 1, by_position=by_pos, out_dtypes=out_dt)
+                self._model = TFLiteModel(self._conv.path, ins, outs, threads=self.ctx.threads or 1, out_dtypes=out_dt)
         except RuntimeUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - the interpreter says what it cannot run in a ValueError/RuntimeError
@@ -490,6 +498,31 @@ class LiteRTRuntime(Runtime):
 
     def intermediates(self, feeds: dict[str, np.ndarray]) -> list[Intermediate]:
         raise NotImplementedError("litert cannot expose intermediate tensors (the .tflite's internal tensors do not map onto the ONNX graph's): --locate works with torch, ort-cpu and reference")
+
+
+def _named(model: Any, in_names: list[str], out_names: list[str]) -> Any:
+    """``model`` (forward(*inputs) -> tuple) as forward(**inputs) -> {output name: tensor}, so
+    that litert-torch names the tflite's inputs and outputs after the ONNX model's (a bundle's
+    predict.py finds them by name). Inputs must be Python identifiers for that (torch.export
+    writes them as parameters); otherwise ``model`` itself (args_N/output_N, mapped in order)."""
+    import keyword
+
+    import torch
+
+    if not all(n.isidentifier() and not keyword.iskeyword(n) for n in in_names) or len(set(out_names)) != len(out_names):
+        return model
+
+    class Named(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, **kw: Any) -> Any:
+            outs = self.inner(*(kw[n] for n in in_names))
+            names = list(out_names) + [f"output_{i}" for i in range(len(out_names), len(outs))]
+            return dict(zip(names, outs))
+
+    return Named().eval()
 
 
 def _by_index(names: list[str]) -> list[str]:
