@@ -204,6 +204,18 @@ def test_cnn_module_agrees_and_a_weight_change_is_converted_again(tmp_path: Path
     rt.deactivate()
     assert np.abs(moved - want).max() > 1e-3  # not the stale conversion: differs from the old weights' ONNX
 
+    # Same weights, edited forward code: converted again too.
+    py = tmp_path / "cnn.py"
+    py.write_text(py.read_text().replace("return self.fc(", "return 2.0 * self.fc("))
+    code, out, err = cli(capsys, *args, "--runtimes", "torch,litert")
+    assert code == 0, err
+    info = _status(json.loads(out), "litert")["info"]
+    assert info["reused"] is False
+    rt = _runtime(model, module=spec)
+    doubled = rt.run({"image": x})["logits"]
+    rt.deactivate()
+    assert np.abs(doubled - 2.0 * moved).max() < 1e-4
+
 
 def test_missing_package_message(iris_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     import importlib.util

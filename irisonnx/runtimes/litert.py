@@ -31,6 +31,7 @@ import os
 import sys
 import tempfile
 import warnings
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -389,6 +390,23 @@ class LiteRTRuntime(Runtime):
         in_name = sig.inputs[0].name if sig is not None else "features"
         return Wrapped().eval(), [in_name], [((n_f,), torch.float32)], out_names
 
+    def _code_digest(self) -> str:
+        """What the module's forward depends on besides its weights: the --module file's bytes,
+        or the run's model config and irisonnx's version (the MLP's code ships with irisonnx)."""
+        import json
+
+        from irisonnx import __version__
+
+        h = hashlib.sha256()
+        spec = self.ctx.module
+        if spec is not None:
+            path = getattr(spec, "path", None)
+            h.update(Path(path).read_bytes() if path is not None else f"{type(spec.module).__module__}.{type(spec.module).__qualname__}".encode())
+        elif self.ctx.run is not None:
+            h.update(json.dumps(self.ctx.run.config.get("model"), sort_keys=True).encode())
+        h.update(__version__.encode())
+        return h.hexdigest()
+
     def _convert_torch(self) -> None:
         from irisonnx.runtimes.conversion import RuntimeUnsupported, convert, module_digest
 
@@ -398,7 +416,7 @@ class LiteRTRuntime(Runtime):
         batch = fixed or BATCH
         self._versions = {"litert-torch": _version("litert-torch"), "torch": _version("torch")}
         layout = ";".join(f"{n}:{list(s)}:{dt}" for n, (s, dt) in zip(in_names, shapes))
-        digest = module_digest(model, extra=f"batch={batch};inputs={layout};outputs={','.join(out_names)}")
+        digest = module_digest(model, extra=f"batch={batch};inputs={layout};outputs={','.join(out_names)};code={self._code_digest()}")
         if self.ctx.run is not None and self.ctx.model_info is not None and self.ctx.module is None:
             run_onnx = self.ctx.run.onnx_path
             try:
