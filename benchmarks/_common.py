@@ -38,9 +38,9 @@ def prepare_run(run: str | None, epochs: int = 100) -> Path:
             sys.exit(f"{p} has no model.onnx: export it first (irisonnx export {p})")
         return p
     from irisonnx.config import ModelConfig, TrainConfig
-    from irisonnx.data import load_dataset
-    from irisonnx.export import export_run
-    from irisonnx.train import train
+    from irisonnx.data.datastore import load_dataset
+    from irisonnx.export.export import export_run
+    from irisonnx.training.train import train
 
     ds = load_dataset("iris")
     p = Path(tempfile.mkdtemp(prefix="irisonnx-bench-")) / "iris"

@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--pipeline-repeats", type=int, default=3)
     a = ap.parse_args()
-    from irisonnx.web import browser_available, chromium_path, web_dir
+    from irisonnx.browser.session import browser_available, chromium_path, web_dir
 
     ok, why = browser_available()
     if not ok:  # run_all.py goes on without these rows

@@ -26,7 +26,7 @@ from _common import BIN, Results, median, parser, prepare_run
 
 CHILD = r"""
 import json, sys, time
-from irisonnx.compare_run import run_compare
+from irisonnx.compare.runner import run_compare
 
 def status(key):
     with open("/proc/self/status") as fh:
@@ -49,8 +49,8 @@ print(json.dumps({"base": base, "peak": peak, "seconds": dt, "inference": secs, 
 RAW = r"""
 import json, sys, time
 import numpy as np, onnxruntime as ort, torch
-from irisonnx.inputs import random_rows
-from irisonnx.run import Run
+from irisonnx.compare.inputs import random_rows
+from irisonnx.training.run import Run
 run, rows, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 r = Run.open(run)
 ds = r.dataset()

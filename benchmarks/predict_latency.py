@@ -17,7 +17,7 @@ from _common import Results, interleaved_calls, parser, prepare_run
 
 
 def main() -> None:
-    from irisonnx.predictor import Predictor
+    from irisonnx.runtimes.ort_engine import Predictor
 
     ap = parser(__doc__)
     ap.add_argument("--calls", type=int, default=20000)

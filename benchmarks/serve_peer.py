@@ -155,7 +155,7 @@ def main() -> None:
 
         rows["kserve <- tritonclient HTTP binary"] = load(triton_http, a.clients, a.seconds)
 
-        from irisonnx.onnx_io import resolve_model
+        from irisonnx.modelfile.onnx_io import resolve_model
         from irisonnx.runtimes import RuntimeContext, create
 
         info = resolve_model(model, allow_unvalidated=True)

@@ -60,13 +60,13 @@ if cand == "session.run":
     feed, names = {sess.get_inputs()[0].name: x}, [sess.get_outputs()[0].name]
     fn = lambda: sess.run(names, feed)
 elif cand.startswith("Predictor"):
-    from irisonnx.predictor import Predictor
+    from irisonnx.runtimes.ort_engine import Predictor
     pred = Predictor(run, threads=threads or None)
     fn = {"Predictor.predict_logits": lambda: pred.predict_logits(x), "Predictor.predict": lambda: pred.predict(x),
           "Predictor.run(check=False)": lambda: pred.run(x, (pred.info.logits_name,), check=False)}[cand]
 else:
     import torch
-    from irisonnx.run import Run
+    from irisonnx.training.run import Run
     torch.set_num_threads(1 if cand.endswith("1 thread") else (threads or torch.get_num_threads()))
     model = Run.open(run).load_model().eval()
     def fn():
@@ -115,7 +115,7 @@ def _softmax64(z: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    from irisonnx.predictor import Predictor
+    from irisonnx.runtimes.ort_engine import Predictor
 
     ap = parser(__doc__)
     ap.add_argument("--rows", type=int, default=1_000_000)

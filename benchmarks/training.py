@@ -33,9 +33,9 @@ def main() -> None:
     from tqdm import tqdm
 
     from irisonnx.config import ModelConfig, TrainConfig
-    from irisonnx.data import load_dataset
-    from irisonnx.model import MLP
-    from irisonnx.train import train
+    from irisonnx.data.datastore import load_dataset
+    from irisonnx.training.model import MLP
+    from irisonnx.training.train import train
 
     ap = parser(__doc__)
     ap.add_argument("--epochs", type=int, default=100)

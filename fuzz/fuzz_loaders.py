@@ -3,10 +3,10 @@
 Targets (each takes arbitrary bytes; only irisonnx's own errors, IrisOnnxError with its exit
 code, are allowed out; anything else, a hang or a native crash is a finding):
 
-    csv-data     irisonnx.data.parse_csv: the CSV behind ``irisonnx data --csv``
-    csv-predict  irisonnx.predict_io.read_csv: ``irisonnx predict --input rows.csv``
-    npy          irisonnx.inputs.read_rows: ``predict --input``/``compare --inputs`` .npy and .csv checks
-    onnx         irisonnx.onnx_io.load_model_safely + describe: every command that opens a model;
+    csv-data     irisonnx.data.datastore.parse_csv: the CSV behind ``irisonnx data --csv``
+    csv-predict  irisonnx.data.predict_io.read_csv: ``irisonnx predict --input rows.csv``
+    npy          irisonnx.compare.inputs.read_rows: ``predict --input``/``compare --inputs`` .npy and .csv checks
+    onnx         irisonnx.modelfile.onnx_io.load_model_safely + describe: every command that opens a model;
                  with --session, models it accepts are also given to onnxruntime
 
 Engine: atheris (libFuzzer) when it imports; it is not a project dependency, so install it
@@ -43,10 +43,10 @@ def _import_targets(instrument: Any = None) -> None:
     if ctx:
         ctx.__enter__()
     try:
-        import irisonnx.data  # noqa: F401
-        import irisonnx.inputs  # noqa: F401
-        import irisonnx.onnx_io  # noqa: F401
-        import irisonnx.predict_io  # noqa: F401
+        import irisonnx.data.datastore  # noqa: F401
+        import irisonnx.compare.inputs  # noqa: F401
+        import irisonnx.modelfile.onnx_io  # noqa: F401
+        import irisonnx.data.predict_io  # noqa: F401
     finally:
         if ctx:
             ctx.__exit__(None, None, None)
@@ -120,7 +120,7 @@ def make_target(name: str, session: bool = False) -> Callable[[bytes], None]:
     path = SCRATCH / {"csv-data": "in.csv", "csv-predict": "rows.csv", "npy": "rows.npy", "onnx": "model.onnx"}[name]
 
     def csv_data(data: bytes) -> None:
-        from irisonnx.data import parse_csv
+        from irisonnx.data.datastore import parse_csv
 
         try:
             text = data.decode("utf-8-sig")
@@ -136,7 +136,7 @@ def make_target(name: str, session: bool = False) -> Callable[[bytes], None]:
         assert parsed.features.shape == (len(parsed.labels), len(parsed.feature_names)) and len(parsed.class_names) >= 2
 
     def csv_predict(data: bytes) -> None:
-        from irisonnx.predict_io import read_input
+        from irisonnx.data.predict_io import read_input
 
         path.write_bytes(data)
         try:
@@ -148,7 +148,7 @@ def make_target(name: str, session: bool = False) -> Callable[[bytes], None]:
         assert rows.x.dtype == np.float32 and rows.x.shape[1] == 4 and np.isfinite(rows.x).all()
 
     def npy(data: bytes) -> None:
-        from irisonnx.inputs import read_rows
+        from irisonnx.compare.inputs import read_rows
 
         path.write_bytes(data)
         try:
@@ -160,7 +160,7 @@ def make_target(name: str, session: bool = False) -> Callable[[bytes], None]:
         assert x.dtype == np.float32 and x.ndim == 2 and x.shape[1] == 4 and x.shape[0] >= 1 and np.isfinite(x).all()
 
     def onnx_model(data: bytes) -> None:
-        from irisonnx.onnx_io import describe, load_model_safely
+        from irisonnx.modelfile.onnx_io import describe, load_model_safely
 
         path.write_bytes(data)
         try:
@@ -169,7 +169,7 @@ def make_target(name: str, session: bool = False) -> Callable[[bytes], None]:
         except IrisOnnxError:
             return
         if session:
-            from irisonnx.predictor import Predictor
+            from irisonnx.runtimes.ort_engine import Predictor
 
             try:
                 Predictor(info, threads=1).predict_logits([[5.1, 3.5, 1.4, 0.2]])

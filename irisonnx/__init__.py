@@ -47,22 +47,24 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-_API = ("check", "CheckResult", "prepare_data", "predict", "build_edge", "create_runtime", "load_model", "signature")
+_API = ("check", "CheckResult", "prepare_data", "train", "verify", "predict", "build_edge", "create_runtime", "load_model", "signature")
 _LAZY = {
     **{name: "irisonnx.api" for name in _API},
-    "Predictor": "irisonnx.predictor",
+    "export_module": "irisonnx.export.export_module",
+    "Predictor": "irisonnx.runtimes.ort_engine",
     "Runtime": "irisonnx.runtimes.base",
-    "Dataset": "irisonnx.data",
+    "Dataset": "irisonnx.data.datastore",
     "IrisOnnxError": "irisonnx.errors",
     "CheckFailed": "irisonnx.errors",
 }
 
 
-# API functions named like the submodule of their stage (irisonnx.train, irisonnx.report...).
-# The import system binds a submodule onto the package when it is first imported, so these
-# names are the submodules, made callable: ``irisonnx.train(ds)`` runs irisonnx.api.train,
-# and ``import irisonnx.train as m`` / ``from irisonnx.train import ...`` work as before.
-_STAGES = ("train", "verify", "export", "export_module", "compare", "report", "pipeline", "bench", "runtimes", "signature")
+# API functions named like the package of their stage (irisonnx.export, irisonnx.report...).
+# The import system binds a subpackage onto the package when it is first imported, so these
+# names are the packages, made callable: ``irisonnx.report(run)`` runs irisonnx.api.report,
+# and ``from irisonnx.report.report import ...`` works beside it. The other API names
+# (train, verify, signature, export_module...) are plain lazily imported functions.
+_STAGES = ("export", "compare", "report", "pipeline", "bench", "runtimes")
 
 
 class _Stage(types.ModuleType):
@@ -71,15 +73,13 @@ class _Stage(types.ModuleType):
     def _api(self) -> Any:
         import importlib
 
-        short = self.__name__.rpartition(".")[2]
-        fn = getattr(importlib.import_module("irisonnx.api"), short, None)
-        return fn if fn is not None else super().__getattribute__(short)  # export_module: the module's own function
+        return getattr(importlib.import_module("irisonnx.api"), self.__name__.rpartition(".")[2])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._api()(*args, **kwargs)
 
     @property
-    def __signature__(self) -> Any:  # inspect.signature(irisonnx.train): the API function's
+    def __signature__(self) -> Any:  # inspect.signature(irisonnx.report): the API function's
         import inspect
 
         return inspect.signature(self._api())

@@ -1,9 +1,9 @@
 """``irisonnx.check``: the Python entry point, for a torch module or an ONNX file.
 
-Given an ``nn.Module`` it exports it (:func:`irisonnx.export_module.export_module`, the same
+Given an ``nn.Module`` it exports it (:func:`irisonnx.export.export_module.export_module`, the same
 checks as ``irisonnx export --module``, to a temporary folder or ``onnx_path``), then runs the
 runtimes on the same inputs and compares them through the one comparator
-(:func:`irisonnx.compare_run.run_compare`). Nothing is printed and nothing exits: bad input
+(:func:`irisonnx.compare.runner.run_compare`). Nothing is printed and nothing exits: bad input
 raises an :class:`irisonnx.errors.IrisOnnxError` (its ``exit_code`` says which kind), and a
 disagreement is ``result.passed == False`` with the figures to say where.
 """
@@ -24,12 +24,12 @@ __all__ = ["check", "CheckResult", "prepare_data", "train", "verify", "export", 
 @dataclass
 class CheckResult:
     """What :func:`check` found. ``pairs[runtime][output]`` is an
-    :class:`irisonnx.compare.OutputStats` (``max_abs``, ``max_rel``, ``max_ulp``, ``n_fail``,
+    :class:`irisonnx.compare.stats.OutputStats` (``max_abs``, ``max_rel``, ``max_ulp``, ``n_fail``,
     ``worst``, ``passed``...) of that runtime's output against the baseline's."""
 
-    compare: Any  # irisonnx.compare_run.CompareResult
+    compare: Any  # irisonnx.compare.runner.CompareResult
     onnx_path: Path | None  # None when a temporary export was removed
-    export: Any = None  # irisonnx.export_module.ModuleExportResult when a module was exported
+    export: Any = None  # irisonnx.export.export_module.ModuleExportResult when a module was exported
 
     @property
     def passed(self) -> bool:
@@ -124,9 +124,9 @@ def check(
     ``rtol`` (``|a - b| <= atol + rtol * |b|``), or ``exact`` (bitwise), or ``max_ulp``;
     integer and bool outputs always exactly.
     """
-    from irisonnx.compare import Tolerance
-    from irisonnx.compare_run import run_compare
-    from irisonnx.export_module import export_module
+    from irisonnx.compare.stats import Tolerance
+    from irisonnx.compare.runner import run_compare
+    from irisonnx.export.export_module import export_module
 
     if exact and max_ulp is not None:
         raise UsageError("exact and max_ulp exclude each other", "pick one tolerance mode")
@@ -159,8 +159,8 @@ def check(
 
 
 def _compare(run_compare: Any, target: Path, inputs: Any, runtimes: Sequence[str], baseline: str | None, module: Any, tol: Any, locate: bool) -> Any:
-    from irisonnx.export_module import example_feeds
-    from irisonnx.onnx_io import resolve_model
+    from irisonnx.export.export_module import example_feeds
+    from irisonnx.modelfile.onnx_io import resolve_model
 
     if isinstance(runtimes, str):
         runtimes = [r for r in runtimes.split(",") if r.strip()]
@@ -179,7 +179,7 @@ def _compare(run_compare: Any, target: Path, inputs: Any, runtimes: Sequence[str
 # exits or changes process state (RNGs, thread counts, onnxruntime's default logger).
 
 def _tolerance(atol: float, rtol: float, exact: bool, max_ulp: int | None, per_output: dict[str, tuple[float, float]] | None, require_argmax: bool = False) -> Any:
-    from irisonnx.compare import Tolerance
+    from irisonnx.compare.stats import Tolerance
 
     if exact and max_ulp is not None:
         raise UsageError("exact and max_ulp exclude each other", "pick one tolerance mode")
@@ -200,14 +200,14 @@ def prepare_data(
     force: bool = False,
 ) -> Any:
     """Validate a CSV (or the bundled Iris when ``csv`` is None) and write the processed
-    dataset (``irisonnx data``). Returns an :class:`irisonnx.data.Dataset` (``features``,
+    dataset (``irisonnx data``). Returns an :class:`irisonnx.data.datastore.Dataset` (``features``,
     ``labels``, ``feature_names``, ``class_names``, ``train_idx``/``test_idx``, ``dir``).
 
     ``target``: the label column (required with ``csv``); ``name``: the dataset's name
     (default: the CSV's stem, or ``iris``); ``datastore``: where ``processed/NAME`` is written
     (default ``./datastore`` or ``$IRISONNX_DATASTORE``). A dataset of that name made from
     another source is not replaced unless ``force``."""
-    from irisonnx import data
+    from irisonnx.data import datastore as data
 
     if csv is None:
         if target is not None or name is not None:
@@ -238,15 +238,15 @@ def train(
 ) -> Any:
     """Train (or resume) an MLP classifier (``irisonnx train``; needs the ``[train]`` extra).
 
-    ``data``: a :class:`irisonnx.data.Dataset` (from :func:`prepare_data`), or a processed
+    ``data``: a :class:`irisonnx.data.datastore.Dataset` (from :func:`prepare_data`), or a processed
     dataset's name or folder (``"iris"`` is prepared on first use). ``run_dir`` (default
     ``artifacts/runs/NAME``) gets the weights, checkpoints and metrics; a stopped run resumes
     bit-identically. ``on_epoch(row)`` is called after every epoch with that epoch's metrics.
-    Returns an :class:`irisonnx.train.TrainResult` (``run_dir``, ``metrics``, ``final``).
+    Returns an :class:`irisonnx.training.train.TrainResult` (``run_dir``, ``metrics``, ``final``).
     The global torch/numpy/python RNG states and torch's thread count are as they were."""
     from irisonnx.config import ModelConfig, TrainConfig
-    from irisonnx.data import Dataset, load_dataset
-    from irisonnx.train import default_run_dir, train as _train
+    from irisonnx.data.datastore import Dataset, load_dataset
+    from irisonnx.training.train import default_run_dir, train as _train
 
     ds = data if isinstance(data, Dataset) else load_dataset(data, datastore)
     mc = ModelConfig(n_features=ds.meta["n_features"], n_classes=ds.meta["n_classes"], hidden=tuple(hidden), activation=activation)
@@ -256,8 +256,8 @@ def train(
 
 def verify(run_dir: str | os.PathLike) -> Any:
     """Reload a run's newest checkpoint and final weights and check they agree bitwise
-    (``irisonnx verify``). Returns an :class:`irisonnx.verify.VerifyResult` with ``.passed``."""
-    from irisonnx.verify import verify_run
+    (``irisonnx verify``). Returns an :class:`irisonnx.training.verify.VerifyResult` with ``.passed``."""
+    from irisonnx.training.verify import verify_run
 
     return verify_run(run_dir)
 
@@ -291,12 +291,12 @@ def export(
         if isinstance(model, (str, os.PathLike)):
             if inputs is not None or dynamic or static or output_names:
                 raise UsageError("inputs, dynamic, static and output_names are for a torch module", "a run folder's model has its own signature")
-            from irisonnx.export import DEFAULT_OPSET, export_run
+            from irisonnx.export.export import DEFAULT_OPSET, export_run
 
             return export_run(model, out, exporter=exporter, opset=opset if opset is not None else DEFAULT_OPSET, with_probabilities=with_probabilities, with_label=with_label, atol=atol, rtol=rtol)
         if out is None or inputs is None:
             raise UsageError("exporting a torch module needs out and inputs", "out: the .onnx path; inputs: example arrays")
-        from irisonnx.export_module import export_module
+        from irisonnx.export.export_module import export_module
 
         return export_module(model, inputs, out, exporter=exporter, opset=opset, dynamic=dynamic, static=static, output_names=output_names, atol=atol, rtol=rtol)
     except CheckFailed as exc:
@@ -337,8 +337,8 @@ def compare(
     (:func:`create_runtime`, or your own subclass); the first is the baseline unless
     ``baseline``. Tolerance as in :func:`check`. ``record``: for a run folder, also write
     ``RUN/compare.json`` for :func:`report`. Returns an
-    :class:`irisonnx.compare_run.CompareResult` with ``.passed`` (all pairs within tolerance)."""
-    from irisonnx.compare_run import run_compare
+    :class:`irisonnx.compare.runner.CompareResult` with ``.passed`` (all pairs within tolerance)."""
+    from irisonnx.compare.runner import run_compare
 
     tol = _tolerance(atol, rtol, exact, max_ulp, per_output, require_argmax)
     if isinstance(runtimes, str):
@@ -346,8 +346,8 @@ def compare(
     spec = inputs if isinstance(inputs, str) or inputs is None else None
     feeds = None
     if spec is None and inputs is not None:
-        from irisonnx.export_module import example_feeds
-        from irisonnx.onnx_io import resolve_target
+        from irisonnx.export.export_module import example_feeds
+        from irisonnx.training.run import resolve_target
 
         _, info = resolve_target(model)
         if info is None:
@@ -366,7 +366,7 @@ def _recorded(target: Any, name: str, fn: Any) -> Any:
     """Run ``fn`` under the run's lock and write its result as ``RUN/name``, listed in the
     run's manifest with the weights it was made from (as ``irisonnx pipeline`` does)."""
     from irisonnx.guard import is_run_folder
-    from irisonnx.pipeline import _record
+    from irisonnx.pipeline.stages import _record
     from irisonnx.runlock import run_lock
 
     if not is_run_folder(Path(target)):
@@ -385,11 +385,11 @@ def predict(model: Any, x: Any, *, provider: str = "cpu", threads: int | None = 
     ``(labels, probabilities)`` (class indices, per-class probabilities; names in
     ``Predictor.class_names``). For any other model a dict of arrays by input name: returns
     every output by name."""
-    from irisonnx.predictor import Predictor as _Predictor
+    from irisonnx.runtimes.ort_engine import Predictor as _Predictor
 
     p = model if isinstance(model, _Predictor) else _Predictor(model, provider=provider, threads=threads)
     if p.generic or isinstance(x, dict):
-        from irisonnx.signature import check_feeds
+        from irisonnx.modelfile.signature import check_feeds
 
         if not isinstance(x, dict):
             raise UsageError("this model takes its inputs by name", "pass a dict of arrays by input name")
@@ -416,9 +416,9 @@ def build_edge(
 ) -> Any:
     """Make, gate and time deployment variants (fp32, optimised, fp16, int8...) of a run or an
     ONNX file and write the bundle to ``out`` (default ``RUN/edge``) when every variant passes
-    its gate (``irisonnx edge``). Returns an :class:`irisonnx.edge.EdgeResult` with ``.passed``
+    its gate (``irisonnx edge``). Returns an :class:`irisonnx.edge.build.EdgeResult` with ``.passed``
     and ``.written``; ``variants`` as ``edge --variants`` (a comma list or a sequence)."""
-    from irisonnx.edge import build_edge as _build_edge, parse_variants
+    from irisonnx.edge.build import build_edge as _build_edge, parse_variants
 
     vs = parse_variants(list(variants) if variants is not None and not isinstance(variants, str) else variants)
     return _build_edge(model, out, vs, for_web=for_web, ort_format=ort_format, calibration=calibration, dims=dims, input_ranges=input_ranges, n_random=n_random, seed=seed, threads=threads, bench_rounds=bench_rounds, bench_reps=bench_reps, bench_rows=bench_rows)
@@ -454,8 +454,8 @@ def bench(
 
 def report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Any:
     """Write the run's HTML report (``irisonnx report``; plots need the ``[report]`` extra).
-    Returns an :class:`irisonnx.report.ReportResult` (``path``, ``missing``: sections with no data)."""
-    from irisonnx.report import build_report
+    Returns an :class:`irisonnx.report.report.ReportResult` (``path``, ``missing``: sections with no data)."""
+    from irisonnx.report.report import build_report
 
     return build_report(run_dir, out)
 
@@ -476,10 +476,10 @@ def pipeline(
     on_event: Any = None,
 ) -> Any:
     """Every stage, data to report, skipping those already up to date (``irisonnx pipeline``).
-    Returns an :class:`irisonnx.pipeline.PipelineResult` (``stages``, ``report``); a stage
+    Returns an :class:`irisonnx.pipeline.runner.PipelineResult` (``stages``, ``report``); a stage
     whose check fails raises :class:`irisonnx.errors.CheckFailed` naming the stage (its
     results stay on disk for :func:`report`). ``on_event(stage, message)`` follows progress."""
-    from irisonnx.pipeline import PipelineConfig, run_pipeline
+    from irisonnx.pipeline.runner import PipelineConfig, run_pipeline
 
     cfg = PipelineConfig(name=name, csv=None if csv is None else os.fspath(csv), target=target, run=None if run_dir is None else os.fspath(run_dir), hidden=tuple(hidden), epochs=epochs, seed=seed, exporter=exporter, web=web, bench=bench, force=force)
     return run_pipeline(cfg, on_event)
@@ -502,7 +502,7 @@ def create_runtime(spec: str, model: str | os.PathLike | None = None, *, module:
 
     ctx = RuntimeContext(threads=threads)
     if model is not None:
-        from irisonnx.onnx_io import resolve_target
+        from irisonnx.training.run import resolve_target
 
         run, info = resolve_target(model)
         ctx.run, ctx.model_info = run, info
@@ -510,7 +510,7 @@ def create_runtime(spec: str, model: str | os.PathLike | None = None, *, module:
         if info is not None:
             ctx.output_names = info.output_names
     if module is not None:
-        from irisonnx.module import parse_module_spec
+        from irisonnx.training.module import parse_module_spec
 
         ctx.module = parse_module_spec(module)
     return create(spec, ctx)
@@ -519,15 +519,15 @@ def create_runtime(spec: str, model: str | os.PathLike | None = None, *, module:
 def load_model(path: str | os.PathLike) -> Any:
     """Load and check an ONNX file (or a run's model.onnx) the way every command does: size
     limits, external data inside its folder, checker, custom domains. Returns an
-    :class:`irisonnx.onnx_io.ModelInfo` (``signature``, ``metadata``, ``sha256``, ``proto``)."""
-    from irisonnx.onnx_io import resolve_model
+    :class:`irisonnx.modelfile.onnx_io.ModelInfo` (``signature``, ``metadata``, ``sha256``, ``proto``)."""
+    from irisonnx.modelfile.onnx_io import resolve_model
 
     return resolve_model(path, allow_unvalidated=True)
 
 
 def signature(model: Any) -> Any:
     """The inputs and outputs (names, dtypes, shapes) of an ONNX file, a run, a loaded model
-    or a :class:`Predictor`: an :class:`irisonnx.signature.Signature`."""
+    or a :class:`Predictor`: an :class:`irisonnx.modelfile.signature.Signature`."""
     if hasattr(model, "signature") and not isinstance(model, (str, os.PathLike)):
         return model.signature
     if hasattr(model, "info") and hasattr(model.info, "signature"):

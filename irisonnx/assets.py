@@ -8,9 +8,10 @@ packaged copy wins when both exist.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-__all__ = ["asset", "checkout_root"]
+__all__ = ["asset", "checkout_root", "default_datastore"]
 
 _PKG = Path(__file__).resolve().parent
 _HOME = {"iris.csv": "datastore/raw/iris.csv", "web": "web"}
@@ -30,3 +31,18 @@ def asset(name: str) -> Path:
         return packaged
     root = checkout_root()
     return root / _HOME[name] if root is not None else packaged
+
+
+def default_datastore() -> Path:
+    """``$IRISONNX_DATASTORE``, else ``./datastore``, else (run from a checkout) the one beside
+    the source tree. An installed package uses ``./datastore`` in the current folder (made on
+    first use); the Iris CSV then comes from the package (:func:`iris_text`)."""
+    env = os.environ.get("IRISONNX_DATASTORE")
+    if env:
+        return Path(env)
+    local = Path("datastore")
+    if local.is_dir():
+        return local
+    root = checkout_root()
+    beside = root / "datastore" if root is not None else None
+    return beside if beside is not None and beside.is_dir() else local

@@ -1,7 +1,7 @@
 """Latency and throughput of the runtimes that can run a model. Returns data, prints nothing.
 
 What is timed is what the rest of irisonnx runs: each runtime's adapter from
-:mod:`irisonnx.runtimes` (``ort-cpu``/``ort-cuda`` are the :class:`~irisonnx.predictor.Predictor`
+:mod:`irisonnx.runtimes` (``ort-cpu``/``ort-cuda`` are the :class:`~irisonnx.runtimes.ort_engine.Predictor`
 that ``predict`` uses, ``torch`` is the run's weights in eager mode), called on float32 rows and
 returning every model output as numpy arrays. Nothing here creates a session of its own.
 
@@ -231,7 +231,7 @@ def _cpu_model() -> str:
 
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, load and library versions, read without importing torch or onnxruntime."""
-    from irisonnx.run import library_versions
+    from irisonnx.training.run import library_versions
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:
@@ -293,10 +293,10 @@ class _Batches:
 
 
 def _generic_batches(info: Any, s: BenchSettings) -> _Batches:
-    """Generated in-range inputs for a model that is not a classifier (irisonnx.inputs.random_feeds):
+    """Generated in-range inputs for a model that is not a classifier (irisonnx.compare.inputs.random_feeds):
     rows along the first dimension when the signature is batched; a fixed batch is timed at
     that batch only; other models at the generated shape only. Each case says so."""
-    from irisonnx.inputs import random_feeds
+    from irisonnx.compare.inputs import random_feeds
 
     sig = info.signature
     fixed = sig.fixed_batch()
@@ -306,7 +306,7 @@ def _generic_batches(info: Any, s: BenchSettings) -> _Batches:
     feeds, _ = random_feeds(sig, n, s.seed, s.dims, s.input_ranges, within=True)
     shapes = ", ".join(f"{k} {list(v.shape[1:]) if rows_vary or fixed else list(v.shape)}" for k, v in feeds.items())
     ranges = "; ".join(f"{k} in {s.input_ranges[k][0]:g}..{s.input_ranges[k][1]:g}" for k in s.input_ranges)
-    base = f"generated in-range inputs (irisonnx.inputs.random_feeds, seed {s.seed}; floats uniform in 0..10, integers 0..9, bools both" + (f"; {ranges}" if ranges else "") + ")"
+    base = f"generated in-range inputs (irisonnx.compare.inputs.random_feeds, seed {s.seed}; floats uniform in 0..10, integers 0..9, bools both" + (f"; {ranges}" if ranges else "") + ")"
     if rows_vary:
         return _Batches(feeds, s.batch_sizes, f"{base}; per row {shapes}; batch sizes along the first dimension")
     if fixed:
@@ -418,7 +418,7 @@ def _concurrent(fn: Callable[[Any], Any], x1: Any, s: BenchSettings) -> dict[str
 
 def _resolve(target: str | os.PathLike) -> tuple[Any, Any]:
     """(Run or None, ModelInfo or None) for a run folder or an .onnx file (edge variants too)."""
-    from irisonnx.onnx_io import resolve_target
+    from irisonnx.training.run import resolve_target
 
     return resolve_target(target)
 
@@ -450,7 +450,7 @@ def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
     """(variant, ModelInfo) for each asked-for variant of ``RUN/edge`` (``all``: every one),
     each file checked against the bundle's manifest (a modified one is exit 3)."""
     from irisonnx.errors import ArtifactError
-    from irisonnx.onnx_io import resolve_model
+    from irisonnx.modelfile.onnx_io import resolve_model
     from irisonnx.storage import read_json, sha256_file
 
     if run is None:

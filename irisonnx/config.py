@@ -13,7 +13,7 @@ from typing import Any
 
 from irisonnx.errors import ArtifactError, UsageError
 
-__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "ACTIVATIONS", "OPTIMIZERS", "LIMITS", "Limit", "check_number", "parse_number", "parse_int", "from_dict", "to_dict"]
+__all__ = ["ModelConfig", "TrainConfig", "ACTIVATIONS", "OPTIMIZERS", "LIMITS", "Limit", "check_number", "parse_number", "parse_int", "from_dict", "to_dict"]
 
 ACTIVATIONS = ("relu", "tanh", "gelu", "silu", "sigmoid")
 OPTIMIZERS = ("adam", "sgd")
@@ -130,19 +130,6 @@ def check_number(name: str, value: Any, label: str | None = None) -> Any:
     if why:
         raise UsageError(f"bad {label or name.replace('_', ' ')}", f"{value!r} {why}")
     return value
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the dataset comes from and how it is split."""
-
-    name: str = "iris"
-    test_fraction: float = 0.2
-    split_seed: int = 42
-
-    def __post_init__(self) -> None:
-        check_number("test_fraction", self.test_fraction)
-        check_number("seed", self.split_seed, "split seed")
 
 
 @dataclass(frozen=True)

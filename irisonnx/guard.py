@@ -108,7 +108,7 @@ def _listed_by(folder: Path, rel: str) -> str | None:
 
 
 def _processed_root() -> Path | None:
-    from irisonnx.data import default_datastore
+    from irisonnx.assets import default_datastore
 
     try:
         return Path(os.path.realpath(default_datastore() / "processed"))

@@ -15,7 +15,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from irisonnx.errors import ArtifactError, StorageError, UsageError
 
@@ -355,7 +355,3 @@ class Manifest:
     def save(self) -> None:
         atomic_write_json(self.path, self.data)
 
-    def section(self, name: str) -> dict[str, Any]:
-        return self.data.setdefault(name, {})
-
-HookT = Callable[[Path], None]

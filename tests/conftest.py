@@ -31,7 +31,7 @@ def run_cli(*args: str, cwd: str | os.PathLike | None = None, env: dict | None =
 @pytest.fixture(scope="session")
 def datastore(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private datastore with the bundled Iris CSV, converted once."""
-    from irisonnx import data
+    from irisonnx.data import datastore as data
 
     root = tmp_path_factory.mktemp("datastore")
     (root / "raw").mkdir()
@@ -42,7 +42,7 @@ def datastore(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def iris(datastore: Path):
-    from irisonnx import data
+    from irisonnx.data import datastore as data
 
     return data.load_dataset(datastore / "processed" / "iris")
 
@@ -54,7 +54,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, iris) -> Path:
     Tests must not modify it; copy it (``shutil.copytree``) to tamper with it.
     """
     from irisonnx.config import ModelConfig, TrainConfig
-    from irisonnx.train import train
+    from irisonnx.training.train import train
 
     run = tmp_path_factory.mktemp("runs") / "iris"
     train(iris, ModelConfig(n_features=4, n_classes=3, hidden=(16,)), TrainConfig(epochs=30, checkpoint_every=5), run)

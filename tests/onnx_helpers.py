@@ -19,7 +19,7 @@ def exported_run(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path, expor
     Shared: tests must not modify it (copy it with :func:`copy_run` first)."""
     key = (exporter, probabilities, label)
     if key not in _EXPORTS:
-        from irisonnx.export import export_run
+        from irisonnx.export.export import export_run
 
         run = tmp_path_factory.mktemp(f"exported-{exporter}-{int(probabilities)}{int(label)}") / "run"
         shutil.copytree(tiny_run, run)
@@ -58,7 +58,7 @@ def torch_logits(run: Path, x: np.ndarray) -> np.ndarray:
     """The run's torch model on x (rows, n_features) -> (rows, n_classes) float32."""
     import torch
 
-    from irisonnx.run import Run
+    from irisonnx.training.run import Run
 
     model = Run.open(run).load_model()
     with torch.no_grad():

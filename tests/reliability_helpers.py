@@ -56,7 +56,7 @@ def assert_manifest_matches(run: Path, exact: bool) -> None:
 
 
 def assert_newest_checkpoint_loads(run: Path) -> int | None:
-    from irisonnx.checkpoint import list_checkpoints, load_checkpoint
+    from irisonnx.training.checkpoint import list_checkpoints, load_checkpoint
 
     found = list_checkpoints(run / "checkpoints")
     if not found:

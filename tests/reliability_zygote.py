@@ -41,12 +41,12 @@ def _preload():  # type: ignore[no-untyped-def]
     import torch  # noqa: F401
     import torch._dynamo  # noqa: F401 - torch.optim's first optimizer imports it: seconds per child otherwise
 
-    import irisonnx.checkpoint  # noqa: F401
+    import irisonnx.training.checkpoint  # noqa: F401
     import irisonnx.cli
     import irisonnx.cli.train_cmd  # noqa: F401
-    import irisonnx.data  # noqa: F401
-    import irisonnx.model  # noqa: F401
-    import irisonnx.train  # noqa: F401
+    import irisonnx.data.datastore  # noqa: F401
+    import irisonnx.training.model  # noqa: F401
+    import irisonnx.training.train  # noqa: F401
 
     return irisonnx.cli.main
 

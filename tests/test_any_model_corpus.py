@@ -64,7 +64,7 @@ def test_backend_cases_match_their_expected_outputs_within_onnx_tolerance(backen
 
 def test_backend_case_outputs_recorded_in_onnx_layout_read_back(backend, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """--save-io-format onnx writes the baseline's outputs as test data that --load-io reads."""
-    from irisonnx.io_formats import read_onnx_test_data
+    from irisonnx.data.io_formats import read_onnx_test_data
 
     case = backend["test_top_k"]  # two outputs, one int64
     out = tmp_path / "td"

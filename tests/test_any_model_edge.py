@@ -238,7 +238,7 @@ def test_duplicate_opset_imports_are_normalised_before_quantising(tmp_path: Path
     from sklearn.datasets import load_iris
     from sklearn.decomposition import PCA
 
-    from irisonnx.edge_variants import normalise_opsets
+    from irisonnx.edge.variants._ort import normalise_opsets
 
     x = load_iris(return_X_y=True)[0].astype(np.float32)
     model = to_onnx(PCA(2).fit(x), x[:1])  # Sub + MatMul: something to quantise
@@ -259,8 +259,8 @@ def test_duplicate_opset_imports_are_normalised_before_quantising(tmp_path: Path
 
 
 def test_a_converter_failure_is_a_skip_with_its_first_line(models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import irisonnx.edge_variants as ev
-    from irisonnx.edge import build_edge
+    import irisonnx.edge.variants.int8_dynamic as ev
+    from irisonnx.edge.build import build_edge
 
     def broken(*args, **kwargs):
         raise RuntimeError("quantiser exploded\nTraceback line that must not show")

@@ -305,13 +305,13 @@ def test_one_onnxruntime_session_factory() -> None:
     the bundle's standalone script: it runs without irisonnx installed, so it has its own."""
     root = Path(__file__).resolve().parent.parent / "irisonnx"
     makers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "InferenceSession(" in p.read_text())
-    assert makers == ["edge_predict.py", "predictor.py"]
-    assert (root / "predictor.py").read_text().count("InferenceSession(") == 1
+    assert makers == ["edge/template/predict.py", "runtimes/ort_engine.py"]
+    assert (root / "runtimes" / "ort_engine.py").read_text().count("InferenceSession(") == 1
 
 
 @pytest.mark.parametrize("command", ["compare", "bench", "edge"])
 def test_one_run_or_model_resolver(capsys: pytest.CaptureFixture, tmp_path: Path, command: str) -> None:
-    """compare, bench and edge resolve RUN_OR_MODEL through onnx_io.resolve_target: the same
+    """compare, bench and edge resolve RUN_OR_MODEL through training.run.resolve_target: the same
     exit code and words for a missing path and for a folder that is not a run."""
     code, _, err = cli(capsys, command, str(tmp_path / "nowhere.onnx"))
     assert code == 2 and "no such run folder or model file" in one_error_line(err, 2) and "pass a run folder or an .onnx file" in err

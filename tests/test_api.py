@@ -99,15 +99,19 @@ def test_all_names_resolve_and_are_documented() -> None:
             assert f"{name}(" in page or f"`{name}`" in page, f"{name} missing from docs/api.md"
 
 
-def test_stage_names_stay_submodules() -> None:
-    """irisonnx.train is the API function and still the module: old imports keep working."""
+def test_stage_names_stay_packages() -> None:
+    """irisonnx.export/compare/report/pipeline/bench/runtimes are the API functions and still
+    the stage packages; train, verify, signature and export_module are plain API functions."""
     import irisonnx
-    import irisonnx.train as train_mod
-    from irisonnx.export import export_run
-    from irisonnx.train import TrainResult
+    import irisonnx.api as api
+    import irisonnx.training.train as train_mod
+    from irisonnx.export.export import export_run
+    from irisonnx.export.export_module import export_module
 
-    assert train_mod is irisonnx.train and callable(train_mod)
-    assert TrainResult is train_mod.TrainResult and export_run is irisonnx.export.export_run
+    assert irisonnx.train is api.train and irisonnx.verify is api.verify and irisonnx.signature is api.signature
+    assert irisonnx.export_module is export_module and train_mod.TrainResult
+    assert callable(irisonnx.export) and export_run is irisonnx.export.export.export_run
+    assert callable(irisonnx.report) and callable(irisonnx.compare) and callable(irisonnx.pipeline) and callable(irisonnx.bench)
     assert irisonnx.runtimes() == list(irisonnx.runtimes.REGISTRY)
 
 

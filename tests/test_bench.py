@@ -50,7 +50,7 @@ def test_json_document_for_torch_and_ort(capsys: pytest.CaptureFixture, run: Pat
 
 
 def test_default_runtimes_list_cuda_as_unavailable_on_a_cpu_box(capsys: pytest.CaptureFixture, run: Path) -> None:
-    from irisonnx.predictor import cuda_available
+    from irisonnx.runtimes.ort_engine import cuda_available
 
     if cuda_available()[0]:
         pytest.skip("this machine has CUDA")
@@ -97,7 +97,7 @@ def test_missing_target_exits_2(capsys: pytest.CaptureFixture, tmp_path: Path) -
 
 
 def test_cuda_asked_for_on_a_cpu_box_exits_4(capsys: pytest.CaptureFixture, run: Path) -> None:
-    from irisonnx.predictor import cuda_available
+    from irisonnx.runtimes.ort_engine import cuda_available
 
     if cuda_available()[0]:
         pytest.skip("this machine has CUDA")
@@ -128,7 +128,7 @@ def with_edge(tmp_path_factory: pytest.TempPathFactory, run: Path) -> Path:
     """A copy of the run with a two-variant edge bundle (no edge benchmark: quick)."""
     import shutil
 
-    from irisonnx.edge import build_edge
+    from irisonnx.edge.build import build_edge
 
     copy = tmp_path_factory.mktemp("bench-edge") / "run"
     shutil.copytree(run, copy)

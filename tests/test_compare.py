@@ -12,14 +12,14 @@ import pytest
 from onnx import numpy_helper
 
 from conftest import run_cli
-from irisonnx.compare import Tolerance
-from irisonnx.compare_run import run_compare
+from irisonnx.compare.stats import Tolerance
+from irisonnx.compare.runner import run_compare
 from irisonnx.errors import RuntimeUnavailable, UsageError, ArtifactError
 
 
 @pytest.fixture(scope="module")
 def exported(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from irisonnx.export import export_run
+    from irisonnx.export.export import export_run
 
     run = tmp_path_factory.mktemp("cmp") / "run"
     shutil.copytree(tiny_run, run)

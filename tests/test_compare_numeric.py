@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from irisonnx.compare import HIST_LABELS, PairStats, Tolerance, bits_equal, close_mask, ulp_distance
+from irisonnx.compare.stats import HIST_LABELS, PairStats, Tolerance, bits_equal, close_mask, ulp_distance
 
 f32 = st.floats(width=32, allow_nan=False, allow_infinity=True)
 
@@ -144,8 +144,8 @@ def test_integer_outputs_must_be_equal() -> None:
 def test_top_rows_are_the_largest_errors_with_ties_to_the_later_row() -> None:
     """compare keeps, chunk by chunk, the TOP_ROWS rows with the largest (error, row): checked
     against a plain sort over all rows, with many tied errors and every chunk size."""
-    from irisonnx.compare import PairStats, Tolerance
-    from irisonnx.compare_run import TOP_ROWS, _keep_top_rows
+    from irisonnx.compare.stats import PairStats, Tolerance
+    from irisonnx.compare.runner import TOP_ROWS, _keep_top_rows
 
     rng = np.random.default_rng(3)
     for trial in range(200):
@@ -166,7 +166,7 @@ def test_top_rows_are_the_largest_errors_with_ties_to_the_later_row() -> None:
 def test_fast_row_argmax_and_narrow_ulp_match_numpy_and_the_int64_route() -> None:
     """The finite path's column-wise argmax picks numpy's row (first maximum on ties) and its
     int32 ordered-integer ULP mapping equals the int64 one, signed zeros and extremes included."""
-    from irisonnx.compare import _ordered, _ordered_narrow, _row_argmax_finite
+    from irisonnx.compare.stats import _ordered, _ordered_narrow, _row_argmax_finite
 
     rng = np.random.default_rng(1)
     for k in range(2, 9):
@@ -183,7 +183,7 @@ def test_a_huge_tolerance_passes_everything_finite_without_numpy_warnings() -> N
     (the CLI prints one line), on the finite fast path and on the general one."""
     import warnings
 
-    from irisonnx.compare import PairStats, Tolerance
+    from irisonnx.compare.stats import PairStats, Tolerance
 
     a = np.array([[1e30, 2.0, -3e38]], np.float32)
     b = np.array([[1.1e30, 2.5, 3e38]], np.float32)

@@ -1,6 +1,6 @@
 """The test corpus's own sanity check (tests/corpus.py): every model loads in onnxruntime and gives
 the expected outputs, which come from sklearn, torch eager, numpy or the ONNX test case itself;
-the backend cases on disk read back (through irisonnx.io_formats) exactly as onnx generated them.
+the backend cases on disk read back (through irisonnx.data.io_formats) exactly as onnx generated them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import onnxruntime as ort
 import pytest
 
 from corpus import BACKEND_ATOL, BACKEND_CORE, BACKEND_RTOL, Corpus, _import_file, assert_backend_close, corpus  # noqa: F401
-from irisonnx.io_formats import read_onnx_test_data
+from irisonnx.data.io_formats import read_onnx_test_data
 
 HERE = Path(__file__).resolve().parent
 

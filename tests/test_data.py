@@ -1,5 +1,5 @@
 """CSV -> processed dataset: Iris conversion, the split, bad inputs, any numeric CSV,
-and the download script (irisonnx/data.py, cli/data_cmd.py, datastore/scripts/)."""
+and the download script (irisonnx/data/datastore.py, cli/data_cmd.py, datastore/scripts/)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import IRIS_CSV, ROOT, run_cli
-from irisonnx import data
+from irisonnx.data import datastore as data
 from irisonnx.errors import ArtifactError, DataError, UsageError
 
 SCRIPT = ROOT / "datastore" / "scripts" / "download_and_convert_dataset.py"

@@ -17,14 +17,14 @@ import onnxruntime as ort
 import pytest
 
 from conftest import IRIS_CSV, run_cli
-from irisonnx.edge import VARIANTS, Gates, QuantOptions, build_edge, parse_variants
+from irisonnx.edge.build import VARIANTS, Gates, QuantOptions, build_edge, parse_variants
 from irisonnx.errors import ArtifactError, UsageError
 from irisonnx.storage import TEMP_MARK
 
 
 @pytest.fixture(scope="module")
 def exported(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from irisonnx.export import export_run
+    from irisonnx.export.export import export_run
 
     run = tmp_path_factory.mktemp("edge") / "run"
     shutil.copytree(tiny_run, run)
@@ -123,7 +123,7 @@ def test_honest_findings_are_reported(built) -> None:
     for v in res.variants:
         if v.bytes > base.bytes:
             assert any("x the bytes of fp32" in n for n in v.notes), v.variant
-    from irisonnx.edge_report import render_text
+    from irisonnx.edge.render import render_text
 
     text = render_text(res)
     for v in VARIANTS:
@@ -132,7 +132,7 @@ def test_honest_findings_are_reported(built) -> None:
 
 
 def test_ort_twins_load_and_match_bitwise(built, iris) -> None:
-    from irisonnx.inputs import random_rows
+    from irisonnx.compare.inputs import random_rows
 
     _, bundle = built
     x = np.concatenate([iris.features[iris.test_idx], random_rows(500, iris.meta["stats"]["min"], iris.meta["stats"]["max"], seed=7)])
@@ -242,7 +242,7 @@ def test_calibration_methods_and_per_channel(exported: Path, tmp_path: Path) -> 
 
 
 def test_build_never_imports_torch(exported: Path, tmp_path: Path) -> None:
-    code = f"import sys; from irisonnx.edge import build_edge; r = build_edge({str(exported)!r}, {str(tmp_path / 'e')!r}, ['fp32', 'int8-dynamic', 'fp16'], ort_format=True, bench_rounds=0); print(r.written, 'torch' in sys.modules)"
+    code = f"import sys; from irisonnx.edge.build import build_edge; r = build_edge({str(exported)!r}, {str(tmp_path / 'e')!r}, ['fp32', 'int8-dynamic', 'fp16'], ort_format=True, bench_rounds=0); print(r.written, 'torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["True", "False"]
@@ -263,7 +263,7 @@ def test_cli_json_is_one_document(exported: Path, tmp_path: Path) -> None:
 
 
 def test_predict_py_imports_only_stdlib_numpy_onnxruntime() -> None:
-    import irisonnx.edge_predict as template
+    import irisonnx.edge.template.predict as template
 
     tree = ast.parse(Path(template.__file__).read_text())
     roots = set()

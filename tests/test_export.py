@@ -1,5 +1,5 @@
 """`irisonnx export RUN`: both exporters, one self-contained file, metadata inside, the
-checker, and a parity check against torch that fails loudly (irisonnx/export.py)."""
+checker, and a parity check against torch that fails loudly (irisonnx/export/export.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 
 from conftest import run_cli
 from irisonnx.errors import ArtifactError, CheckFailed, UsageError
-from irisonnx.export import OPSET_RANGES, export_run
-from irisonnx.onnx_io import load_model_safely, resolve_model
-from irisonnx.predictor import Predictor
+from irisonnx.export.export import OPSET_RANGES, export_run
+from irisonnx.modelfile.onnx_io import load_model_safely, resolve_model
+from irisonnx.runtimes.ort_engine import Predictor
 from irisonnx.storage import TEMP_MARK, sha256_file
 from onnx_helpers import cli, copy_run, exported_run, one_error_line, torch_logits, within
 
@@ -112,7 +112,7 @@ def test_both_exporters_agree(tmp_path_factory: pytest.TempPathFactory, tiny_run
 def test_unvalidated_export_is_kept_recorded_and_refused(tmp_path: Path, tiny_run: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """A parity failure is exit 1, never a warning: file kept, manifest says validated false,
     predict RUN refuses it (exit 3), inspect still shows it."""
-    import irisonnx.export as export_mod
+    import irisonnx.export.export as export_mod
 
     run = copy_run(tiny_run, tmp_path / "run")
     real = export_mod._torch_outputs
@@ -138,7 +138,7 @@ def test_unvalidated_export_is_kept_recorded_and_refused(tmp_path: Path, tiny_ru
 
 
 def test_cli_failure_prints_the_report_then_one_error_line(tmp_path: Path, tiny_run: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    import irisonnx.export as export_mod
+    import irisonnx.export.export as export_mod
 
     run = copy_run(tiny_run, tmp_path / "run")
     real = export_mod._torch_outputs
@@ -193,7 +193,7 @@ def test_other_opsets_and_an_out_path_outside_the_run(tmp_path: Path, tiny_run: 
 
 
 def test_checker_failure_leaves_the_previous_model_untouched(tmp_path: Path, tiny_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import irisonnx.export as export_mod
+    import irisonnx.export.export as export_mod
 
     run = copy_run(tiny_run, tmp_path / "run")
     export_run(run, exporter="torchscript")

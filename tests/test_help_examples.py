@@ -172,12 +172,12 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
 
 def _skip_reason(line: str) -> str | None:
     if "ort-cuda" in line:
-        from irisonnx.predictor import cuda_available
+        from irisonnx.runtimes.ort_engine import cuda_available
 
         ok, why = cuda_available()
         return None if ok else f"needs CUDA: {why}"
     if "--web" in line.split() or re.search(r"--runtimes \S*\bweb\b", line):
-        from irisonnx.web import browser_available
+        from irisonnx.browser.session import browser_available
 
         ok, why = browser_available()
         return None if ok else f"needs the browser runtime: {why}"

@@ -1,5 +1,5 @@
 """`irisonnx inspect MODEL_OR_RUN`: signature, opsets, operators, parameters, checksum and
-metadata, loaded as carefully as predict loads (irisonnx/onnx_io.py describe)."""
+metadata, loaded as carefully as predict loads (irisonnx/modelfile/describe.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from irisonnx.onnx_io import describe, resolve_model
+from irisonnx.modelfile.describe import describe
+from irisonnx.modelfile.onnx_io import resolve_model
 from irisonnx.storage import sha256_file
 from onnx_helpers import cli, exported_run, one_error_line
 
@@ -89,7 +90,7 @@ def test_declared_but_unused_domains_are_accepted(full: Path, tmp_path: Path) ->
     import onnx
 
     from irisonnx.errors import ArtifactError
-    from irisonnx.onnx_io import load_model_safely
+    from irisonnx.modelfile.onnx_io import load_model_safely
 
     m = onnx.load(str(full / "model.onnx"))
     m.opset_import.append(onnx.helper.make_opsetid("ai.onnx.training", 1))

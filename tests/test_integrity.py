@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from irisonnx.checkpoint import list_checkpoints
+from irisonnx.training.checkpoint import list_checkpoints
 from irisonnx.runlock import LOCK_NAME
 
 
@@ -188,7 +188,7 @@ def test_whenever_predict_run_succeeds_compare_passes(tmp_path: Path, iris, tiny
 
 
 def test_a_result_of_an_older_model_is_stale_in_the_report(tmp_path: Path, tiny_run: Path) -> None:
-    from irisonnx.export import export_run
+    from irisonnx.export.export import export_run
     from irisonnx.guard import note_derived
 
     run = _copy(tiny_run, tmp_path / "run")
@@ -285,7 +285,7 @@ def _wine_csv(path: Path) -> Path:
 
 
 def test_pipeline_csv_without_name_uses_the_csv_stem(tmp_path: Path, datastore: Path) -> None:
-    from irisonnx.pipeline import PipelineConfig
+    from irisonnx.pipeline.runner import PipelineConfig
 
     store = tmp_path / "store"
     shutil.copytree(datastore, store)

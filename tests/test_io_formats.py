@@ -1,4 +1,4 @@
-"""Foreign golden formats (irisonnx/io_formats.py): ONNX test data and Polygraphy's saved JSON.
+"""Foreign golden formats (irisonnx/data/io_formats.py): ONNX test data and Polygraphy's saved JSON.
 
 The ONNX files are written here with onnx's own numpy_helper (as the backend tests and the model
 zoo write them); the Polygraphy files are written by the real ``polygraphy run`` CLI on a model
@@ -25,8 +25,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from irisonnx.errors import ArtifactError, DataError, StorageError, UsageError
-from irisonnx import io_formats
-from irisonnx.io_formats import IOSet, read_onnx_test_data, read_polygraphy_inputs, read_polygraphy_outputs, write_onnx_test_data
+from irisonnx.data import io_formats
+from irisonnx.data.io_formats import IOSet, read_onnx_test_data, read_polygraphy_inputs, read_polygraphy_outputs, write_onnx_test_data
 from irisonnx.storage import TEMP_MARK
 from reliability_helpers import Canary
 
@@ -315,7 +315,7 @@ def test_polygraphy_files_decode_to_what_onnxruntime_computes(pg_files: dict[str
 
 def test_reading_imports_neither_polygraphy_nor_torch(pg_files: dict[str, Path]) -> None:
     code = (
-        "import sys; from irisonnx.io_formats import read_polygraphy_inputs, read_polygraphy_outputs;"
+        "import sys; from irisonnx.data.io_formats import read_polygraphy_inputs, read_polygraphy_outputs;"
         f"read_polygraphy_inputs({str(pg_files['in'])!r}); read_polygraphy_outputs({str(pg_files['out'])!r});"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('polygraphy', 'torch', 'pickle', '_pickle'));"
         "print(bad)"

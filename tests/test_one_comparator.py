@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from irisonnx.compare import PairStats, Tolerance
+from irisonnx.compare.stats import PairStats, Tolerance
 
 ROOT = Path(__file__).resolve().parent.parent / "irisonnx"
 
@@ -91,7 +91,7 @@ def test_export_parity_figures_are_the_formulas_including_the_row_scaled_group()
     near-tie, which does not count): every figure per output and per group, both batch modes."""
     import torch
 
-    import irisonnx.export as export_mod
+    import irisonnx.export.export as export_mod
 
     atol, rtol = 1e-5, 1e-5
     rng = np.random.default_rng(3)
@@ -178,11 +178,11 @@ def test_verify_rows_and_figures_are_the_formulas(tmp_path: Path, tiny_run: Path
     rows, argmax, max abs diff) equals numpy's bitwise comparison of the two models' outputs."""
     import torch
 
-    from irisonnx.checkpoint import list_checkpoints, load_checkpoint, save_weights
-    from irisonnx.model import MLP
-    from irisonnx.run import Run
+    from irisonnx.training.checkpoint import list_checkpoints, load_checkpoint, save_weights
+    from irisonnx.training.model import MLP
+    from irisonnx.training.run import Run
     from irisonnx.storage import Manifest
-    from irisonnx.verify import verify_run
+    from irisonnx.training.verify import verify_run
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -229,7 +229,7 @@ def _own_comparisons(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("module", ["export.py", "verify.py"])
+@pytest.mark.parametrize("module", ["export/export.py", "training/verify.py"])
 def test_export_and_verify_have_no_comparator_of_their_own(module: str) -> None:
     src = (ROOT / module).read_text()
     assert "PairStats(" in src

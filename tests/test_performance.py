@@ -72,8 +72,8 @@ def test_bench_of_an_onnx_file_on_ort_cpu_does_not_import_torch(run: Path) -> No
 
 
 def test_vouched_model_reads_the_same_signature_and_metadata(run: Path) -> None:
-    from irisonnx.onnx_io import resolve_model
-    from irisonnx.predictor import Predictor
+    from irisonnx.modelfile.onnx_io import resolve_model
+    from irisonnx.runtimes.ort_engine import Predictor
 
     full = resolve_model(run)
     fast = Predictor(run).info
@@ -93,8 +93,8 @@ def _forge_manifest(run: Path) -> None:
 
 def test_vouched_path_is_only_taken_for_the_exact_validated_bytes(run: Path, tmp_path: Path) -> None:
     from irisonnx.errors import ArtifactError
-    from irisonnx.onnx_io import vouched_model
-    from irisonnx.predictor import Predictor
+    from irisonnx.modelfile.onnx_io import vouched_model
+    from irisonnx.runtimes.ort_engine import Predictor
 
     assert vouched_model(run) is not None and vouched_model(run / "model.onnx") is not None
     r = shutil.copytree(run, tmp_path / "r")
@@ -115,8 +115,8 @@ def test_vouched_path_is_only_taken_for_the_exact_validated_bytes(run: Path, tmp
 
 def test_external_data_is_never_vouched_for_even_with_a_forged_manifest(run: Path, tmp_path: Path) -> None:
     from irisonnx.errors import ArtifactError
-    from irisonnx.onnx_io import vouched_model
-    from irisonnx.predictor import Predictor
+    from irisonnx.modelfile.onnx_io import vouched_model
+    from irisonnx.runtimes.ort_engine import Predictor
 
     r = shutil.copytree(run, tmp_path / "r")
     (r / "model.onnx").unlink()
@@ -138,7 +138,7 @@ def _bits(a: np.ndarray) -> np.ndarray:
 def test_predictor_is_bitwise_equal_to_plain_session_run(run: Path, rows: int) -> None:
     import onnxruntime as ort
 
-    from irisonnx.predictor import Predictor
+    from irisonnx.runtimes.ort_engine import Predictor
 
     plain = ort.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(rows).uniform(-20, 20, size=(rows, 4)).astype(np.float32)  # (rows, 4)
@@ -157,7 +157,7 @@ def test_predict_labels_and_probabilities_are_bitwise_plain_session_run_plus_sof
     bitwise what one plain session.run plus a textbook float64 softmax and argmax give."""
     import onnxruntime as ort
 
-    from irisonnx.predictor import Predictor
+    from irisonnx.runtimes.ort_engine import Predictor
 
     plain = ort.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(rows).uniform(-50, 50, size=(rows, 4)).astype(np.float32)  # (rows, 4)
@@ -174,7 +174,7 @@ def test_predict_labels_and_probabilities_are_bitwise_plain_session_run_plus_sof
 
 
 def test_predict_on_many_rows_allocates_only_its_outputs(run: Path) -> None:
-    from irisonnx.predictor import Predictor
+    from irisonnx.runtimes.ort_engine import Predictor
 
     pred = Predictor(run, threads=2, chunk_rows=2048)
     x = np.random.default_rng(1).uniform(0, 8, size=(200_000, 4)).astype(np.float32)
@@ -186,7 +186,7 @@ def test_predict_on_many_rows_allocates_only_its_outputs(run: Path) -> None:
 
 
 def test_softmax_is_bitwise_the_textbook_one() -> None:
-    from irisonnx.predictor import softmax
+    from irisonnx.runtimes.ort_engine import softmax
 
     rng = np.random.default_rng(0)
     for n_classes in (2, 3, 7, 11):
@@ -214,7 +214,7 @@ def _numpy_peak(fn) -> int:
 
 
 def test_predictor_writes_chunks_into_one_preallocated_output(run: Path) -> None:
-    from irisonnx.predictor import Predictor
+    from irisonnx.runtimes.ort_engine import Predictor
 
     pred = Predictor(run, threads=2, chunk_rows=2048)
     x = np.random.default_rng(1).uniform(0, 8, size=(200_000, 4)).astype(np.float32)
@@ -227,7 +227,7 @@ def test_predictor_writes_chunks_into_one_preallocated_output(run: Path) -> None
 
 
 def test_compare_memory_follows_the_chunk_not_the_row_count(run: Path, tmp_path: Path) -> None:
-    from irisonnx.compare_run import run_compare
+    from irisonnx.compare.runner import run_compare
 
     n, batch = 200_000, 1000
     rows = tmp_path / "rows.npy"
@@ -275,7 +275,7 @@ def _random_rows_whole(n: int, lo: list[float], hi: list[float], seed: int) -> n
 
 
 def test_streamed_random_rows_are_the_whole_array_formulas_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    import irisonnx.inputs as inputs
+    import irisonnx.compare.inputs as inputs
 
     for gen_rows in (2, 7, 64, inputs._GEN_ROWS):
         monkeypatch.setattr(inputs, "_GEN_ROWS", gen_rows)
@@ -285,7 +285,7 @@ def test_streamed_random_rows_are_the_whole_array_formulas_rows(monkeypatch: pyt
 
 
 def test_finite_fast_path_gives_the_general_paths_statistics() -> None:
-    from irisonnx.compare import PairStats, Tolerance
+    from irisonnx.compare.stats import PairStats, Tolerance
 
     rng = np.random.default_rng(0)
     b = (rng.standard_normal((4000, 3)) * 5).astype(np.float32)
@@ -308,7 +308,7 @@ def test_finite_fast_path_gives_the_general_paths_statistics() -> None:
 
 
 def test_row_max_and_top_rows_match_the_plain_reduction() -> None:
-    from irisonnx.compare_run import _row_max
+    from irisonnx.compare.runner import _row_max
 
     d = np.abs(np.random.default_rng(5).standard_normal((1000, 3)))
     assert np.array_equal(_row_max(d), d.max(axis=1))
@@ -319,7 +319,7 @@ def test_row_max_and_top_rows_match_the_plain_reduction() -> None:
 def test_torch_runtime_runs_on_one_thread_and_gives_the_callers_back(run: Path) -> None:
     import torch
 
-    from irisonnx.run import Run
+    from irisonnx.training.run import Run
     from irisonnx.runtimes import RuntimeContext, create
 
     before = torch.get_num_threads()
@@ -334,7 +334,7 @@ def test_reading_a_small_model_does_not_allocate_the_size_limit(tmp_path: Path) 
     """read_model_bytes asks for the file's size, not the 256 MiB limit (read(n) allocates n
     up front); a file larger than the limit is still refused."""
     from irisonnx.errors import ArtifactError
-    from irisonnx.onnx_io import read_model_bytes
+    from irisonnx.modelfile.onnx_io import read_model_bytes
 
     f = tmp_path / "m.onnx"
     f.write_bytes(b"\x08\x07" * 2000)

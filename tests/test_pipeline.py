@@ -66,7 +66,7 @@ def test_a_current_edge_bundle_without_its_web_page_gets_the_page_back(piped, tm
     import os
 
     from irisonnx.storage import sha256_file
-    from irisonnx.web import browser_available
+    from irisonnx.browser.session import browser_available
 
     ok, why = browser_available()
     if not ok and not os.environ.get("IRISONNX_REQUIRE_BROWSER"):

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import IRIS_CSV, run_cli
 from irisonnx.errors import ArtifactError, DataError, RuntimeUnavailable, UsageError
-from irisonnx.onnx_io import load_model_safely, resolve_model
-from irisonnx.predictor import Predictor, cuda_available, softmax
+from irisonnx.modelfile.onnx_io import load_model_safely, resolve_model
+from irisonnx.runtimes.ort_engine import Predictor, cuda_available, softmax
 from irisonnx.storage import TEMP_MARK
 from onnx_helpers import cli, copy_run, exported_run, external_data_model, one_error_line, torch_logits, within
 
@@ -93,7 +93,7 @@ def test_csv_without_header_and_with_reordered_header(full: Path, tmp_path: Path
     names = iris.feature_names[::-1]
     shuffled = tmp_path / "shuffled.csv"
     shuffled.write_text(",".join(names) + "\n" + "\n".join(",".join(f"{v:.1f}" for v in r[::-1]) for r in rows) + "\n")
-    from irisonnx.predict_io import read_input
+    from irisonnx.data.predict_io import read_input
 
     a, b = read_input(bare, pred.feature_names), read_input(shuffled, pred.feature_names)
     assert a.header is None and b.header == names
@@ -445,7 +445,7 @@ def test_a_model_that_loads_but_cannot_run_is_exit_3(tmp_path: Path) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
     from irisonnx.errors import ArtifactError
-    from irisonnx.predictor import Predictor
+    from irisonnx.runtimes.ort_engine import Predictor
 
     w = numpy_helper.from_array(np.ones((4, 3), np.float32), "w")
     b = numpy_helper.from_array(np.ones((2,), np.float32), "b")  # 2 cannot broadcast to 3

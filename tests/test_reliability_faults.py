@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from irisonnx.checkpoint import load_checkpoint
+from irisonnx.training.checkpoint import load_checkpoint
 from irisonnx.config import ModelConfig, TrainConfig
 from irisonnx.storage import TEMP_MARK, Manifest, sha256_file
-from irisonnx.train import train
+from irisonnx.training.train import train
 from onnx_helpers import cli, one_error_line
 from reliability_helpers import Zygote, assert_manifest_matches, assert_newest_checkpoint_loads, kill_points, sandbox, sized, snapshot, temp_files, train_argv
 from reliability_zygote import OUTSIDE_MAIN
@@ -178,7 +178,8 @@ def _write_failure(monkeypatch: pytest.MonkeyPatch, name: str, code: int) -> Non
     a revoked permission makes them: json files (storage) and safetensors (checkpoint)."""
     import builtins
 
-    from irisonnx import checkpoint, storage
+    from irisonnx import storage
+    from irisonnx.training import checkpoint
 
     class Half:
         def __init__(self, fh: Any) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IRIS_CSV, run_cli
-from irisonnx.config import DataConfig, ModelConfig, TrainConfig
+from irisonnx.config import ModelConfig, TrainConfig
 from irisonnx.errors import ArtifactError, UsageError
 from irisonnx.storage import Manifest
 from onnx_helpers import cli, exported_run, one_error_line
@@ -73,8 +73,6 @@ def test_the_library_checks_the_same_limits() -> None:
     for hidden in ((10**8,), (0,), (65_536, 65_536), ("16",)):
         with pytest.raises(UsageError):
             ModelConfig(n_features=4, n_classes=3, hidden=hidden)
-    with pytest.raises(UsageError):
-        DataConfig(split_seed=-1)
     assert ModelConfig(n_features=4, n_classes=3, hidden=(65_536,)).hidden == (65_536,)
 
 

@@ -136,7 +136,7 @@ def test_data_csv_property(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
         code, _, err = run(capsys, "data", "--csv", str(src), "--target", target, "--name", "fuzz", "--datastore", str(tmp_path / "store"), "--json")
         check_contract(code, err, {0, 2}, "data CSV")
         if code == 0:  # what was written is a dataset training can use
-            from irisonnx.data import load_dataset
+            from irisonnx.data.datastore import load_dataset
 
             ds = load_dataset(tmp_path / "store" / "processed" / "fuzz")
             assert ds.features.dtype == np.float32 and np.isfinite(ds.features).all()
@@ -295,7 +295,7 @@ def _expected_runtimes(specs: list[str], has_cuda: bool) -> int | None:
 
 
 def test_runtimes_property(full: Path, capsys: pytest.CaptureFixture) -> None:
-    from irisonnx.predictor import cuda_available
+    from irisonnx.runtimes.ort_engine import cuda_available
 
     has_cuda = cuda_available()[0]
     model = str(full / "model.onnx")

@@ -179,7 +179,7 @@ def test_compare_exact_against_kserve(capsys, tmp_path, models, kserve_peer, pro
     feeds = dict(np.load(inputs))
     local = ort.InferenceSession(str(models[which]), providers=["CPUExecutionProvider"]).run(None, feeds)
     from irisonnx.runtimes import RuntimeContext, create
-    from irisonnx.onnx_io import resolve_model
+    from irisonnx.modelfile.onnx_io import resolve_model
 
     info = resolve_model(models[which], allow_unvalidated=True)
     rt = create(f"remote:{url}", RuntimeContext(model_path=info.path, model_info=info, output_names=info.output_names))
@@ -398,7 +398,7 @@ def test_rows_split_within_request_limit(capsys, monkeypatch, tmp_path, models):
 
 
 def test_grpc_without_tritonclient_is_unavailable(monkeypatch, models):
-    from irisonnx.onnx_io import resolve_model
+    from irisonnx.modelfile.onnx_io import resolve_model
     from irisonnx.runtimes import RuntimeContext, create
 
     monkeypatch.setitem(sys.modules, "tritonclient.grpc", None)

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from irisonnx.report import build_report
+from irisonnx.report.report import build_report
 
 
 @pytest.fixture(scope="module")
 def exported(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from irisonnx.compare_run import run_compare
-    from irisonnx.export import export_run
+    from irisonnx.compare.runner import run_compare
+    from irisonnx.export.export import export_run
     from irisonnx.storage import atomic_write_json
 
     run = tmp_path_factory.mktemp("report") / "run"
@@ -59,9 +59,9 @@ def test_report_with_export_and_compare(exported: Path) -> None:
     assert len(_images(html)) == 4  # + the error histograms
 
 
-@pytest.mark.skipif(not os.environ.get("IRISONNX_REQUIRE_BROWSER") and not __import__("irisonnx.web", fromlist=["x"]).browser_available()[0], reason="Chromium/Node/web packages absent")
+@pytest.mark.skipif(not os.environ.get("IRISONNX_REQUIRE_BROWSER") and not __import__("irisonnx.browser.session", fromlist=["x"]).browser_available()[0], reason="Chromium/Node/web packages absent")
 def test_report_renders_in_chromium(exported: Path) -> None:
-    from irisonnx.web import BrowserSession
+    from irisonnx.browser.session import BrowserSession
 
     build_report(exported)
     with BrowserSession(exported, "report.html", wait_ready=False) as s:
@@ -77,9 +77,9 @@ def test_names_with_dollars_are_plotted_as_plain_text(tmp_path: Path, capsys: py
     """Class and feature names with '$...$' went to matplotlib's mathtext: report and pipeline
     died with exit 70 (a ValueError from the parser). They are plain text, and nothing but the
     report's own lines reaches the terminal: no matplotlib or numpy warnings on stderr."""
-    from irisonnx import data
+    from irisonnx.data import datastore as data
     from irisonnx.config import ModelConfig, TrainConfig
-    from irisonnx.train import train
+    from irisonnx.training.train import train
     from onnx_helpers import cli
 
     classes = ["$\\frac{a}{$", "$x^2$", "cost $5 or $6"]

@@ -527,8 +527,8 @@ def test_compare_passes_against_irisonnx_serve_and_fails_against_an_edited_model
     assert r.returncode == 1, r.stderr
     doc = json.loads(r.stdout)
     (pair,) = doc["pairs"]
-    from irisonnx.inputs import make_feeds
-    from irisonnx.onnx_io import load_model_safely
+    from irisonnx.compare.inputs import make_feeds
+    from irisonnx.modelfile.onnx_io import load_model_safely
 
     info = load_model_safely(onnx_file)
     feeds200 = make_feeds("random:200", info.signature, seed=0, classifier=True, feature_names=info.feature_names).samples[0]

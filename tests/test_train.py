@@ -1,5 +1,5 @@
 """Training: convergence, exact resume (stopped, crashed and SIGKILLed), refusing a changed
-config, the checkpoint layout and pruning (irisonnx/train.py, checkpoint.py, cli/train_cmd.py)."""
+config, the checkpoint layout and pruning (irisonnx/training/train.py, checkpoint.py, cli/train_cmd.py)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 
 from conftest import run_cli
-from irisonnx import data
-from irisonnx.checkpoint import CHECKPOINT_FORMAT, list_checkpoints, load_checkpoint
+from irisonnx.data import datastore as data
+from irisonnx.training.checkpoint import CHECKPOINT_FORMAT, list_checkpoints, load_checkpoint
 from irisonnx.config import ModelConfig, TrainConfig
 from irisonnx.errors import UsageError
 from irisonnx.storage import TEMP_MARK, Manifest, sha256_file
-from irisonnx.train import train
-from irisonnx.verify import verify_run
+from irisonnx.training.train import train
+from irisonnx.training.verify import verify_run
 
 MODEL = ModelConfig(n_features=4, n_classes=3, hidden=(16,))
 
@@ -206,7 +206,7 @@ def _crash_prune(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_crash_then_resume_is_exact_and_consistent(tmp_path: Path, iris, ref20: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
-    import irisonnx.train as train_mod
+    import irisonnx.training.train as train_mod
     from irisonnx import storage
 
     run = tmp_path / "run"
@@ -243,7 +243,7 @@ def test_crash_while_extending_a_finished_run_does_not_keep_stale_weights(tmp_pa
     """Train 10, then extend to 20 and die after the epoch-20 checkpoint but before the new
     model.safetensors: the rerun must write the epoch-20 weights, not call the run complete
     with the epoch-10 weights still in place."""
-    import irisonnx.train as train_mod
+    import irisonnx.training.train as train_mod
 
     run = tmp_path / "run"
     train(iris, MODEL, _tc(10), run)
@@ -446,7 +446,7 @@ def test_tampered_newest_checkpoint_is_refused_on_resume(tmp_path: Path, iris, t
 def test_saving_the_same_checkpoint_twice_gives_the_same_bytes(tmp_path: Path, tiny_run: Path) -> None:
     # safetensors writes its metadata map in hash order, different on every call; with six
     # metadata keys the two files differed almost always before the header was canonicalised.
-    from irisonnx.checkpoint import save_checkpoint, save_weights
+    from irisonnx.training.checkpoint import save_checkpoint, save_weights
 
     ck = load_checkpoint(tiny_run / "checkpoints" / "epoch-0030.safetensors")
     for i in range(3):
@@ -467,7 +467,7 @@ def test_our_safetensors_layout_is_byte_identical_to_safetensors_own(tmp_path: P
     from safetensors import safe_open
     from safetensors.torch import save
 
-    from irisonnx.checkpoint import _canonical, _flatten_optimizer, _safetensors_bytes
+    from irisonnx.training.checkpoint import _canonical, _flatten_optimizer, _safetensors_bytes
 
     ck = load_checkpoint(tiny_run / "checkpoints" / "epoch-0030.safetensors")
     tensors = {f"model.{k}": v for k, v in ck.model_state.items()}
@@ -508,7 +508,7 @@ def test_cli_rerun_of_a_finished_run_prints_no_progress_bar(tmp_path: Path, iris
 def test_equal_runs_in_different_folders_give_byte_identical_files(iris, tmp_path) -> None:
     """No absolute path and no unseeded RNG state leaks into the safetensors files."""
     from irisonnx.config import ModelConfig, TrainConfig
-    from irisonnx.train import train
+    from irisonnx.training.train import train
 
     for name in ("a", "b"):
         train(iris, ModelConfig(n_features=4, n_classes=3), TrainConfig(epochs=5, checkpoint_every=5), tmp_path / name)

@@ -1,5 +1,5 @@
 """`irisonnx verify RUN`: weights reloaded from disk must equal the newest checkpoint bit for
-bit; corrupt files exit 3, missing ones 2, a valid but different model 1 (irisonnx/verify.py)."""
+bit; corrupt files exit 3, missing ones 2, a valid but different model 1 (irisonnx/training/verify.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from irisonnx.checkpoint import load_checkpoint, save_weights
+from irisonnx.training.checkpoint import load_checkpoint, save_weights
 from irisonnx.errors import ArtifactError, UsageError
 from irisonnx.storage import Manifest
-from irisonnx.verify import verify_run
+from irisonnx.training.verify import verify_run
 
 
 @pytest.fixture

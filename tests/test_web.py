@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from irisonnx.errors import RuntimeUnavailable
-from irisonnx.web import browser_available
+from irisonnx.browser.session import browser_available
 
 ok, why = browser_available()
 if not ok and not os.environ.get("IRISONNX_REQUIRE_BROWSER"):
@@ -28,7 +28,7 @@ def test_browser_is_installed_when_required() -> None:
 
 @pytest.fixture(scope="module")
 def exported(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from irisonnx.export import export_run
+    from irisonnx.export.export import export_run
 
     run = tmp_path_factory.mktemp("web") / "run"
     shutil.copytree(tiny_run, run)
@@ -43,7 +43,7 @@ def _local_only(server_log: list[str], browser_requests: list[str]) -> None:
 
 
 def test_web_vs_ort_cpu_fp32(exported: Path) -> None:
-    from irisonnx.compare_run import run_compare
+    from irisonnx.compare.runner import run_compare
 
     res = run_compare(exported, runtimes=["ort-cpu", "web"], inputs="random:3000")
     pair = res.pairs[0]
@@ -65,7 +65,7 @@ def test_web_int8_is_bitwise_equal_to_the_onnx_reference(exported: Path, tmp_pat
     reported, not hidden."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from irisonnx.compare_run import run_compare
+    from irisonnx.compare.runner import run_compare
 
     q = tmp_path / "model.int8.onnx"
     quantize_dynamic(str(exported / "model.onnx"), str(q), weight_type=QuantType.QInt8)
@@ -80,9 +80,9 @@ def test_web_int8_is_bitwise_equal_to_the_onnx_reference(exported: Path, tmp_pat
 
 
 def test_web_bundle_form_and_screenshot(exported: Path, tmp_path: Path) -> None:
-    from irisonnx.onnx_io import resolve_model
-    from irisonnx.predictor import Predictor
-    from irisonnx.web import build_web_bundle, try_bundle
+    from irisonnx.modelfile.onnx_io import resolve_model
+    from irisonnx.runtimes.ort_engine import Predictor
+    from irisonnx.browser.bundle import build_web_bundle, try_bundle
 
     info = resolve_model(exported)
     bundle = tmp_path / "web"
@@ -102,7 +102,7 @@ def test_web_bundle_form_and_screenshot(exported: Path, tmp_path: Path) -> None:
 
 
 def test_page_that_cannot_load_the_model_fails_fast(tmp_path: Path) -> None:
-    from irisonnx.web import BrowserSession, web_dir
+    from irisonnx.browser.session import BrowserSession, web_dir
 
     shutil.copyfile(web_dir() / "runner.html", tmp_path / "runner.html")
     t = time.monotonic()
@@ -130,7 +130,7 @@ def test_edge_web_flag_adds_a_tried_bundle(exported: Path, tmp_path: Path) -> No
 def test_session_ends_when_its_work_ends(exported: Path, tmp_path: Path) -> None:
     """The driver exits by itself once told to close. Before, node stayed alive on its open
     stdin after closing Chromium, and close() waited its 10 s timeout and then killed it."""
-    from irisonnx.web import BrowserSession, web_dir
+    from irisonnx.browser.session import BrowserSession, web_dir
 
     shutil.copyfile(web_dir() / "runner.html", tmp_path / "runner.html")
     shutil.copyfile(exported / "model.onnx", tmp_path / "model.onnx")

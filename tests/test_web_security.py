@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IRIS_CSV, run_cli
-from irisonnx.web import browser_available
+from irisonnx.browser.session import browser_available
 
 ok, why = browser_available()
 if not ok and not os.environ.get("IRISONNX_REQUIRE_BROWSER"):
@@ -87,10 +87,10 @@ def evil_names(url: str) -> tuple[list[str], list[str], str]:
 @pytest.fixture(scope="module")
 def evil_run(canary: Canary, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], list[str], str]:
     """Iris with every name replaced by markup: converted, trained briefly, exported."""
-    from irisonnx import data
+    from irisonnx.data import datastore as data
     from irisonnx.config import ModelConfig, TrainConfig
-    from irisonnx.export import export_run
-    from irisonnx.train import train
+    from irisonnx.export.export import export_run
+    from irisonnx.training.train import train
 
     features, classes, dataset = evil_names(canary.url)
     rows = list(csv.reader(io.StringIO(IRIS_CSV.read_text())))
@@ -113,7 +113,7 @@ def test_edge_web_shows_markup_names_as_text(evil_run, canary: Canary, tmp_path:
     """``edge --web`` on a model whose names are markup: exit 0, no request to the canary, and
     the page shows every name literally (no element made from a name). Before, app.mjs built
     its result with innerHTML: the class name's <img onerror> ran inside the build's Chromium."""
-    from irisonnx.web import BrowserSession
+    from irisonnx.browser.session import BrowserSession
 
     run, features, classes, dataset = evil_run
     out = tmp_path / "edge"
@@ -146,8 +146,8 @@ def test_edge_web_shows_markup_names_as_text(evil_run, canary: Canary, tmp_path:
 def test_report_escapes_markup_names(evil_run, canary: Canary) -> None:
     """report.html holds every name escaped (never the raw markup) and, opened in Chromium,
     shows the names literally without one request leaving the page."""
-    from irisonnx.report import build_report
-    from irisonnx.web import BrowserSession
+    from irisonnx.report.report import build_report
+    from irisonnx.browser.session import BrowserSession
 
     run, features, classes, dataset = evil_run
     before = len(canary.hits)
@@ -167,7 +167,7 @@ def test_report_escapes_markup_names(evil_run, canary: Canary) -> None:
 
 def _web_copy(tmp_path: Path, edit: dict[str, tuple[str, str]]) -> Path:
     """A copy of web/ (its node_modules linked) with ``edit``: file -> (old, new) text."""
-    from irisonnx.web import web_dir
+    from irisonnx.browser.session import web_dir
 
     src = web_dir()
     dst = tmp_path / "webcopy"
@@ -219,7 +219,7 @@ def test_runner_page_that_reaches_outside_fails_compare(evil_run, canary: Canary
 def test_websocket_to_another_port_does_not_leave_the_browser(evil_run, canary: Canary, tmp_path: Path) -> None:
     """Routes do not see WebSockets; the dead proxy stops them (the canary gets no connection)
     and the driver lists them, so the session fails as for any other outside request."""
-    from irisonnx.web import BrowserSession, UnsafePage
+    from irisonnx.browser.session import BrowserSession, UnsafePage
 
     (tmp_path / "ws.html").write_text(
         "<!doctype html><meta charset='utf-8'><script>"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from irisonnx.web import browser_available
+from irisonnx.browser.session import browser_available
 
 ok, why = browser_available()
 if not ok and not os.environ.get("IRISONNX_REQUIRE_BROWSER"):
@@ -105,7 +105,7 @@ def _alive(pid: int, start: int) -> bool:
 
 @pytest.fixture(scope="module")
 def exported(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from irisonnx.export import export_run
+    from irisonnx.export.export import export_run
 
     run = tmp_path_factory.mktemp("websig") / "run"
     shutil.copytree(tiny_run, run)
@@ -116,7 +116,7 @@ def exported(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def hanging_web(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """web/ with pages that load, then never say they are ready."""
-    from irisonnx.web import web_dir
+    from irisonnx.browser.session import web_dir
 
     src, dst = web_dir(), tmp_path_factory.mktemp("hang") / "web"
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("node_modules"))
@@ -140,7 +140,7 @@ def _run_and_signal(argv: list[str], sig: int, web: Path, tmp: Path) -> tuple[in
             seen.update(_descendants(proc.pid))
             cmds = [c for _, c in seen.values()]
             # Chromium's renderer is up: the page is loading (and will never be ready).
-            if any("irisonnx.webserver" in c for c in cmds) and any("--type=renderer" in c for c in cmds):
+            if any("irisonnx.browser.webserver" in c for c in cmds) and any("--type=renderer" in c for c in cmds):
                 break
             time.sleep(0.05)
         assert proc.poll() is None, f"irisonnx ended before the browser was up: {proc.returncode} {proc.stderr.read()}"
@@ -158,7 +158,7 @@ def _run_and_signal(argv: list[str], sig: int, web: Path, tmp: Path) -> tuple[in
 
 
 def _assert_all_gone(seen: dict[int, tuple[int, str]], within: float = 5.0) -> None:
-    kinds = {"server": "irisonnx.webserver", "driver": "driver.mjs", "chromium": "chromium"}
+    kinds = {"server": "irisonnx.browser.webserver", "driver": "driver.mjs", "chromium": "chromium"}
     for kind, mark in kinds.items():
         assert any(mark in c for _, c in seen.values()), f"no {kind} process was seen: {seen}"
     deadline = time.monotonic() + within

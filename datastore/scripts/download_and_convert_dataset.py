@@ -7,7 +7,7 @@ A thin wrapper over the library, which does the work for ``irisonnx data`` too:
     python datastore/scripts/download_and_convert_dataset.py --url URL        # download Iris first
     python datastore/scripts/download_and_convert_dataset.py --csv wine.csv --target class --name wine
 
-``--url`` is checked against the sha256 pinned in irisonnx/data.py (IRIS_SHA256): wrong bytes
+``--url`` is checked against the sha256 pinned in irisonnx/data/datastore.py (IRIS_SHA256): wrong bytes
 are refused (exit 3); no network falls back to the bundled copy. Errors print one line and
 exit with irisonnx's codes (2 bad input, 3 corrupt artifact, 4 I/O failure).
 """
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42, help="seed of the stratified split (default: %(default)s)")
     args = ap.parse_args(argv)
 
-    from irisonnx import data
+    from irisonnx.data import datastore as data
     from irisonnx.errors import IrisOnnxError, UsageError
 
     try:

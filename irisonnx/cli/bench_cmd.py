@@ -50,7 +50,7 @@ def command(target: str, runtimes: str | None, headers: tuple[str, ...], clients
       irisonnx bench model.onnx --runtimes remote:http://127.0.0.1:8000/v2/models/iris --clients 8
     """
     from irisonnx.bench import BenchSettings, run_bench
-    from irisonnx.inputs import parse_dims, parse_ranges
+    from irisonnx.compare.inputs import parse_dims, parse_ranges
     from irisonnx.runtimes.remote import parse_headers
 
     hdrs = parse_headers(headers)

@@ -85,11 +85,11 @@ def command(target: str, runtimes: str | None, headers: tuple[str, ...], baselin
     """
     from pathlib import Path
 
-    from irisonnx.compare import Tolerance
-    from irisonnx.compare_report import render_html, render_markdown, render_text
-    from irisonnx.compare_run import run_compare
+    from irisonnx.compare.stats import Tolerance
+    from irisonnx.compare.render import render_html, render_markdown, render_text
+    from irisonnx.compare.runner import run_compare
     from irisonnx.errors import CheckFailed, UsageError
-    from irisonnx.inputs import parse_dims, parse_ranges
+    from irisonnx.compare.inputs import parse_dims, parse_ranges
     from irisonnx.runtimes.remote import parse_headers
     from irisonnx.storage import atomic_write_text
 

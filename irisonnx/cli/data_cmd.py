@@ -25,7 +25,7 @@ def command(csv_path: str | None, target: str | None, name: str | None, datastor
       irisonnx data --csv wine.csv --target class --name wine
     Bad CSVs (missing values, non-numeric cells, ragged rows, one class) exit 2 and write nothing.
     """
-    from irisonnx import data
+    from irisonnx.data import datastore as data
     from irisonnx.errors import UsageError
 
     if csv_path:

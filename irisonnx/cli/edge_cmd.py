@@ -6,14 +6,15 @@ from typing import Any
 import click
 
 from irisonnx.cli import echo_json, number
+from irisonnx.edge.variants import REGISTRY  # names only: the variant modules load when used
 
-_VARIANTS = "fp32,fp32-opt,int8-dynamic,int8-static,fp16"  # irisonnx.edge_variants.VARIANTS, without importing it
+_VARIANTS = ",".join(REGISTRY)
 
 
 @click.command("edge")
 @click.argument("target", metavar="RUN_OR_MODEL", type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False), help="Bundle folder (default: RUN/edge). An existing folder is replaced only if it is an irisonnx edge bundle.")
-@click.option("--variants", default=_VARIANTS, show_default=True, help="Comma-separated variants to build; every one must pass its gate.")
+@click.option("--variants", default=_VARIANTS, show_default=True, help=f"Comma-separated variants to build, from: {', '.join(REGISTRY)}; every one must pass its gate.")
 @click.option("--ort-format", is_flag=True, help="Also write each variant in ORT format (onnxruntime's convert_onnx_models_to_ort, Fixed style) plus required_operators.config for a minimal build; each .ort must match its .onnx bitwise.")
 @click.option("--data", help="Dataset (name or processed folder) for a bare .onnx file; default: the run's, or the one named in the model's metadata.")
 @click.option("--min-agreement", default=0.97, show_default=True, type=number("agreement"), help="int8 gate: argmax agreement with fp32 on the test split, as a fraction.")
@@ -87,8 +88,8 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
       irisonnx edge tokens.onnx --dim T=16 --calibration calib.npz
       python artifacts/runs/iris/edge/predict.py --values "5.1,3.5,1.4,0.2" --variant fp16
     """
-    from irisonnx.edge import Gates, QuantOptions
-    from irisonnx.edge_eval import parse_output_tols
+    from irisonnx.edge.build import Gates, QuantOptions
+    from irisonnx.edge.gates import parse_output_tols
     from irisonnx.errors import UsageError
 
     if threads < 0:
@@ -108,12 +109,12 @@ def command(target: str, out: str | None, variants: str, ort_format: bool, data:
 
 
 def _build_locked(target: str, out: str | None, variants: str, ort_format: bool, data: str | None, calibration: str | None, dims: tuple[str, ...], input_ranges: tuple[str, ...], web: bool, random_rows: int, seed: int, threads: int, bench_rounds: int, run: Any, gates: Any, quant: Any) -> tuple[Any, dict]:
-    from irisonnx.edge import build_edge
-    from irisonnx.inputs import parse_dims, parse_ranges
+    from irisonnx.edge.build import build_edge
+    from irisonnx.compare.inputs import parse_dims, parse_ranges
 
     add_web = None
     if web:
-        from irisonnx.web import add_web_bundle as add_web
+        from irisonnx.browser.bundle import add_web_bundle as add_web
 
     res = build_edge(
         target,
@@ -144,7 +145,7 @@ def _build_locked(target: str, out: str | None, variants: str, ort_format: bool,
 
 
 def _render(res: Any, doc: dict, as_json: bool) -> None:
-    from irisonnx.edge_report import render_text
+    from irisonnx.edge.render import render_text
     from irisonnx.errors import CheckFailed
 
     if as_json:

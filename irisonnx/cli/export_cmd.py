@@ -62,7 +62,7 @@ def command(run: str | None, module: str | None, example: str | None, dynamic: t
       irisonnx export --module lm.py:model --example ids.npz --dynamic ids:1=seq --out lm.onnx
     """
     from irisonnx.errors import CheckFailed, UsageError
-    from irisonnx.export import export_run
+    from irisonnx.export.export import export_run
 
     if module is not None:
         _module(run, module, example, dynamic, static, output_names, out, exporter, opset, with_probabilities, with_label, atol, rtol, as_json)
@@ -84,7 +84,7 @@ def command(run: str | None, module: str | None, example: str | None, dynamic: t
 
 def _module(run: str | None, module: str, example: str | None, dynamic: tuple[str, ...], static: bool, output_names: str | None, out: str | None, exporter: str, opset: int, with_probabilities: bool, with_label: bool, atol: float, rtol: float, as_json: bool) -> None:
     from irisonnx.errors import CheckFailed, UsageError
-    from irisonnx.export_module import export_module, parse_dynamic
+    from irisonnx.export.export_module import export_module, parse_dynamic
 
     if run is not None:
         raise UsageError("give a run folder or --module, not both", f"{run} and --module {module}")
@@ -135,7 +135,7 @@ def _fmt(v: float | None) -> str:
 
 
 def _render(res: Any, as_json: bool) -> None:
-    from irisonnx.export import ROW_SCALED_GROUPS
+    from irisonnx.export.export import ROW_SCALED_GROUPS
 
     if as_json:
         echo_json(res.to_dict())

@@ -31,7 +31,8 @@ def command(model: str, as_json: bool) -> None:
       irisonnx inspect artifacts/runs/iris
       irisonnx inspect artifacts/runs/iris/model.onnx --json
     """
-    from irisonnx.onnx_io import describe, resolve_model
+    from irisonnx.modelfile.describe import describe
+    from irisonnx.modelfile.onnx_io import resolve_model
 
     # inspect is how one looks at a model that failed its parity check, so it is allowed here.
     info = resolve_model(model, allow_unvalidated=True)
@@ -50,7 +51,7 @@ _MAX_VALUE = 1000  # characters of one metadata value or doc string (irisonnx's 
 
 
 def _shape(t: dict[str, Any]) -> str:
-    from irisonnx.signature import TensorSpec
+    from irisonnx.modelfile.signature import TensorSpec
 
     if not TensorSpec(t["name"], t["dtype"], tuple(t["shape"])).is_tensor:
         return f"{t['name']}  {t['dtype']}"  # seq(map(int64,float32)): no shape to show
@@ -68,7 +69,7 @@ def _kind(d: dict[str, Any]) -> str:
 def _render(d: dict[str, Any]) -> None:
     import json
 
-    from irisonnx.signature import shorten
+    from irisonnx.modelfile.signature import shorten
 
     click.echo(f"model     {d['path']}")
     click.echo(f"  file      {d['size']:,} bytes, sha256 {d['sha256']}" + (" (+ external data)" if d["external_data"] else ""))

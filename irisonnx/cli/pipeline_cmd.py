@@ -32,7 +32,7 @@ def command(name: str | None, csv_path: str | None, target: str | None, run_dir:
       irisonnx pipeline
       irisonnx pipeline --csv wine.csv --target class --name wine
     """
-    from irisonnx.pipeline import STAGES, PipelineConfig, run_pipeline
+    from irisonnx.pipeline.runner import STAGES, PipelineConfig, run_pipeline
 
     cfg = PipelineConfig(name=name, csv=csv_path, target=target, run=run_dir, hidden=parse_int_list(hidden, "--hidden", "hidden"), epochs=epochs, seed=seed, exporter=exporter, web=web, bench=bench, force=force)
     bar = None

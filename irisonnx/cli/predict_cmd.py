@@ -69,7 +69,7 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
       irisonnx predict sklearn.onnx --input x.npy --classify probabilities
     """
     from irisonnx.errors import UsageError
-    from irisonnx.predictor import Predictor
+    from irisonnx.runtimes.ort_engine import Predictor
 
     if (values is None) == (input_path is None):
         raise UsageError("give exactly one of --values and --input", "--values ROW for one row, --input FILE.npz|.npy|.csv for many")
@@ -88,7 +88,7 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
     own = info.is_classifier and classify is None and info.has_irisonnx_metadata
     table = (own or classify is not None) and out_suffix != ".npz"
     if out_suffix not in (None, ".npz") and not table:
-        from irisonnx.signature import shorten
+        from irisonnx.modelfile.signature import shorten
 
         raise UsageError(f"--output {out_suffix} is for a classifier's predictions", f"this model is not a classifier; it gives {shorten(o.describe() for o in info.outputs)}", "write every output with --output FILE.npz, or read a 2-D float output as class scores with --classify OUTPUT")
     about: dict[str, Any] = {"model": str(info.path), "sha256": info.sha256, "provider": pred.providers[0], "input": values is not None and "--values" or str(input_path), "ignored_columns": []}
@@ -109,7 +109,7 @@ def command(model: str, values: str | None, input_path: str | None, output_path:
         n_rows = _rows(inset)
         outputs, columns = _run_any(pred, inset, [classify] if table else None)
     if table:
-        from irisonnx.predict_io import class_scores
+        from irisonnx.data.predict_io import class_scores
 
         scores = outputs[classify]  # type: ignore[index]
         if scores.ndim != 2 or scores.dtype.kind != "f" or scores.shape[0] != n_rows:
@@ -142,7 +142,7 @@ def _feature_input(info: Any) -> Any:
     """The input spec when the model takes one 2-D float input of a fixed width a CSV row can
     hold (the rows --values and a CSV give); None for any other signature. The width bound
     keeps a declared [batch, 1e12] from making a name per feature."""
-    from irisonnx.onnx_io import MAX_FEATURES
+    from irisonnx.modelfile.onnx_io import MAX_FEATURES
 
     if len(info.inputs) != 1:
         return None
@@ -153,20 +153,20 @@ def _feature_input(info: Any) -> Any:
 
 
 def _npz_samples(path: str, sig: Any) -> list[dict[str, Any]]:
-    from irisonnx.inputs import _read_file_feeds  # the one .npz/.npy reader (no pickles)
+    from irisonnx.compare.inputs import _read_file_feeds  # the one .npz/.npy reader (no pickles)
 
     return _read_file_feeds(path, sig, None)
 
 
 def _own_rows(pred: Any, values: str | None, input_path: str | None, suffix: str | None) -> tuple[Any, str, list[str]]:
     """(rows, source, ignored CSV columns) for irisonnx's classifier: checked by the Predictor."""
-    from irisonnx.predict_io import parse_values, read_input
+    from irisonnx.data.predict_io import parse_values, read_input
 
     if values is not None:
         rows = parse_values(values, pred.feature_names)
         return rows.x, rows.source, []
     if suffix == ".npz":
-        from irisonnx.inputs import checked_set
+        from irisonnx.compare.inputs import checked_set
 
         inset = checked_set(_npz_samples(input_path, pred.info.signature), pred.info.signature, str(input_path))  # type: ignore[arg-type]
         return inset.samples[0][pred.info.input.name], str(input_path), []
@@ -177,9 +177,9 @@ def _own_rows(pred: Any, values: str | None, input_path: str | None, suffix: str
 def _any_feeds(pred: Any, values: str | None, input_path: str | None, suffix: str | None, classify: bool) -> tuple[Any, str, list[str]]:
     """(InputSet, source, ignored CSV columns) for any model, checked against its signature."""
     from irisonnx.errors import UsageError
-    from irisonnx.inputs import checked_set
-    from irisonnx.predict_io import parse_values, read_input
-    from irisonnx.signature import shorten
+    from irisonnx.compare.inputs import checked_set
+    from irisonnx.data.predict_io import parse_values, read_input
+    from irisonnx.modelfile.signature import shorten
 
     info = pred.info
     sig = info.signature
@@ -213,7 +213,7 @@ def _run_any(pred: Any, inset: Any, names: list[str] | None) -> tuple[dict[str, 
     import numpy as np
 
     from irisonnx.errors import UsageError
-    from irisonnx.predict_io import plain_outputs
+    from irisonnx.data.predict_io import plain_outputs
     from irisonnx.runtimes.base import normalise_outputs
 
     columns: dict[str, list[str]] = {}
@@ -239,7 +239,7 @@ def _run_any(pred: Any, inset: Any, names: list[str] | None) -> tuple[dict[str, 
 def _classify_spec(info: Any, name: str) -> None:
     """--classify OUTPUT must name a 2-D float output (or a sequence of maps to floats)."""
     from irisonnx.errors import UsageError
-    from irisonnx.signature import shorten
+    from irisonnx.modelfile.signature import shorten
 
     spec = info.signature.output(name)
     if spec is None:
@@ -258,7 +258,7 @@ def _classify_spec(info: Any, name: str) -> None:
 def _show_classes(labels: Any, probs: Any, class_names: list[str], about: dict[str, Any], output_path: str | None, as_json: bool) -> None:
     """The class table, CSV, JSON or .npy of a classifier's predictions. A row whose outputs are
     not finite has no class: shown as such (null in JSON), and the command exits 1."""
-    from irisonnx.predict_io import predictions_doc, unclassified, write_predictions
+    from irisonnx.data.predict_io import predictions_doc, unclassified, write_predictions
 
     bad = unclassified(probs)
 
@@ -276,7 +276,7 @@ def _show_classes(labels: Any, probs: Any, class_names: list[str], about: dict[s
             click.echo(f"(ignored input columns: {', '.join(about['ignored_columns'])})", err=True)
     if bad.size:
         from irisonnx.errors import CheckFailed
-        from irisonnx.predict_io import NO_CLASS
+        from irisonnx.data.predict_io import NO_CLASS
 
         shown = ", ".join(str(i + 1) for i in bad[:10]) + (", ..." if bad.size > 10 else "")
         raise CheckFailed(f"{bad.size:,} of {len(labels):,} row(s) have no class", f"{NO_CLASS} for row(s) {shown}", "inputs far outside the training range overflow float32 inside the model")
@@ -285,8 +285,8 @@ def _show_classes(labels: Any, probs: Any, class_names: list[str], about: dict[s
 def _show_outputs(outputs: dict[str, Any], columns: dict[str, list[str]], about: dict[str, Any], n_rows: int, output_path: str | None, as_json: bool) -> None:
     import numpy as np
 
-    from irisonnx.predict_io import dtype_name, outputs_doc, write_npz
-    from irisonnx.signature import shorten
+    from irisonnx.data.predict_io import dtype_name, outputs_doc, write_npz
+    from irisonnx.modelfile.signature import shorten
 
     about = {k: v for k, v in about.items() if k != "ignored_columns" or v}
     if output_path:

@@ -19,7 +19,7 @@ def command(run: str, out: str | None, as_json: bool) -> None:
     Example:
       irisonnx report artifacts/runs/iris
     """
-    from irisonnx.report import build_report
+    from irisonnx.report.report import build_report
 
     res = build_report(run, out)
     if as_json:

@@ -33,7 +33,7 @@ def web(dest: str | None, as_json: bool) -> None:
     Example:
       irisonnx setup web
     """
-    from irisonnx.web import browser_available, setup_web
+    from irisonnx.browser.session import browser_available, setup_web
 
     where = setup_web(dest)
     ok, why = browser_available() if dest is None else (None, "")

@@ -32,8 +32,8 @@ def command(data_name: str, run_dir: str | None, hidden: str, activation: str, e
     Resuming with a different architecture, data, batch size, seed or optimizer exits 2.
     """
     from irisonnx.config import ModelConfig, TrainConfig
-    from irisonnx.data import load_dataset
-    from irisonnx.train import default_run_dir, train
+    from irisonnx.data.datastore import load_dataset
+    from irisonnx.training.train import default_run_dir, train
 
     hidden_sizes = parse_int_list(hidden, "--hidden", "hidden")
     ds = load_dataset(data_name)

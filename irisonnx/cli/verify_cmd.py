@@ -20,7 +20,7 @@ def command(run: str, as_json: bool) -> None:
       irisonnx verify artifacts/runs/iris
     """
     from irisonnx.errors import CheckFailed
-    from irisonnx.verify import verify_run
+    from irisonnx.training.verify import verify_run
 
     res = verify_run(run)
     if as_json:

@@ -28,12 +28,12 @@ class RuntimeContext:
     """What runtimes may need: the ONNX file and/or the run (for torch), plus the output names."""
 
     model_path: Path | None = None
-    run: Any = None  # irisonnx.run.Run
+    run: Any = None  # irisonnx.training.run.Run
     output_names: list[str] = field(default_factory=lambda: ["logits"])
     golden_dir: Path | None = None
-    golden: Any = None  # irisonnx.golden.GoldenSet, for the golden runtime
-    module: Any = None  # irisonnx.module.ModuleSpec: a user's torch module (--module FILE.py:FACTORY)
-    model_info: Any = None  # irisonnx.onnx_io.ModelInfo, already checked for safety
+    golden: Any = None  # irisonnx.data.golden.GoldenSet, for the golden runtime
+    module: Any = None  # irisonnx.training.module.ModuleSpec: a user's torch module (--module FILE.py:FACTORY)
+    model_info: Any = None  # irisonnx.modelfile.onnx_io.ModelInfo, already checked for safety
     threads: int | None = None  # bench --threads: Predictor workers, torch intra-op threads; None: defaults
     headers: list = field(default_factory=list)  # (name, value) pairs for remote: (--header); never shown
 

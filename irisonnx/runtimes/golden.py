@@ -3,7 +3,7 @@
 ``golden:<name>`` replays the saved outputs of runtime ``<name>`` (default: the set's
 baseline), so a device can be checked against a golden set produced elsewhere: an irisonnx
 ``--save-io`` folder, ONNX test data (its expected outputs, named ``expected``) or Polygraphy's
-saved outputs (one name per Polygraphy runner). See :mod:`irisonnx.golden`.
+saved outputs (one name per Polygraphy runner). See :mod:`irisonnx.data.golden`.
 """
 
 from __future__ import annotations

@@ -38,13 +38,13 @@ class _OrtRuntime(Runtime):
             return False, "needs an ONNX model"
         self._settings()
         if self.provider == "cuda":
-            from irisonnx.predictor import cuda_available
+            from irisonnx.runtimes.ort_engine import cuda_available
 
             return cuda_available()
         return True, ""
 
     def _make(self, info: Any) -> Any:
-        from irisonnx.predictor import Predictor
+        from irisonnx.runtimes.ort_engine import Predictor
 
         return Predictor(info, provider=self.provider, threads=self.ctx.threads, **self._settings())
 
@@ -70,7 +70,7 @@ class _OrtRuntime(Runtime):
     def intermediates(self, feeds: dict[str, np.ndarray]) -> list[Intermediate]:
         import dataclasses
 
-        from irisonnx.locate import expose_all
+        from irisonnx.modelfile.graph import expose_all
 
         info = self.ctx.model_info
         proto, nodes = expose_all(info.proto_with_data())

@@ -59,7 +59,7 @@ class ReferenceRuntime(Runtime):
     def intermediates(self, feeds: dict[str, np.ndarray]) -> list[Intermediate]:
         from onnx.reference import ReferenceEvaluator
 
-        from irisonnx.locate import expose_all
+        from irisonnx.modelfile.graph import expose_all
 
         proto, nodes = expose_all(self._model())
         sess = ReferenceEvaluator(proto)

@@ -30,7 +30,7 @@ class TorchRuntime(Runtime):
 
         self._torch = torch
         if self.ctx.module is not None:
-            from irisonnx.module import forward_names
+            from irisonnx.training.module import forward_names
 
             self.model = self.ctx.module.load()
             self._params = forward_names(self.model)
@@ -65,7 +65,7 @@ class TorchRuntime(Runtime):
         with torch.inference_mode():
             res = self.model(*self._args(feeds))
         if self._params is not None:
-            from irisonnx.module import flatten_outputs
+            from irisonnx.training.module import flatten_outputs
 
             outs = [t.detach().numpy() for t in flatten_outputs(res)]
             names = list(self.ctx.output_names)

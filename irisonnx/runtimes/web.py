@@ -39,12 +39,12 @@ class WebRuntime(Runtime):
         ins = self.ctx.model_info.inputs
         if len(ins) != 1 or ins[0].dtype != "float32" or len(ins[0].shape) != 2:
             return False, f"the browser runner feeds one float32 [rows, columns] input; this model takes {', '.join(i.describe() for i in ins)}"
-        from irisonnx.web import browser_available
+        from irisonnx.browser.session import browser_available
 
         return browser_available()
 
     def _activate(self) -> None:
-        from irisonnx.web import BrowserSession, web_dir
+        from irisonnx.browser.session import BrowserSession, web_dir
 
         ok, why = self.is_available()
         if not ok:

@@ -1,7 +1,7 @@
 """What ``irisonnx serve`` serves: one model, or every variant of an edge bundle as versions.
 
 A :class:`Repository` is fixed when the server starts (no load or unload while it runs); each
-version is one :class:`irisonnx.predictor.Predictor` over a checked model (its sha256 and the
+version is one :class:`irisonnx.runtimes.ort_engine.Predictor` over a checked model (its sha256 and the
 validation status irisonnx recorded for it are part of its metadata). :meth:`ServedModel.infer`
 is the one inference path of both front ends: decoded arrays in, checked against the
 signature, outputs out; every failure a client can cause is a BadRequest.
@@ -62,7 +62,7 @@ class ServedModel:
         return ", ".join(f"{i.name} {expected(i)}" for i in self.signature.inputs)
 
     def infer(self, feeds: dict[str, np.ndarray], outputs: list[str] | None) -> dict[str, np.ndarray]:
-        from irisonnx.signature import check_feeds
+        from irisonnx.modelfile.signature import check_feeds
 
         sig = self.signature
         missing = [i for i in sig.inputs if i.name not in feeds]
@@ -128,7 +128,7 @@ def _is_bundle(folder: Path) -> dict[str, Any] | None:
     if not (folder / MANIFEST_NAME).is_file() or (folder / "config.json").exists():
         return None
     m = read_json(folder / MANIFEST_NAME, "manifest")
-    from irisonnx.edge import EDGE_FORMAT
+    from irisonnx.edge.build import EDGE_FORMAT
 
     return m if isinstance(m, dict) and m.get("format") == EDGE_FORMAT else None
 
@@ -136,8 +136,9 @@ def _is_bundle(folder: Path) -> dict[str, Any] | None:
 def load_repository(target: str | Path, name: str | None = None, threads: int | None = None) -> Repository:
     """Load a run, an .onnx file or an edge bundle (every .onnx variant a version, the
     manifest's default first). Errors are irisonnx's own (exit 2/3/4), before anything listens."""
-    from irisonnx.onnx_io import resolve_model, resolve_target
-    from irisonnx.predictor import Predictor
+    from irisonnx.modelfile.onnx_io import resolve_model
+    from irisonnx.training.run import resolve_target
+    from irisonnx.runtimes.ort_engine import Predictor
 
     t = Path(target)
     name = check_name(name) if name else default_name(t)

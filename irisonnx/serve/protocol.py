@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from irisonnx.signature import TensorSpec
+from irisonnx.modelfile.signature import TensorSpec
 
 __all__ = ["BadRequest", "DATATYPES", "oip_datatype", "tensor_metadata", "expected", "decode_json_tensor", "decode_raw_tensor", "check_shape", "encode_raw", "json_data", "split_binary_body"]
 

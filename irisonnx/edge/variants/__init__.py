@@ -1,0 +1,37 @@
+"""The edge variants, one file each, behind one registry.
+
+Adding a variant is one file (a :class:`~irisonnx.edge.variants.base.Variant` subclass and a
+``VARIANT`` instance) plus one line here. The order is the canonical order (``--variants``
+default, bundle order); the first is the source model every other variant is compared with.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from irisonnx.edge.variants.base import Variant
+
+__all__ = ["REGISTRY", "VARIANTS", "get"]
+
+# name -> "module:object" (imported only when the variant is used)
+REGISTRY: dict[str, str] = {
+    "fp32": "irisonnx.edge.variants.fp32:VARIANT",
+    "fp32-opt": "irisonnx.edge.variants.fp32_opt:VARIANT",
+    "int8-dynamic": "irisonnx.edge.variants.int8_dynamic:VARIANT",
+    "int8-static": "irisonnx.edge.variants.int8_static:VARIANT",
+    "fp16": "irisonnx.edge.variants.fp16:VARIANT",
+}
+VARIANTS: tuple[str, ...] = tuple(REGISTRY)
+
+
+def get(name: str) -> Variant:
+    """The variant called ``name``; UsageError for an unknown one."""
+    target = REGISTRY.get(name)
+    if target is None:
+        from irisonnx.errors import UsageError
+
+        raise UsageError("unknown variant", repr(name), f"choose from {', '.join(REGISTRY)}")
+    module, _, obj = target.partition(":")
+    return getattr(importlib.import_module(module), obj)  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""The report stage: the HTML report of a run and its plots."""
