@@ -45,7 +45,7 @@ def no_converter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def iris_run(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from irisonnx.export import export_run
+    from irisonnx.export.export import export_run
 
     run = tmp_path_factory.mktemp("litert") / "run"
     shutil.copytree(tiny_run, run)
@@ -66,9 +66,9 @@ def _max_abs(pair: dict) -> float:
 
 
 def _runtime(model: Path, run: Path | None = None, module: str | None = None):
-    from irisonnx.module import parse_module_spec
-    from irisonnx.onnx_io import load_model_safely
-    from irisonnx.run import Run
+    from irisonnx.training.module import parse_module_spec
+    from irisonnx.modelfile.onnx_io import load_model_safely
+    from irisonnx.training.run import Run
 
     info = load_model_safely(model)
     ctx = RuntimeContext(model_path=info.path, run=Run.open(run) if run else None, model_info=info, output_names=info.output_names)

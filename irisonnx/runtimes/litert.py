@@ -334,7 +334,7 @@ class LiteRTRuntime(Runtime):
 
         sig = self.ctx.model_info.signature if self.ctx.model_info is not None else None
         if self.ctx.module is not None:
-            from irisonnx.module import flatten_outputs, forward_names
+            from irisonnx.training.module import flatten_outputs, forward_names
 
             user = self.ctx.module.load()
             names = forward_names(user)
