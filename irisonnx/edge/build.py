@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from irisonnx.edge.gates import Check, Gates
-from irisonnx.edge.variants import VARIANTS, get as get_variant
+from irisonnx.edge.variants import DEFAULT, VARIANTS, get as get_variant
 from irisonnx.edge.variants._ort import CALIBRATION_METHODS, INT8_WEIGHTS, OPT_LEVEL, QuantOptions, variant_file
 from irisonnx.edge.variants.base import Source
 from irisonnx.errors import ArtifactError, StorageError, UsageError
@@ -159,9 +159,10 @@ class EdgeResult:
 
 
 def parse_variants(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    """``"fp32,int8-static"`` (or a list) -> the variants in canonical order; UsageError if unknown."""
+    """``"fp32,int8-static"`` (or a list) -> the variants in canonical order; UsageError if
+    unknown. None: the default ones (other runtime families' variants only when named)."""
     if spec is None:
-        return list(VARIANTS)
+        return list(DEFAULT)
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if not names:
         raise UsageError("no variants given", f"choose from {', '.join(VARIANTS)}")
@@ -506,7 +507,7 @@ def _build_classifier(result: EdgeResult, info: Any, ds: Any, names: list[str], 
     evaluator = Evaluator(baseline, x_test, y_test, x_random, info.input.name, info.logits_name)
     for v in made:
         variant, vi = get_variant(v), infos[v]
-        ops, wbytes = _ops(vi.proto)
+        ops, wbytes = _ops(vi.proto) if getattr(vi, "proto", None) is not None else (dict(getattr(vi, "ops", {})), int(getattr(vi, "weight_bytes", 0)))  # not ONNX: what its check counted
         res = VariantResult(v, variant.file_name, vi.size, vi.sha256, ops, wbytes, variant.settings(quant, src), gates.describe(variant))
         res.figures, res.batch_max_abs_diff = evaluator.evaluate(predictors[v], variant.reference(vi), variant.runtime)
         res.checks = gate_checks(variant, res.figures, gates)
@@ -615,7 +616,7 @@ def _build_generic(result: EdgeResult, info: Any, names: list[str], staging: Pat
     for v in list(infos):
         variant, vi = get_variant(v), infos[v]
         tol = gates.tolerance(variant, vi.output_names)
-        ops, wbytes = _ops(vi.proto)
+        ops, wbytes = _ops(vi.proto) if getattr(vi, "proto", None) is not None else (dict(getattr(vi, "ops", {})), int(getattr(vi, "weight_bytes", 0)))  # not ONNX: what its check counted
         res = VariantResult(v, variant.file_name, vi.size, vi.sha256, ops, wbytes, variant.settings(quant, src, vi, generic=True), gates.describe(variant, classifier=False))
         notes: list[str] = []
         reference = None

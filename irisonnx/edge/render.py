@@ -38,7 +38,7 @@ def _generic_rows(res: Any, base: Any) -> tuple[list[str], list[list[str]]]:
     head = ["variant", "bytes", "vs fp32", "ops", "max abs", "out of tol", "max abs rnd", "out of tol rnd", "batch-1 µs", "vs fp32", "rows/s", "gate"]
     rows: list[list[str]] = []
     for v in res.variants:
-        for rt in ("ort-cpu", "reference"):
+        for rt in dict.fromkeys([*(f.runtime for f in v.figures if f.runtime != "reference"), "reference"]):  # its own runtime, then fp16 math
             figs = [f for f in v.figures if f.runtime == rt]
             if not figs:
                 continue
@@ -50,7 +50,7 @@ def _generic_rows(res: Any, base: Any) -> tuple[list[str], list[list[str]]]:
                 _err(_fin(max(f.max_abs for f in rnd))) if rnd else "-",
                 f"{max(f.n_fail for f in rnd):,}" if rnd else "-",
             ]
-            if rt == "ort-cpu":
+            if rt != "reference":
                 rows.append([v.variant, f"{v.bytes:,}", _ratio(v.bytes, base.bytes if base else None), str(v.n_ops), *cells, "-" if v.latency_us is None else f"{v.latency_us:.1f}", _ratio(v.latency_us, base.latency_us if base else None), _rate(v.throughput_rows_s), "pass" if v.passed else "FAIL"])
             else:
                 rows.append([" └ fp16 math", "", "", "", *cells, "", "", "", ""])
@@ -65,7 +65,7 @@ def render_text(res: Any) -> str:
     head = ["variant", "bytes", "vs fp32", "ops", "accuracy", "agree", "max abs", "agree rnd", "max abs rnd", "batch-1 µs", "vs fp32", "M rows/s", "gate"]
     rows: list[list[str]] = []
     for v in res.variants:
-        ort_rows = [f for f in v.figures if f.runtime == "ort-cpu"]
+        ort_rows = [f for f in v.figures if f.runtime != "reference"]  # the variant's own runtime
         test = [f for f in ort_rows if f.split == "test"]
         rnd = [f for f in ort_rows if f.split == "random"]
         rows.append(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from irisonnx.edge.variants.base import Variant
 
-__all__ = ["REGISTRY", "VARIANTS", "get"]
+__all__ = ["REGISTRY", "VARIANTS", "DEFAULT", "NAMED_ONLY", "get"]
 
 # name -> "module:object" (imported only when the variant is used)
 REGISTRY: dict[str, str] = {
@@ -22,8 +22,15 @@ REGISTRY: dict[str, str] = {
     "int8-dynamic": "irisonnx.edge.variants.int8_dynamic:VARIANT",
     "int8-static": "irisonnx.edge.variants.int8_static:VARIANT",
     "fp16": "irisonnx.edge.variants.fp16:VARIANT",
+    "litert-fp32": "irisonnx.edge.variants.litert_fp32:VARIANT",
+    "litert-fp16": "irisonnx.edge.variants.litert_fp16:VARIANT",
+    "litert-int8": "irisonnx.edge.variants.litert_int8:VARIANT",
 }
 VARIANTS: tuple[str, ...] = tuple(REGISTRY)
+# Variants of the other runtime families are made when named (--variants), not by default:
+# they need their own packages and take longer to make.
+NAMED_ONLY: frozenset[str] = frozenset({"litert-fp32", "litert-fp16", "litert-int8"})
+DEFAULT: tuple[str, ...] = tuple(n for n in REGISTRY if n not in NAMED_ONLY)
 
 
 def get(name: str) -> Variant:
