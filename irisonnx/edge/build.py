@@ -30,11 +30,13 @@ from typing import Any, Callable
 import numpy as np
 
 from irisonnx.edge.gates import Check, Gates
-from irisonnx.edge.variants import DEFAULT, VARIANTS, get as get_variant
+from irisonnx.edge.variants import DEFAULT, VARIANTS as ALL_VARIANTS, get as get_variant
 from irisonnx.edge.variants._ort import CALIBRATION_METHODS, INT8_WEIGHTS, OPT_LEVEL, QuantOptions, variant_file
 from irisonnx.edge.variants.base import Source
 from irisonnx.errors import ArtifactError, StorageError, UsageError
 from irisonnx.storage import MANIFEST_NAME, TEMP_MARK, dumps_json, fsync_dir, read_json, sha256_file
+
+VARIANTS = DEFAULT  # what edge makes unless told: every registered variant but the other families'
 
 __all__ = ["EDGE_FORMAT", "VARIANTS", "CALIBRATION_METHODS", "INT8_WEIGHTS", "OPT_LEVEL", "Gates", "QuantOptions", "Check", "VariantResult", "EdgeResult", "build_edge", "parse_variants"]
 
@@ -165,13 +167,13 @@ def parse_variants(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
         return list(DEFAULT)
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if not names:
-        raise UsageError("no variants given", f"choose from {', '.join(VARIANTS)}")
-    bad = [n for n in names if n not in VARIANTS]
+        raise UsageError("no variants given", f"choose from {', '.join(ALL_VARIANTS)}")
+    bad = [n for n in names if n not in ALL_VARIANTS]
     if bad:
-        raise UsageError(f"unknown variant {bad[0]!r}", f"choose from {', '.join(VARIANTS)}")
+        raise UsageError(f"unknown variant {bad[0]!r}", f"choose from {', '.join(ALL_VARIANTS)}")
     if len(set(names)) != len(names):
         raise UsageError("a variant is listed twice", ", ".join(names))
-    return [v for v in VARIANTS if v in names]
+    return [v for v in ALL_VARIANTS if v in names]
 
 
 # --- the source model and its data ----------------------------------------------------------
