@@ -149,3 +149,12 @@ def test_onnx2tf_route_for_a_model_that_is_not_a_classifier(tmp_path: Path, tmp_
     made = {v.variant: v for v in res.variants}
     assert set(made) == {"fp32", *LITERT} and made["litert-fp32"].settings["tool"] == "onnx2tf from the ONNX file"
     assert made["litert-fp16"].bytes < 0.7 * made["litert-fp32"].bytes  # float16 weights
+
+
+def test_without_converter_or_torch_weights_the_litert_variants_are_skipped_with_the_command(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, no_converter: None) -> None:
+    from corpus import get_corpus
+
+    shutil.copyfile(get_corpus(tmp_path_factory, "torch")["cnn"].onnx, tmp_path / "cnn.onnx")  # a bare file: no run
+    res = build_edge(tmp_path / "cnn.onnx", variants=["fp32", "litert-fp32", "litert-int8"], bench_rounds=0, input_ranges={"image": (-1.0, 1.0)}, n_random=16)
+    assert [v.variant for v in res.variants] == ["fp32"] and res.passed
+    assert {s["variant"]: s["reason"] for s in res.skipped} == {n: "the ONNX-to-TFLite converter is not set up: irisonnx setup litert" for n in ("litert-fp32", "litert-int8")}
