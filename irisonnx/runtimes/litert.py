@@ -169,7 +169,11 @@ class TFLiteModel:
 
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
         self.plans: dict[str, _Plan] = {}
-        for key, io_names in self.interpreter.get_signature_list().items():
+        sigs = self.interpreter.get_signature_list()
+        first = next(iter(sigs.values()), {"inputs": [], "outputs": []})
+        inputs = list(inputs) or _by_index(list(first["inputs"]))  # no names given: the tflite's own
+        outputs = list(outputs) or _by_index(list(first["outputs"]))
+        for key, io_names in sigs.items():
             runner = self.interpreter.get_signature_runner(key)
             details = runner.get_input_details()
             in_map = _match(inputs, list(io_names["inputs"]), "inputs")
