@@ -446,6 +446,11 @@ def _threads_used(rt: Any, asked: int | None) -> str:
     return f"{asked} (onnxruntime intra-op)" if asked else "onnxruntime default"
 
 
+# Edge variants of other runtime families: the runtime that runs their file as it is.
+FAMILY_RUNTIME = {"litert": "litert"}
+FAMILY_SUFFIX = {"litert": ".tflite"}
+
+
 def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
     """(variant, ModelInfo) for each asked-for variant of ``RUN/edge`` (``all``: every one),
     each file checked against the bundle's manifest (a modified one is exit 3)."""
@@ -478,6 +483,12 @@ def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
         path = run.dir / "edge" / entries[name]["file"]
         if not path.is_file() or sha256_file(path) != entries[name].get("sha256"):
             raise ArtifactError(f"edge variant {name} is missing or was modified", f"{path} does not match edge/manifest.json", f"rebuild the bundle: irisonnx edge {run.dir}")
+        family = entries[name].get("family") or "onnxruntime"
+        if family != "onnxruntime":  # not an ONNX file: the family's runtime runs it as it is
+            if family not in FAMILY_RUNTIME:
+                raise UsageError(f"bench cannot time edge variant {name}", f"it is a {family} model", f"time the variants of {', '.join(['onnxruntime', *FAMILY_RUNTIME])}")
+            out.append((name, path))
+            continue
         out.append((name, resolve_model(path, allow_unvalidated=True)))
     return out
 
@@ -524,6 +535,16 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
         if ok:
             active.append((rt, benches[-1]))
     for name, vinfo in edge:
+        if isinstance(vinfo, Path):  # another family's file: its runtime, named as the source model's outputs
+            family = next(f for f, rt_name in FAMILY_RUNTIME.items() if vinfo.suffix == FAMILY_SUFFIX[f])
+            rt = create(FAMILY_RUNTIME[family], RuntimeContext(model_path=vinfo, run=run, model_info=info, threads=s.threads, output_names=list(info.output_names) if info is not None else ["logits"]))
+            rt.label = f"edge:{name}"
+            ok, why = rt.is_available()
+            if not ok:
+                raise RuntimeUnavailable(f"runtime {rt.name} unavailable", why)
+            benches.append(RuntimeBench(rt.name, ok, why, True))
+            active.append((rt, benches[-1]))
+            continue
         rt = create("ort-cpu", RuntimeContext(model_path=vinfo.path, run=run, model_info=vinfo, threads=s.threads, output_names=vinfo.output_names))
         rt.label = f"edge:{name}"
         ok, why = rt.is_available()

@@ -158,3 +158,13 @@ def test_without_converter_or_torch_weights_the_litert_variants_are_skipped_with
     res = build_edge(tmp_path / "cnn.onnx", variants=["fp32", "litert-fp32", "litert-int8"], bench_rounds=0, input_ranges={"image": (-1.0, 1.0)}, n_random=16)
     assert [v.variant for v in res.variants] == ["fp32"] and res.passed
     assert {s["variant"]: s["reason"] for s in res.skipped} == {n: "the ONNX-to-TFLite converter is not set up: irisonnx setup litert" for n in ("litert-fp32", "litert-int8")}
+
+
+def test_bench_times_the_bundles_litert_variants(built, iris_run: Path) -> None:
+    from irisonnx.bench import BenchSettings, run_bench
+    from irisonnx.runtimes.litert import ROUTE_FILE
+
+    res = run_bench(iris_run, runtimes=["ort-cpu"], variants=["fp32", "litert-int8"], settings=BenchSettings.make(quick=True, batch_sizes=(1, 100), latency_calls=50))
+    b = next(r for r in res.runtimes if r.runtime == "edge:litert-int8")
+    assert b.available and b.latency is not None and b.latency.p50_us > 0
+    assert b.info["route"] == ROUTE_FILE and b.info["model"] == str(iris_run / "edge" / "model.litert-int8.tflite") and b.info["conversion"] is None

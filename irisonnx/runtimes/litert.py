@@ -46,6 +46,7 @@ PACKAGE_HINT = "ai-edge-litert is not installed: pip install 'irisonnx[litert]'"
 ROUTE_ONNX = "onnx2tf from the ONNX file"
 ROUTE_TORCH = "litert-torch from the run's torch weights"
 ROUTE_MODULE = "litert-torch from the --module torch weights"
+ROUTE_FILE = "the .tflite file as given"  # an edge bundle's litert variant (bench --variants)
 
 
 def _version(dist: str) -> str:
@@ -265,6 +266,8 @@ class LiteRTRuntime(Runtime):
     def _route(self) -> str | None:
         from irisonnx.runtimes.litert_converter import converter_status
 
+        if self._given() is not None:
+            return ROUTE_FILE
         if self.ctx.model_info is not None and converter_status()[0]:
             return ROUTE_ONNX
         if self.ctx.module is not None:
@@ -272,6 +275,11 @@ class LiteRTRuntime(Runtime):
         if self.ctx.run is not None:
             return ROUTE_TORCH
         return None
+
+    def _given(self) -> Any:
+        """A .tflite given as the model (model_path), run as it is: no conversion."""
+        p = self.ctx.model_path
+        return Path(p) if p is not None and str(p).endswith(".tflite") else None
 
     def is_available(self) -> tuple[bool, str]:
         if self.option:
@@ -300,7 +308,7 @@ class LiteRTRuntime(Runtime):
             self._notes.append(f"litert ran the --module torch weights (converted by litert-torch), not {self.ctx.model_info.path}: irisonnx setup litert converts the ONNX file itself")
         if self._route_used == ROUTE_ONNX:
             self._convert_onnx()
-        else:
+        elif self._route_used != ROUTE_FILE:
             self._convert_torch()
         self._load()
 
@@ -464,7 +472,9 @@ class LiteRTRuntime(Runtime):
 
     def _load(self) -> None:
         sig = self.ctx.model_info.signature if self.ctx.model_info is not None else None
-        if self._route_used == ROUTE_ONNX:
+        if self._route_used == ROUTE_FILE:  # named as the ONNX model it was made from, when given
+            ins, outs = ([i.name for i in sig.inputs], sig.output_names) if sig is not None else ([], [])
+        elif self._route_used == ROUTE_ONNX:
             ins, outs = [i.name for i in sig.inputs], sig.output_names
         else:  # litert-torch: the ONNX names (or args_N/output_N in order: see _named)
             ins, outs = self._in_names, self._out_names
@@ -473,7 +483,7 @@ class LiteRTRuntime(Runtime):
         tail: list[str] = []
         try:
             with quiet_output(tail):
-                self._model = TFLiteModel(self._conv.path, ins, outs, threads=self.ctx.threads or 1, out_dtypes=out_dt)
+                self._model = TFLiteModel(self._given() if self._route_used == ROUTE_FILE else self._conv.path, ins, outs, threads=self.ctx.threads or 1, out_dtypes=out_dt)
         except RuntimeUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - the interpreter says what it cannot run in a ValueError/RuntimeError
@@ -507,6 +517,8 @@ class LiteRTRuntime(Runtime):
             except Exception:  # noqa: BLE001 - info never fails
                 route = None
         d: dict[str, Any] = {"name": self.name, "kind": self.kind, "versions": {"ai-edge-litert": _version("ai-edge-litert"), **getattr(self, "_versions", {})}, "precision": "f32", "route": route, "conversion": None, "reused": False, "threads": self.ctx.threads or 1, "device": "cpu"}
+        if self._given() is not None:
+            d["model"] = str(self._given())
         if self._conv is not None:
             d["conversion"] = str(self._conv.path.with_name(self._conv.path.name + ".json"))
             d["reused"] = bool(self._conv.reused)
