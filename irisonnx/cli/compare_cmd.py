@@ -39,7 +39,7 @@ def _spec(text: str) -> str:
 
 @click.command("compare")
 @click.argument("target", type=click.Path())
-@click.option("--runtimes", help="Comma-separated runtimes: torch, ort-cpu, ort-cuda, reference, web (onnxruntime-web in headless Chromium), golden[:NAME], remote:URL (an inference server: remote:http://HOST:PORT/v2/models/NAME or remote:grpc://HOST:PORT/NAME); ort-* take :O0..:O3 (graph optimisation), ort-cuda also :tf32. Default: torch, ort-cpu, reference and ort-cuda where they can run.")
+@click.option("--runtimes", help="Comma-separated runtimes: torch, ort-cpu, ort-cuda, reference, web (onnxruntime-web in headless Chromium), golden[:NAME], remote:URL (an inference server: remote:http://HOST:PORT/v2/models/NAME or remote:grpc://HOST:PORT/NAME), litert (LiteRT .tflite: onnx2tf after irisonnx setup litert, else litert-torch from the torch weights); ort-* take :O0..:O3 (graph optimisation), ort-cuda also :tf32. Default: torch, ort-cpu, reference and ort-cuda where they can run.")
 @click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'", help="remote: runtimes: an HTTP header (gRPC metadata) sent with every request, e.g. 'Authorization: Bearer TOKEN' (repeatable; never shown). A token in IRISONNX_REMOTE_TOKEN is sent as a bearer token.")
 @click.option("--baseline", help="Runtime every other one is compared against (default: the first; golden with --load-io).")
 @click.option("--model", type=click.Path(dir_okay=False), help="With a run: compare this ONNX file instead of RUN/model.onnx against the run's torch weights.")
