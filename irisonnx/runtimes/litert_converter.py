@@ -231,7 +231,9 @@ def onnx2tf_convert(model: bytes, out: str | os.PathLike, input_names: list[str]
         src = w / "model.onnx"
         src.write_bytes(model)
         dead = "http://127.0.0.1:9"  # discard port: any request fails at once
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead, "NO_PROXY": "", "no_proxy": "", "PYTHONWARNINGS": "ignore"}
+        # Its own environment only: no PYTHONPATH/PYTHONHOME/VIRTUAL_ENV of the caller's (numpy 2 there).
+        own = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")}
+        env = {**own, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead, "NO_PROXY": "", "no_proxy": "", "PYTHONWARNINGS": "ignore"}
         cmd = [str(_python(where)), "-m", "onnx2tf", "-i", str(src), "-o", str(w / "out"), "-osd", "-v", "error"]
         if input_names:
             cmd += ["-kat", *input_names]
