@@ -174,7 +174,8 @@ def setup_litert(dest: str | os.PathLike | None = None, *, python: str | None = 
         if r.returncode != 0:
             raise RuntimeUnavailable("cannot set up the ONNX-to-TFLite converter", f"pip install failed:\n{_tail(r.stderr or r.stdout)}")
         probe = "import json, importlib.metadata as m, sys, onnx2tf, tensorflow, onnx, numpy; print(json.dumps({'versions': {p: m.version(p) for p in ('onnx2tf', 'tensorflow', 'onnx', 'numpy', 'onnxruntime', 'ai-edge-litert')}, 'python': sys.version.split()[0]}))"
-        r = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, timeout=600, env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        bare = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")}
+        r = subprocess.run([str(py), "-c", probe], capture_output=True, text=True, timeout=600, env={**bare, "TF_CPP_MIN_LOG_LEVEL": "3"})
         if r.returncode != 0:
             raise RuntimeUnavailable("cannot set up the ONNX-to-TFLite converter", f"the installed converter does not import:\n{_tail(r.stderr or r.stdout)}")
         found = json.loads(r.stdout.strip().splitlines()[-1])
