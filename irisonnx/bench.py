@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from irisonnx.errors import RuntimeUnavailable, UsageError
+from irisonnx.runtimes.conversion import RuntimeUnsupported
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",
@@ -431,6 +432,9 @@ def _threads_used(rt: Any, asked: int | None) -> str:
     own = getattr(rt, "threads_used", None)  # a runtime that knows its own (executorch's threadpool)
     if callable(own):
         return own(asked)
+    own = getattr(rt, "threads_desc", None)  # a runtime that says it itself (litert)
+    if callable(own):
+        return own()
     if rt.kind == "remote":
         return "the server's own (one HTTP connection or gRPC channel per client thread here)"
     if rt.kind == "torch":
@@ -446,6 +450,11 @@ def _threads_used(rt: Any, asked: int | None) -> str:
     if pred is not None and pred.provider == "cpu":
         return f"{pred.workers} (Predictor workers over row chunks, one onnxruntime thread each{'' if asked else '; default: the usable cores'})"
     return f"{asked} (onnxruntime intra-op)" if asked else "onnxruntime default"
+
+
+# Edge variants of other runtime families: the runtime that runs their file as it is.
+FAMILY_RUNTIME = {"litert": "litert"}
+FAMILY_SUFFIX = {"litert": ".tflite"}
 
 
 def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
@@ -469,17 +478,19 @@ def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
     if not man_path.is_file():
         raise UsageError("the run has no edge bundle", f"{man_path} does not exist", f"build it first: irisonnx edge {run.dir}")
     entries = {v["variant"]: v for v in read_json(man_path, "edge manifest").get("variants", [])}
-    # edge:NAME runs on onnxruntime's Predictor: other families' files (an ExecuTorch .pte) are
-    # timed as their runtime (--runtimes executorch), and left out of "all".
-    ort_family = [n for n, v in entries.items() if v.get("family", "onnxruntime") == "onnxruntime"]
-    wanted = ort_family if names == ["all"] else names
+    # edge:NAME runs each variant's file on its family's runtime: onnxruntime's Predictor, OpenVINO
+    # on the IR, LiteRT on the .tflite. Other families' files (an ExecuTorch .pte) are timed as
+    # their runtime (--runtimes executorch), and left out of "all".
+    timed = ("onnxruntime", "openvino", *FAMILY_RUNTIME)
+    timeable = [n for n, v in entries.items() if (v.get("family") or "onnxruntime") in timed]
+    wanted = timeable if names == ["all"] else names
     unknown = [n for n in wanted if n not in entries]
     if unknown:
         raise UsageError(f"no such variant in the edge bundle: {', '.join(unknown)}", f"it has {', '.join(entries) or 'none'}")
-    other = [n for n in wanted if n not in ort_family]
+    other = [n for n in wanted if n not in timeable]
     if other:
         fam = entries[other[0]].get("family")
-        raise UsageError(f"edge variant {other[0]} is not an onnxruntime model (family {fam})", "--variants times the bundle's onnxruntime files", f"time that family as a runtime: --runtimes {fam}")
+        raise UsageError(f"bench cannot time edge variant {other[0]} (family {fam})", f"--variants times the bundle's {', '.join(timed)} files", f"time that family as a runtime: --runtimes {fam}")
     if len(set(wanted)) != len(wanted):
         raise UsageError("a variant is listed twice", ", ".join(wanted))
     files = read_json(man_path, "edge manifest").get("files", {})
@@ -497,8 +508,8 @@ def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
             out.append((name, resolve_model(path, allow_unvalidated=True), path))
         elif family == "openvino":
             out.append((name, None, path))  # timed by the openvino runtime on the IR
-        else:
-            raise UsageError(f"bench cannot time edge variant {name}", f"it is a {family} model; bench times onnxruntime and openvino variants", "its timings are in irisonnx edge's table")
+        else:  # not an ONNX file: the family's runtime runs it as it is (a LiteRT .tflite)
+            out.append((name, path, path))
     return out
 
 
@@ -544,6 +555,16 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
         if ok:
             active.append((rt, benches[-1]))
     for name, vinfo, vpath in edge:
+        if isinstance(vinfo, Path):  # another family's file: its runtime, named as the source model's outputs
+            family = next(f for f, rt_name in FAMILY_RUNTIME.items() if vinfo.suffix == FAMILY_SUFFIX[f])
+            rt = create(FAMILY_RUNTIME[family], RuntimeContext(model_path=vinfo, run=run, model_info=info, threads=s.threads, output_names=list(info.output_names) if info is not None else ["logits"]))
+            rt.label = f"edge:{name}"
+            ok, why = rt.is_available()
+            if not ok:
+                raise RuntimeUnavailable(f"runtime {rt.name} unavailable", why)
+            benches.append(RuntimeBench(rt.name, ok, why, True))
+            active.append((rt, benches[-1]))
+            continue
         if vinfo is None:  # an OpenVINO IR variant: same signature as the source model
             rt = create("openvino", RuntimeContext(model_path=info.path, run=run, model_info=info, threads=s.threads, output_names=info.output_names))
             rt.ir_path = vpath  # type: ignore[attr-defined]
@@ -570,7 +591,6 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
     # Every runtime is active at once and they take turns (latency in blocks of calls,
     # throughput repeat by repeat), so a change in the machine's load hits them alike.
     try:
-        from irisonnx.runtimes.conversion import RuntimeUnsupported
 
         for rt, b in list(active):
             if progress:

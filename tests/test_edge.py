@@ -263,7 +263,7 @@ def test_cli_json_is_one_document(exported: Path, tmp_path: Path) -> None:
 # --- the standalone predict.py -----------------------------------------------------------------
 
 
-def test_predict_py_imports_only_stdlib_numpy_onnxruntime() -> None:
+def test_predict_py_imports_only_stdlib_numpy_and_the_variant_runtimes() -> None:
     import irisonnx.edge.template.predict as template
 
     tree = ast.parse(Path(template.__file__).read_text())
@@ -278,7 +278,7 @@ def test_predict_py_imports_only_stdlib_numpy_onnxruntime() -> None:
         return roots
 
     # Another family's runtime is imported only inside its own loader, when that variant runs.
-    family_loaders = {"executorch_loader": {"executorch_numpy_runtime", "executorch", "torch"}, "openvino_loader": {"openvino"}}
+    family_loaders = {"executorch_loader": {"executorch_numpy_runtime", "executorch", "torch"}, "openvino_loader": {"openvino"}, "litert_loader": {"ai_edge_litert"}}
     loaders = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in family_loaders}
     assert set(loaders) == set(family_loaders)
     for name, fn in loaders.items():

@@ -187,6 +187,8 @@ def _skip_reason(line: str) -> str | None:
         return "serves until stopped (tests/test_serve*.py start and stop it)"
     if line.startswith("irisonnx setup web"):
         return "installs npm packages from the npm registry (tests/test_wheel.py covers the missing-packages message)"
+    if line.startswith("irisonnx setup litert"):
+        return "downloads about 2.6 GB from the package index (tests/test_runtime_litert.py covers a failed setup and the missing-converter message)"
     return None
 
 

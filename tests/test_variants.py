@@ -13,7 +13,7 @@ from irisonnx.errors import UsageError
 def test_every_registered_variant_resolves_to_its_own_file(name: str) -> None:
     v = get(name)
     assert isinstance(v, Variant) and v.name == name
-    assert v.file_name == f"model.{name}{v.suffix}" and v.family and v.kind in ("fp32", "fp16", "int8")
+    assert v.file_name == f"model.{name}{v.suffix}" and v.family and v.kind in ("fp32", "fp32-runtime", "fp16", "int8")
     assert REGISTRY[name].split(":")[0].rsplit(".", 1)[1] == name.replace("-", "_")
 
 

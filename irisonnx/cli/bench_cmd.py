@@ -10,7 +10,7 @@ from irisonnx.cli import echo_json, number, parse_int_list
 
 @click.command("bench")
 @click.argument("target", metavar="RUN_OR_MODEL", type=click.Path())
-@click.option("--runtimes", help="Comma-separated: torch (a run's weights), ort-cpu, ort-cuda, remote:URL (an inference server), openvino (f32, or :bf16/:f16), executorch[:portable] (a run's weights as a .pte); ort-* take :O0..:O3. Default: all that can run (asked for and unavailable exits 4).")
+@click.option("--runtimes", help="Comma-separated: torch (a run's weights), ort-cpu, ort-cuda, remote:URL (an inference server), openvino (f32, or :bf16/:f16), executorch[:portable] (a run's weights as a .pte), litert (LiteRT .tflite); ort-* take :O0..:O3. Default: all that can run (asked for and unavailable exits 4).")
 @click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'", help="remote: runtimes: an HTTP header (gRPC metadata) sent with every request, e.g. 'Authorization: Bearer TOKEN' (repeatable; never shown). A token in IRISONNX_REMOTE_TOKEN is sent as a bearer token.")
 @click.option("--clients", default=1, show_default=True, type=number("clients"), help="remote: runtimes: also time N concurrent client threads making batch-1 calls (p50/p99 latency, requests/s). Local runtimes are unaffected.")
 @click.option("--variants", help="Also time these variants of RUN/edge (comma-separated, or 'all'), each as runtime edge:NAME on the CPU Predictor, taking turns with the others.")

@@ -6,15 +6,15 @@ from typing import Any
 import click
 
 from irisonnx.cli import echo_json, number
-from irisonnx.edge.variants import DEFAULT_VARIANTS, REGISTRY  # names only: the variant modules load when used
+from irisonnx.edge.variants import DEFAULT, NAMED_ONLY, REGISTRY  # names only: the variant modules load when used
 
-_VARIANTS = ",".join(DEFAULT_VARIANTS)
+_VARIANTS = ",".join(DEFAULT)
 
 
 @click.command("edge")
 @click.argument("target", metavar="RUN_OR_MODEL", type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False), help="Bundle folder (default: RUN/edge). An existing folder is replaced only if it is an irisonnx edge bundle.")
-@click.option("--variants", default=_VARIANTS, show_default=True, help=f"Comma-separated variants to build, from: {', '.join(REGISTRY)}; every one must pass its gate. The default is onnxruntime's; openvino-fp32 (OpenVINO IR) and openvino-int8 (NNCF, calibrated like int8-static) are built when named (pip install 'irisonnx[openvino]').")
+@click.option("--variants", default=_VARIANTS, show_default=True, help=f"Comma-separated variants to build, from: {', '.join(REGISTRY)}; every one must pass its gate ({', '.join(n for n in REGISTRY if n in NAMED_ONLY)}: made only when named, with their runtime's package: pip install 'irisonnx[openvino]', 'irisonnx[litert]', 'irisonnx[executorch]').")
 @click.option("--ort-format", is_flag=True, help="Also write each variant in ORT format (onnxruntime's convert_onnx_models_to_ort, Fixed style) plus required_operators.config for a minimal build; each .ort must match its .onnx bitwise.")
 @click.option("--module", metavar="FILE.py:FACTORY", help="The torch module of a bare .onnx model (a run folder has its own), for the variants made from torch: executorch-fp32, executorch-int8. Runs FILE.py as Python: name only files you trust.")
 @click.option("--data", help="Dataset (name or processed folder) for a bare .onnx file; default: the run's, or the one named in the model's metadata.")

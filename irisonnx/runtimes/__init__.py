@@ -20,6 +20,7 @@ REGISTRY: dict[str, str] = {
     "remote": "irisonnx.runtimes.remote:RemoteRuntime",
     "openvino": "irisonnx.runtimes.openvino:OpenVinoRuntime",
     "executorch": "irisonnx.runtimes.executorch:ExecuTorchRuntime",
+    "litert": "irisonnx.runtimes.litert:LiteRTRuntime",
 }
 
 

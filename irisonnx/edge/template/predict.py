@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Run a model from this irisonnx edge bundle. Needs only numpy and the variant's runtime:
-onnxruntime (openvino for the openvino-* variants; an ExecuTorch variant, model.executorch-*.pte:
-executorch-numpy-runtime on Python >= 3.12, or else the executorch package, whose runtime needs
-torch).
+onnxruntime (openvino for the openvino-* variants, ai-edge-litert for the litert-* ones; an
+ExecuTorch variant, model.executorch-*.pte: executorch-numpy-runtime on Python >= 3.12, or else
+the executorch package, whose runtime needs torch).
 
     python predict.py --values "5.1,3.5,1.4,0.2"
     python predict.py --input rows.csv --variant int8-static
@@ -418,13 +418,93 @@ def executorch_loader(data: bytes, threads: int | None, side: dict):
     return run, version
 
 
+def litert_loader(data: bytes, threads: int | None):
+    """LiteRT (ai-edge-litert + numpy): (run_feeds over the checked .tflite bytes, its version).
+    Signatures name inputs and outputs as the ONNX model does (else args_N/output_N, taken in
+    order); a static batch runs in chunks of it (the last padded), a batch-1 signature serves
+    single rows; int8 inputs/outputs are (de)quantized with the tensor's scale and zero point."""
+    try:
+        import numpy as np
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise Fail(EXIT_UNAVAILABLE, f"{exc.name} is not installed: pip install ai-edge-litert numpy") from None
+    from importlib.metadata import version
+
+    try:
+        interp = Interpreter(model_content=data, num_threads=threads or 1)
+        runners = [interp.get_signature_runner(k) for k in interp.get_signature_list()]
+    except Exception as exc:  # noqa: BLE001 - the interpreter's errors share no useful base class
+        raise Fail(EXIT_UNAVAILABLE, f"ai-edge-litert cannot load the model: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+
+    def batch_of(r):
+        d = next(iter(r.get_input_details().values()))["shape_signature"]
+        return int(d[0]) if len(d) and int(d[0]) > 0 else None
+
+    def ordered(names):
+        def key(n):
+            tail = n.rsplit("_", 1)[-1]
+            return (int(tail) if tail.isdigit() else -1, n)
+        return sorted(names, key=key)
+
+    def call(r, feeds):
+        ins, outs = r.get_input_details(), r.get_output_details()
+        names = list(feeds)
+        if not set(names) <= set(ins):  # args_N: in the order the model takes them
+            names = dict(zip(ordered(ins), names))
+        else:
+            names = {n: n for n in names}
+        args = {}
+        for tfl, name in names.items():
+            d = ins[tfl]
+            x = np.asarray(feeds[name])
+            scale, zero = d["quantization"]
+            if scale and np.dtype(d["dtype"]).kind in "iu":
+                lim = np.iinfo(d["dtype"])
+                x = np.clip(np.round(x.astype(np.float32) / scale + zero), lim.min, lim.max)
+            args[tfl] = np.ascontiguousarray(x, dtype=d["dtype"])
+        res = r(**args)
+        out = {}
+        for tfl, v in res.items():
+            scale, zero = outs[tfl]["quantization"]
+            if scale and v.dtype.kind in "iu":
+                v = (v.astype(np.float32) - zero) * np.float32(scale)
+            out[tfl] = np.array(v, copy=True)
+        return out
+
+    def run(feeds: dict) -> dict:
+        first = next(iter(feeds.values()))
+        n = first.shape[0] if first.ndim else 1
+        dynamic = next((r for r in runners if batch_of(r) is None), None)
+        if dynamic is not None:
+            return call(dynamic, feeds)
+        one = next((r for r in runners if batch_of(r) == 1), None)
+        if n == 1 and one is not None:
+            return call(one, feeds)
+        big = max(runners, key=batch_of)
+        b = batch_of(big)
+        parts = []
+        for lo in range(0, n, b):
+            chunk = {k: v[lo:lo + b] for k, v in feeds.items()}
+            rows = next(iter(chunk.values())).shape[0]
+            if rows < b:
+                chunk = {k: np.concatenate([v, np.repeat(v[-1:], b - rows, axis=0)]) for k, v in chunk.items()}
+            parts.append({k: v[:rows] for k, v in call(big, chunk).items()})
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    try:
+        ver = version("ai-edge-litert")
+    except Exception:  # noqa: BLE001
+        ver = "unknown"
+    return run, ver
+
+
 executorch_loader.sidecar = True  # gets the model's checked <file>.json as a third argument
 
 # The manifest's "family" of each variant -> its loader: (checked bytes, threads) ->
 # (run(feeds by input name) -> outputs by name, the runtime's version). Another family
 # (litert, ...) is one loader function plus one line here; a loader with ``sidecar = True``
 # also gets the model's <file>.json (checked against the manifest).
-LOADERS = {"onnxruntime": ort_loader, "openvino": openvino_loader, "executorch": executorch_loader}
+LOADERS = {"onnxruntime": ort_loader, "openvino": openvino_loader, "executorch": executorch_loader, "litert": litert_loader}
 # A family whose model is more than one file: keyword -> the other file's suffix (beside the
 # model, same stem); its bytes, checked against the manifest, go to the loader by keyword.
 COMPANIONS = {"openvino": {"weights": ".bin"}}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from irisonnx.edge.variants.base import Variant
 
-__all__ = ["REGISTRY", "VARIANTS", "DEFAULT_VARIANTS", "DEFAULT", "get"]
+__all__ = ["REGISTRY", "VARIANTS", "DEFAULT_VARIANTS", "DEFAULT", "NAMED_ONLY", "get"]
 
 # name -> "module:object" (imported only when the variant is used)
 REGISTRY: dict[str, str] = {
@@ -26,14 +26,18 @@ REGISTRY: dict[str, str] = {
     "openvino-int8": "irisonnx.edge.variants.openvino_int8:VARIANT",
     "executorch-fp32": "irisonnx.edge.variants.executorch_fp32:VARIANT",
     "executorch-int8": "irisonnx.edge.variants.executorch_int8:VARIANT",
+    "litert-fp32": "irisonnx.edge.variants.litert_fp32:VARIANT",
+    "litert-fp16": "irisonnx.edge.variants.litert_fp16:VARIANT",
+    "litert-int8": "irisonnx.edge.variants.litert_int8:VARIANT",
 }
 VARIANTS: tuple[str, ...] = tuple(REGISTRY)
 # What edge builds when no --variants are named: the onnxruntime family. The other families
-# (openvino-*, executorch-*, ...) convert with their own toolkits (seconds each; a torch module
-# for ExecuTorch) and need their own package (an extra): they are built when named, and
+# (openvino-*, executorch-*, litert-*) convert with their own toolkits (seconds each; a torch
+# module for ExecuTorch) and need their own package (an extra): they are built when named, and
 # predict.py runs each with that family's runtime.
 DEFAULT_VARIANTS: tuple[str, ...] = ("fp32", "fp32-opt", "int8-dynamic", "int8-static", "fp16")
 DEFAULT = DEFAULT_VARIANTS
+NAMED_ONLY: frozenset[str] = frozenset(n for n in REGISTRY if n not in DEFAULT_VARIANTS)
 
 
 def get(name: str) -> Variant:

@@ -57,7 +57,7 @@ class Variant:
     name: str = ""  # "int8-static": what --variants takes, the manifest records
     family: str = ""  # the runtime family that loads it ("onnxruntime"; later "openvino", "litert"...)
     suffix: str = ".onnx"  # the file is model.<name><suffix>
-    kind: str = "fp32"  # "fp32" | "fp16" | "int8": picks the gate (see edge.gates.Gates)
+    kind: str = "fp32"  # "fp32" | "fp32-runtime" (another runtime's float32) | "fp16" | "int8": picks the gate (see edge.gates.Gates)
     source: bool = False  # the source model itself (the baseline every other variant is compared with)
     runtime: str = "ort-cpu"  # how its figures name the runtime that ran it
     summary: str = ""  # one line for --help
