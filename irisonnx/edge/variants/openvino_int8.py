@@ -82,7 +82,7 @@ class OpenVinoInt8(OpenVinoVariant):
             "nncf": version("nncf"),
             "openvino": openvino_version(),
             "preset": "mixed",
-            "range_estimator": "minmax (global min/max over the calibration calls)",
+            "range_estimator": "minmax (global min/max over the calibration calls)" + ("" if getattr(opts, "calibration_method", "minmax") == "minmax" else f"; --calibration-method {opts.calibration_method} applies to int8-static only"),
             "calibration": "see inputs.calibration" if generic else "training split",
             "inference_precision": "f32 (int8 where quantised)",
         }
