@@ -8,6 +8,7 @@ converts only what it checks, and the portable route where the delegate does not
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import shutil
