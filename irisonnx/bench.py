@@ -591,7 +591,6 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
     # Every runtime is active at once and they take turns (latency in blocks of calls,
     # throughput repeat by repeat), so a change in the machine's load hits them alike.
     try:
-
         for rt, b in list(active):
             if progress:
                 progress(f"{rt.name}: setting up")

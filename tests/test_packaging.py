@@ -32,7 +32,11 @@ def test_the_base_install_has_no_torch_or_matplotlib_and_the_extras_do() -> None
     assert extras["train"] == {"torch", "onnxscript"}
     assert extras["report"] == {"matplotlib"}
     assert extras["gpu"] == {"onnxruntime-gpu"}
-    assert [str(Requirement(r)) for r in p["optional-dependencies"]["all"]] == ["irisonnx[remote,report,serve,train]"]
+    assert [str(Requirement(r)) for r in p["optional-dependencies"]["all"]] == ["irisonnx[executorch,litert,openvino,remote,report,serve,train]"]
+    # the runtime families: each extra holds its own packages, none of them torch-free ones in base
+    assert extras["openvino"] == {"openvino", "nncf"}
+    assert extras["litert"] == {"ai-edge-litert", "litert-torch"}
+    assert extras["executorch"] == {"executorch"}
     assert {"pytest", "hypothesis", "scikit-learn", "skl2onnx", "polygraphy"} <= extras["test"]
     assert int(re.search(r"setuptools>=(\d+)", str(_project()["build-system"]["requires"])).group(1)) >= 77
 
