@@ -69,7 +69,7 @@ def test_executorch_variants_pass_their_gates_and_are_bundled(bundle) -> None:
         assert manifest["files"][f"model.{name}.pte"]["sha256"] and manifest["files"][f"model.{name}.pte.json"]["sha256"]
         assert all(c["passed"] for c in rec["checks"]), rec["checks"]
     assert recs["executorch-fp32"]["gate"].startswith("every value within atol 1e-05 + rtol 1e-05")
-    assert "values outside atol 1e-05 + rtol 1e-05" in recs["executorch-fp32"]["checks"][0]["name"]
+    assert "elements outside atol 1e-05 + rtol 1e-05" in recs["executorch-fp32"]["checks"][0]["name"]
     assert "quantizer" in recs["executorch-int8"]["settings"] and recs["executorch-int8"]["settings"]["calibration"] == "training split"
     assert (out / "model.executorch-int8.pte").stat().st_size < (out / "model.executorch-fp32.pte").stat().st_size * 2
 
