@@ -513,12 +513,14 @@ def _edge_variants(run: Any, names: list[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, variants: list[str] | None = None, settings: BenchSettings | None = None, progress: Progress | None = None, headers: list[tuple[str, str]] | None = None) -> BenchResult:
+def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, optional: list[str] | None = None, variants: list[str] | None = None, settings: BenchSettings | None = None, progress: Progress | None = None, headers: list[tuple[str, str]] | None = None) -> BenchResult:
     """Benchmark ``target`` (a run folder or an .onnx file) on each runtime.
 
     Runtimes asked for that cannot run raise RuntimeUnavailable (exit 4) before anything is
     measured; of the defaults (torch with a run, ort-cpu, ort-cuda), those that cannot run are
     listed as unavailable with the reason. ``variants`` (names from ``RUN/edge``, or ``["all"]``)
+    ``optional``: runtimes timed where they can run and listed as unavailable where they
+    cannot, even with ``runtimes`` given (the pipeline's runtime families). ``variants``
     adds each edge variant as one more runtime, ``edge:NAME``: the same Predictor on CPU as
     ort-cpu, on that variant's file, taking turns with the others.
     """
@@ -533,6 +535,8 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
     run, info = _resolve(target)
     explicit = runtimes is not None
     specs = list(runtimes) if runtimes is not None else _default_runtimes(run, info)
+    optional_set = {o for o in (optional or []) if o not in specs}  # timed where they can run, else listed
+    specs += [o for o in (optional or []) if o in optional_set]
     if not specs:
         raise UsageError("nothing to benchmark", f"{target} has neither an exported model nor torch weights")
     for spec in specs:
@@ -549,8 +553,9 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, v
     for spec in specs:
         rt = create(spec, ctx)
         ok, why = rt.is_available()
-        benches.append(RuntimeBench(rt.name, ok, why, explicit))
-        if not ok and explicit:
+        named = explicit and spec not in optional_set
+        benches.append(RuntimeBench(rt.name, ok, why, named))
+        if not ok and named:
             raise RuntimeUnavailable(f"runtime {rt.name} unavailable", why)
         if ok:
             active.append((rt, benches[-1]))

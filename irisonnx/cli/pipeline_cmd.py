@@ -16,11 +16,12 @@ from irisonnx.cli import bar_width, echo_json, max_input_option, number, parse_i
 @click.option("--exporter", default="dynamo", show_default=True, type=click.Choice(["dynamo", "torchscript"]))
 @click.option("--web/--no-web", default=None, help="Use the browser runtime and build edge/web (default: when Chromium and web/node_modules are present).")
 @click.option("--bench/--no-bench", default=True, show_default=True, help="Run a short benchmark.")
+@click.option("--families/--no-families", default=True, show_default=True, help="Also compare and bench the runtime families beyond onnxruntime (openvino, litert, executorch) where they are installed; the others are listed as unavailable with the command that enables them.")
 @max_input_option
 @click.option("--force", is_flag=True, help="Replace a processed dataset of this name that was made from another CSV or target.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stage summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
-def command(name: str | None, csv_path: str | None, target: str | None, run_dir: str | None, hidden: str, epochs: int, seed: int, exporter: str, web: bool | None, bench: bool, force: bool, as_json: bool, quiet: bool) -> None:
+def command(name: str | None, csv_path: str | None, target: str | None, run_dir: str | None, hidden: str, epochs: int, seed: int, exporter: str, web: bool | None, bench: bool, families: bool, force: bool, as_json: bool, quiet: bool) -> None:
     """The main job: data -> train -> verify -> export -> compare -> edge -> bench -> report.
 
     Re-running continues from what is done and valid (checksums), not from scratch. A failing
@@ -31,10 +32,11 @@ def command(name: str | None, csv_path: str | None, target: str | None, run_dir:
     Examples:
       irisonnx pipeline
       irisonnx pipeline --csv wine.csv --target class --name wine
+      irisonnx pipeline --no-families --no-web
     """
     from irisonnx.pipeline.runner import STAGES, PipelineConfig, run_pipeline
 
-    cfg = PipelineConfig(name=name, csv=csv_path, target=target, run=run_dir, hidden=parse_int_list(hidden, "--hidden", "hidden"), epochs=epochs, seed=seed, exporter=exporter, web=web, bench=bench, force=force)
+    cfg = PipelineConfig(name=name, csv=csv_path, target=target, run=run_dir, hidden=parse_int_list(hidden, "--hidden", "hidden"), epochs=epochs, seed=seed, exporter=exporter, web=web, bench=bench, families=families, force=force)
     bar = None
     on_event = None
     if not quiet and not as_json:
@@ -61,4 +63,9 @@ def command(name: str | None, csv_path: str | None, target: str | None, run_dir:
     click.echo(f"{'stage':<{w}}  {'status':<10}  {'seconds':>7}  result")
     for s in res.stages:
         click.echo(f"{s.stage:<{w}}  {s.status:<10}  {s.seconds:>7.2f}  {s.summary}")
+    if res.matrix:
+        from irisonnx.report.matrix import matrix_text
+
+        click.echo("\nruntime matrix (vs the baseline on every row; bench's batch-1 p50 and best rows/s):")
+        click.echo(matrix_text(res.matrix))
     click.echo(f"report: {res.report}")

@@ -132,6 +132,7 @@ def run_compare(
     *,
     runtimes: list[str | Runtime] | None = None,
     baseline: str | Runtime | None = None,
+    optional: list[str] | None = None,
     model: str | os.PathLike | None = None,
     module: Any = None,
     inputs: str | None = None,
@@ -155,7 +156,10 @@ def run_compare(
     ``torch`` runtime. ``feeds``: inputs given directly (an :class:`irisonnx.compare.inputs.InputSet`
     or a dict of arrays by input name), in place of ``inputs``. With ``save_io`` one runtime
     is enough (recording a golden set); comparing needs two (a golden set counts as one).
-    ``headers``: (name, value) pairs sent with every request of a ``remote:`` runtime."""
+    ``headers``: (name, value) pairs sent with every request of a ``remote:`` runtime.
+    ``optional``: more runtimes compared where they can run and listed as unavailable (with the
+    reason and the command that enables them) where they cannot, even with ``runtimes`` given:
+    the pipeline's runtime families (openvino, litert, executorch, ort-cuda)."""
     t0 = time.perf_counter()
     if batch_size < 1:
         raise UsageError("bad --batch-size", str(batch_size), "use a positive integer")
@@ -204,6 +208,8 @@ def run_compare(
     if baseline is None:
         baseline = "golden" if load_io else runtimes[0]
     specs = [baseline] + [r for r in runtimes if r != baseline]
+    optional_set = {o for o in (optional or []) if o not in specs}
+    specs += [o for o in (optional or []) if o in optional_set]
     for s in specs:
         if s not in given:
             parse_spec(s)
@@ -215,7 +221,7 @@ def run_compare(
     for s in specs:
         rt = given[s] if s in given else create(s, ctx)
         ok, why = rt.is_available()
-        is_explicit = explicit or s == baseline
+        is_explicit = (explicit and s not in optional_set) or s == baseline
         statuses.append(RuntimeStatus(rt.name, ok, why, is_explicit))
         if not ok:
             if is_explicit and info is None and run is not None and rt.kind not in ("torch", "golden"):

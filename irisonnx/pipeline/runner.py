@@ -31,6 +31,7 @@ class PipelineConfig:
     exporter: str = "dynamo"
     web: bool | None = None  # None: use the browser runtime when it is available
     bench: bool = True
+    families: bool = True  # also compare and bench openvino, litert and executorch where they can run
     force: bool = False  # replace a processed dataset of this name made from another source
 
     @property
@@ -46,9 +47,10 @@ class PipelineResult:
     run_dir: Path
     stages: list[StageResult] = field(default_factory=list)
     report: Path | None = None
+    matrix: list[Any] = field(default_factory=list)  # irisonnx.report.matrix.MatrixRow, one per runtime
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": str(self.run_dir), "report": str(self.report) if self.report else None, "stages": [s.__dict__ for s in self.stages]}
+        return {"run": str(self.run_dir), "report": str(self.report) if self.report else None, "stages": [s.__dict__ for s in self.stages], "matrix": [r.to_dict() for r in self.matrix]}
 
 
 def _fail(stage: str, exc: IrisOnnxError) -> IrisOnnxError:
@@ -88,4 +90,14 @@ def _run_stages(ctx: Context, stages: tuple[Stage, ...]) -> PipelineResult:
         res.stages.append(r)
         res.report = ctx.report
         ctx.emit(stage.name, f"{r.status}: {r.summary}")
+    res.matrix = _matrix(ctx.run_dir)
     return res
+
+
+def _matrix(run_dir: Path) -> list[Any]:
+    """The runtime matrix from the run's compare.json and bench.json (those the stages wrote)."""
+    from irisonnx.report.matrix import runtime_matrix
+    from irisonnx.storage import read_json
+
+    docs = [read_json(run_dir / n, n) if (run_dir / n).is_file() else None for n in ("compare.json", "bench.json")]
+    return runtime_matrix(*docs) if any(d is not None for d in docs) else []

@@ -16,7 +16,10 @@ from irisonnx.errors import IrisOnnxError
 if TYPE_CHECKING:
     from irisonnx.pipeline.runner import PipelineConfig
 
-__all__ = ["Context", "Stage", "StageResult", "STAGES", "STAGE_NAMES"]
+__all__ = ["Context", "Stage", "StageResult", "STAGES", "STAGE_NAMES", "RUNTIME_FAMILIES"]
+
+# Runtime families beyond onnxruntime that compare and bench include where they can run.
+RUNTIME_FAMILIES: tuple[str, ...] = ("openvino", "litert", "executorch")
 
 Event = Callable[[str, str], None]  # (stage, message)
 
@@ -207,17 +210,13 @@ class Compare(Stage):
         old = _fresh(ctx.run_dir, "compare.json", ctx.model_sha)
         if old is not None and old.get("passed"):
             return self.result("up to date", _compare_summary(old))
-        runtimes = ["torch", "ort-cpu", "reference", "ort-cuda"]
         use_web = browser_available()[0] if ctx.cfg.web is None else ctx.cfg.web
-        if use_web:
-            runtimes.insert(3, "web")
         explicit = ["torch", "ort-cpu", "reference"] + (["web"] if use_web else [])
-        r = run_compare(ctx.run_dir, runtimes=explicit, inputs="all")
+        # ort-cuda and the other runtime families: compared where they can run, listed as
+        # unavailable (with the command that enables them) where they cannot.
+        optional = ["ort-cuda", *(RUNTIME_FAMILIES if ctx.cfg.families else ())]
+        r = run_compare(ctx.run_dir, runtimes=explicit, optional=optional, inputs="all")
         doc = r.to_dict()
-        from irisonnx.runtimes.ort_engine import cuda_available
-
-        if "ort-cuda" in runtimes and not cuda_available()[0]:
-            doc["runtimes"].append({"runtime": "ort-cuda", "available": False, "reason": cuda_available()[1], "requested": False, "info": {}, "seconds": 0.0, "setup_seconds": 0.0})
         _record(ctx.run_dir, "compare.json", doc)
         if not r.passed:
             raise CheckFailed("runtimes disagree", ", ".join(p.runtime for p in r.pairs if not p.passed) + f" vs {r.baseline}")
@@ -266,7 +265,7 @@ class Edge(Stage):
 
 class Bench(Stage):
     name = "bench"
-    description = "latency and throughput, torch vs onnxruntime"
+    description = "latency and throughput, torch vs onnxruntime (and the other runtime families)"
     inputs = ("model.onnx",)
     outputs = ("bench.json",)
     checksums = "bench.json listed in the manifest and made from this model.onnx (model_sha256)"
@@ -279,7 +278,7 @@ class Bench(Stage):
         old = _fresh(ctx.run_dir, "bench.json", ctx.model_sha)
         if old is not None:
             return self.result("up to date", _bench_summary(old))
-        r = run_bench(ctx.run_dir, runtimes=["torch", "ort-cpu"], settings=BenchSettings.make(quick=True))
+        r = run_bench(ctx.run_dir, runtimes=["torch", "ort-cpu"], optional=list(RUNTIME_FAMILIES) if ctx.cfg.families else None, settings=BenchSettings.make(quick=True))
         doc = r.to_dict()
         _record(ctx.run_dir, "bench.json", doc)
         return self.result("done", _bench_summary(doc))

@@ -240,6 +240,39 @@ def _compare(run: Run) -> Section:
     return s
 
 
+def _matrix(run: Run) -> Section:
+    s = Section("matrix", "Runtime matrix")
+    cmp_doc, bench_doc = _read(run.dir / COMPARE_JSON), _read(run.dir / BENCH_JSON)
+    if cmp_doc is None and bench_doc is None:
+        s.missing = f"no {COMPARE_JSON} or {BENCH_JSON}: run irisonnx pipeline"
+        return s
+    from irisonnx.report.matrix import runtime_matrix
+
+    mrows = runtime_matrix(cmp_doc, bench_doc)
+    rows = [
+        [
+            r.runtime,
+            r.status if r.status != "unavailable" else f"unavailable: {r.reason}",
+            r.max_abs_error,
+            r.max_ulp,
+            None if r.argmax_agreement is None else f"{r.argmax_agreement:.2%}",
+            r.latency_p50_us,
+            r.throughput_rows_s,
+            ", ".join(x for x in (r.precision, r.route) if x) or None,
+            r.version,
+        ]
+        for r in mrows
+    ]
+    base = cmp_doc.get("baseline") if cmp_doc else None
+    s.body = (
+        f"<p>Every runtime on the same inputs, against {E(str(base or 'the baseline'))} (compare.json), and timed side by side (bench.json): "
+        "max abs error and max ULP over every output, the lowest argmax agreement, batch-1 latency (p50) and the best throughput. "
+        "A runtime that could not run says why, and the command that enables it.</p>"
+        + _table(["runtime", "status", "max abs", "max ULP", "argmax", "batch-1 µs", "rows/s", "precision, route", "versions"], rows)
+    )
+    return s
+
+
 def _edge(run: Run) -> Section:
     s = Section("edge", "Edge variants")
     man = _read(run.dir / "edge" / "manifest.json")
@@ -321,7 +354,7 @@ def _provenance(run: Run) -> Section:
     return s
 
 
-SECTIONS: list[Callable[[Run], Section]] = [_data, _training, _confusion, _export, _compare, _edge, _bench, _provenance]
+SECTIONS: list[Callable[[Run], Section]] = [_data, _training, _confusion, _export, _compare, _matrix, _edge, _bench, _provenance]
 
 CSS = (
     "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222;padding:0 1rem}"
