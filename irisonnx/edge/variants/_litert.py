@@ -63,15 +63,13 @@ class LiteRTVariant(Variant):
 
     # -- applies? ---------------------------------------------------------------------------
     def _runtime(self, src: Source) -> Any:
-        from irisonnx.runtimes import RuntimeContext
         from irisonnx.runtimes.litert import LiteRTRuntime
+        from irisonnx.runtimes.torch_eager import torch_context
 
-        ctx = RuntimeContext(model_path=src.path, model_info=src.info, output_names=list(src.info.output_names), threads=1)
+        # Without the converter, litert-torch converts the torch module: edge --module's, or the run's.
         run_dir = src.run_dir if src.run_dir is not None else _run_of(src)
-        if run_dir is not None:  # without the converter, litert-torch converts the run's weights
-            from irisonnx.training.run import Run
-
-            ctx.run = Run.open(run_dir)
+        ctx = torch_context(src.info, run_dir=run_dir, module_spec=src.module_spec)
+        ctx.threads = 1
         rt = LiteRTRuntime(ctx)
         rt.batch1 = self.precision != "int8"  # the quantizer mixes two signatures' tensors up
         return rt
