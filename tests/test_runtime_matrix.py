@@ -98,7 +98,7 @@ def test_pipeline_matrix_and_report_include_every_available_family(tmp_path: Pat
     cuda = rows["ort-cuda"]
     assert cuda["status"] in ("ran", "unavailable") and (cuda["status"] == "ran" or "onnxruntime-gpu" in cuda["reason"])
     html = (run / "report.html").read_text()
-    section = html[html.index("Runtime matrix") :]
+    section = html[html.index("<section id='matrix'>") :]
     section = section[: section.index("</table>")]
     for name in ("torch", "ort-cpu", "reference", "ort-cuda", "openvino", "litert", "executorch"):
         assert f"<td>{name}</td>" in section, name
