@@ -113,7 +113,7 @@ class Gates:
             return f"max abs err <= {self.fp32_opt_atol:g} (test + random rows)"
         if gate == RUNTIME_FP32:
             t = Tolerance()
-            return f"every value within atol {t.atol:g} + rtol {t.rtol:g} x |fp32| (test + random rows), labels equal"
+            return f"every value within atol {t.atol:g} + rtol {t.rtol:g} x |fp32| and labels equal (test split; random rows reported)"
         agree = self.fp16_min_agreement if gate == "fp16" else self.min_agreement
         return f"agreement >= {agree:.1%} and accuracy drop <= {self.max_accuracy_drop * 100:g} points (test split)"
 
@@ -289,17 +289,21 @@ def gate_checks(variant: Any, figs: list[Figures], gates: Gates) -> list[Check]:
         return [Check(f"elements beyond atol {t.atol:g} + rtol {t.rtol:g} * |fp32|, test split", w.n_fail, 0, "<=", "count", f"{w.mode}; max abs {w.max_abs:.3g}{extra}")]
     if gate == RUNTIME_FP32:
         # Another runtime's float32 (a converted model: LiteRT, ExecuTorch): its kernels sum in
-        # another order, so equal bits are not expected; within compare's default tolerance
-        # everywhere (random rows far beyond the training range reach 1e5-1e6, where an absolute
-        # bound says nothing), and the same labels on the test split.
+        # another order, so equal bits are not expected. The test split is gated: every element
+        # within compare's default tolerance, and the same labels. The random rows reach 1e6
+        # times the training range, where outputs that are differences of large terms (logits
+        # near 1e4 cancelling to 50) move by float32 rounding: reported, not gated (as
+        # openvino-fp32's gate does, and as the int8/fp16 variants gate agreement on the test split).
         t = Tolerance()
-        fails = sum(f.outside for f in figs)
-        n = sum(s.n_elements for f in figs for s in f.stats.outputs.values())
-        w = _worst(figs, lambda f: f.max_abs, True)
         test = [f for f in figs if f.split == "test"] or figs
+        rnd = [f for f in figs if f.split == "random"]
+        fails = sum(f.outside for f in test)
+        n = sum(s.n_elements for f in test for s in f.stats.outputs.values())
+        w = _worst(test, lambda f: f.max_abs, True)
         wa = _worst(test, lambda f: f.agreement, False)
+        extra = f"; random rows (not gated): {sum(f.outside for f in rnd):,} outside, max abs {max(f.max_abs for f in rnd):.3g}" if rnd else ""
         return [
-            Check(f"elements outside atol {t.atol:g} + rtol {t.rtol:g} x |fp32|", float(fails), 0.0, "<=", "count", f"of {n:,}; max abs {w.max_abs:.3g} [{w.split}, {w.mode}]"),
+            Check(f"elements outside atol {t.atol:g} + rtol {t.rtol:g} x |fp32|, test split", float(fails), 0.0, "<=", "count", f"of {n:,}; max abs {w.max_abs:.3g} [{w.mode}]{extra}"),
             Check("argmax agreement, test split", wa.agreement, 1.0, ">=", "fraction", f"{wa.logits.argmax_agree}/{wa.rows} rows, {wa.mode}"),
         ]
     if gate == "fp32":
