@@ -156,7 +156,7 @@ def render(rows: list[dict[str, Any]], args: Any) -> str:
 
 def main() -> None:
     ap = parser(__doc__)
-    ap.add_argument("--runtimes", default="ort-cpu,openvino,openvino:bf16", help="Comma-separated runtime specs; ort-cpu (the baseline) is added first if missing.")
+    ap.add_argument("--runtimes", default="ort-cpu,torch,openvino,openvino:bf16,litert,executorch", help="Comma-separated runtime specs; ort-cpu (the baseline) is added first if missing.")
     ap.add_argument("--models", default="iris,cnn", help="Comma-separated: iris, cnn, encoder.")
     ap.add_argument("--calls", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=7)
