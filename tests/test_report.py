@@ -36,11 +36,11 @@ def test_report_from_a_run_without_optional_parts(tiny_run: Path, tmp_path: Path
     shutil.copytree(tiny_run, run)
     res = build_report(run)
     html = res.path.read_text()
-    assert set(res.missing) == {"export", "compare", "edge", "bench"}
+    assert set(res.missing) == {"export", "compare", "matrix", "edge", "bench"}
     assert "no model.onnx" in res.missing["export"]
-    for key in ("data", "training", "confusion", "export", "compare", "edge", "bench", "provenance"):
+    for key in ("data", "training", "confusion", "export", "compare", "matrix", "edge", "bench", "provenance"):
         assert f"id='{key}'" in html
-    assert html.count("Not available:") == 4
+    assert html.count("Not available:") == 5
     imgs = _images(html)
     assert len(imgs) == 3 and all(i.startswith(b"\x89PNG") for i in imgs)  # balance, curves, confusion
     assert "http://" not in html and "https://" not in html  # nothing to fetch: readable offline
@@ -69,7 +69,7 @@ def test_report_renders_in_chromium(exported: Path) -> None:
         sections = s.evaluate("Array.from(document.querySelectorAll('section')).map(x => [x.id, x.innerText.trim().length])")
         log = s.requests()
     assert imgs and all(ok for _, ok in imgs), imgs
-    assert len(sections) == 8 and all(n > 20 for _, n in sections), sections
+    assert len(sections) == 9 and all(n > 20 for _, n in sections), sections
     assert all(line.startswith("127.0.0.1 ") for line in log) and len(log) == 1, log  # the page alone
 
 
