@@ -563,14 +563,7 @@ def run_bench(target: str | os.PathLike, *, runtimes: list[str] | None = None, o
         if isinstance(vinfo, Path):  # another family's file: its runtime, named as the source model's outputs
             family = next(f for f, rt_name in FAMILY_RUNTIME.items() if vinfo.suffix == FAMILY_SUFFIX[f])
             rt = create(FAMILY_RUNTIME[family], RuntimeContext(model_path=vinfo, run=run, model_info=info, threads=s.threads, output_names=list(info.output_names) if info is not None else ["logits"]))
-            rt.label = f"edge:{name}"
-            ok, why = rt.is_available()
-            if not ok:
-                raise RuntimeUnavailable(f"runtime {rt.name} unavailable", why)
-            benches.append(RuntimeBench(rt.name, ok, why, True))
-            active.append((rt, benches[-1]))
-            continue
-        if vinfo is None:  # an OpenVINO IR variant: same signature as the source model
+        elif vinfo is None:  # an OpenVINO IR variant: same signature as the source model
             rt = create("openvino", RuntimeContext(model_path=info.path, run=run, model_info=info, threads=s.threads, output_names=info.output_names))
             rt.ir_path = vpath  # type: ignore[attr-defined]
         else:
